@@ -1,0 +1,21 @@
+//! Core types shared by every layer of Noesis: the chain spec and genesis, the dev
+//! accounts, the account record kept in state, and the read-only state trait that
+//! execution runs against.
+//!
+//! Transactions, headers, receipts and logs are Ethereum's own, taken from alloy
+//! (`alloy-consensus`) so that every wallet and client sees exactly what it expects.
+
+mod chain_spec;
+mod dev;
+mod state;
+
+pub use chain_spec::{ChainSpec, ChainSpecError, GenesisAccount, DEV_CHAIN_ID, DEFAULT_GAS_LIMIT, INITIAL_BASE_FEE};
+pub use dev::{dev_accounts, DevAccount, DEV_MNEMONIC};
+pub use state::{AccountChange, AccountState, StateChanges, StateError, StateView};
+
+/// Re-exported Ethereum types used across the workspace, so every crate agrees on one version.
+pub use alloy_consensus::{
+    Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Signed, Transaction, TxEnvelope, TxType,
+};
+pub use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256, keccak256};
+pub use state::EMPTY_CODE_HASH;

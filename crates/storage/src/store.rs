@@ -1,0 +1,576 @@
+//! The chain store on redb: blocks, receipts, the transaction index, flat latest state
+//! and the state trie's nodes, all in one crash-safe file (`chain.redb`).
+//!
+//! Every block is written in a single redb write transaction (fsync on commit), so after
+//! a crash the store holds exactly the blocks whose commit returned.
+
+use std::path::{Path, PathBuf};
+
+use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope};
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_rlp::Decodable;
+use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
+use noesis_primitives::{AccountState, StateChanges, StateError, StateView};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::{
+    StoreError,
+    trie::{self, NodeSource, NodeWrites, TrieUpdate},
+};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const CANONICAL: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("canonical");
+const HEADERS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("headers");
+const BLOCK_NUMBERS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("block_numbers");
+const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("bodies");
+const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipts");
+const TX_LOOKUP: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition::new("tx_lookup");
+const ACCOUNTS: TableDefinition<&[u8; 20], &[u8]> = TableDefinition::new("accounts");
+const STORAGE: TableDefinition<&[u8; 52], &[u8; 32]> = TableDefinition::new("storage");
+const CODE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("code");
+const TRIE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("trie_nodes");
+
+/// Version of the on-disk layout; a store of another version is refused.
+const FORMAT_VERSION: u64 = 1;
+const FILE_NAME: &str = "chain.redb";
+
+/// A block as stored: its header, hash, and transactions with their recovered senders.
+#[derive(Clone, Debug)]
+pub struct StoredBlock {
+    /// The sealed header.
+    pub header: Header,
+    /// keccak256 of the header's RLP.
+    pub hash: B256,
+    /// Transactions in block order with their senders.
+    pub transactions: Vec<(Address, TxEnvelope)>,
+}
+
+/// Where a transaction sits in the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxLocation {
+    /// Block number.
+    pub block: u64,
+    /// Index in the block.
+    pub index: u32,
+}
+
+/// The chain store.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, bound to the chain spec hash `spec_hash`.
+    ///
+    /// A store that is truncated or corrupted, of another format version, or made for
+    /// another chain is refused with a message that says so; it is never loaded silently.
+    pub fn open(dir: &Path, spec_hash: B256) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Io(format!("cannot create data dir {}: {e}", dir.display())))?;
+        let path = dir.join(FILE_NAME);
+        let existed = path.exists();
+        let db = Database::builder()
+            .set_cache_size(256 * 1024 * 1024)
+            .create(&path)
+            .map_err(|e| StoreError::Corrupt(format!("cannot open {}: {e}", path.display())))?;
+        let store = Self { db, path };
+        if existed {
+            store.check_integrity(spec_hash)?;
+        } else {
+            store.init_meta(spec_hash)?;
+        }
+        Ok(store)
+    }
+
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn init_meta(&self, spec_hash: B256) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut meta = tx.open_table(META).map_err(db_err)?;
+            meta.insert("format", FORMAT_VERSION.to_be_bytes().as_slice()).map_err(db_err)?;
+            meta.insert("spec", spec_hash.as_slice()).map_err(db_err)?;
+            // Create every table so readers never meet a missing one.
+            tx.open_table(CANONICAL).map_err(db_err)?;
+            tx.open_table(HEADERS).map_err(db_err)?;
+            tx.open_table(BLOCK_NUMBERS).map_err(db_err)?;
+            tx.open_table(BODIES).map_err(db_err)?;
+            tx.open_table(RECEIPTS).map_err(db_err)?;
+            tx.open_table(TX_LOOKUP).map_err(db_err)?;
+            tx.open_table(ACCOUNTS).map_err(db_err)?;
+            tx.open_table(STORAGE).map_err(db_err)?;
+            tx.open_table(CODE).map_err(db_err)?;
+            tx.open_table(TRIE).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    fn check_integrity(&self, spec_hash: B256) -> Result<(), StoreError> {
+        let corrupt = |what: String| {
+            StoreError::Corrupt(format!(
+                "{}: {what}; refusing to load it. Restore a backup or remove the data dir to start a new chain",
+                self.path.display()
+            ))
+        };
+        let tx = self.db.begin_read().map_err(|e| corrupt(e.to_string()))?;
+        let meta = tx.open_table(META).map_err(|e| corrupt(format!("no metadata ({e})")))?;
+        let format = meta
+            .get("format")
+            .map_err(|e| corrupt(e.to_string()))?
+            .ok_or_else(|| corrupt("no format version".into()))?;
+        let format = u64::from_be_bytes(
+            format.value().try_into().map_err(|_| corrupt("bad format version".into()))?,
+        );
+        if format != FORMAT_VERSION {
+            return Err(corrupt(format!("format version {format}, expected {FORMAT_VERSION}")));
+        }
+        let spec = meta
+            .get("spec")
+            .map_err(|e| corrupt(e.to_string()))?
+            .ok_or_else(|| corrupt("no chain spec hash".into()))?;
+        if spec.value() != spec_hash.as_slice() {
+            return Err(StoreError::WrongChain(self.path.display().to_string()));
+        }
+        drop(tx);
+        // The head block, its state root and the flat state must all be present.
+        if let Some((number, hash)) = self.head()? {
+            let header = self
+                .header_by_hash(&hash)?
+                .ok_or_else(|| corrupt(format!("head block {number} ({hash}) is missing")))?;
+            if header.number != number || header.hash_slow() != hash {
+                return Err(corrupt(format!("head block {number} does not match its hash")));
+            }
+            if header.state_root != EMPTY_ROOT_HASH && self.node(&header.state_root)?.is_none() {
+                return Err(corrupt(format!("state root of block {number} is missing")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The head block's number and hash, or `None` for an empty store.
+    pub fn head(&self) -> Result<Option<(u64, B256)>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let table = tx.open_table(CANONICAL).map_err(db_err)?;
+        let last = table.last().map_err(db_err)?;
+        Ok(last.map(|(n, h)| (n.value(), B256::from(*h.value()))))
+    }
+
+    /// The canonical block hash at `number`.
+    pub fn hash_by_number(&self, number: u64) -> Result<Option<B256>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let table = tx.open_table(CANONICAL).map_err(db_err)?;
+        Ok(table.get(number).map_err(db_err)?.map(|h| B256::from(*h.value())))
+    }
+
+    /// The number of the block with hash `hash`.
+    pub fn number_by_hash(&self, hash: &B256) -> Result<Option<u64>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let table = tx.open_table(BLOCK_NUMBERS).map_err(db_err)?;
+        Ok(table.get(&hash.0).map_err(db_err)?.map(|n| n.value()))
+    }
+
+    /// The header with hash `hash`.
+    pub fn header_by_hash(&self, hash: &B256) -> Result<Option<Header>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let table = tx.open_table(HEADERS).map_err(db_err)?;
+        match table.get(&hash.0).map_err(db_err)? {
+            Some(raw) => Ok(Some(
+                Header::decode(&mut raw.value())
+                    .map_err(|e| StoreError::Corrupt(format!("bad header {hash}: {e}")))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The canonical header at `number`.
+    pub fn header_by_number(&self, number: u64) -> Result<Option<Header>, StoreError> {
+        match self.hash_by_number(number)? {
+            Some(hash) => self.header_by_hash(&hash),
+            None => Ok(None),
+        }
+    }
+
+    /// The canonical block at `number` with its transactions.
+    pub fn block_by_number(&self, number: u64) -> Result<Option<StoredBlock>, StoreError> {
+        let Some(hash) = self.hash_by_number(number)? else { return Ok(None) };
+        let Some(header) = self.header_by_hash(&hash)? else { return Ok(None) };
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let bodies = tx.open_table(BODIES).map_err(db_err)?;
+        let transactions = match bodies.get(number).map_err(db_err)? {
+            Some(raw) => decode_body(raw.value())?,
+            None => Vec::new(),
+        };
+        Ok(Some(StoredBlock { header, hash, transactions }))
+    }
+
+    /// The receipts of the canonical block at `number`.
+    pub fn receipts(&self, number: u64) -> Result<Vec<ReceiptEnvelope>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let table = tx.open_table(RECEIPTS).map_err(db_err)?;
+        match table.get(number).map_err(db_err)? {
+            Some(raw) => decode_receipts(raw.value()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Where the transaction `hash` was included.
+    pub fn tx_location(&self, hash: &B256) -> Result<Option<TxLocation>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let table = tx.open_table(TX_LOOKUP).map_err(db_err)?;
+        Ok(table
+            .get(&hash.0)
+            .map_err(db_err)?
+            .map(|v| { let (block, index) = v.value(); TxLocation { block, index } }))
+    }
+
+    /// A snapshot of the latest state (flat tables, fast reads).
+    pub fn latest(&self) -> Result<LatestState, StoreError> {
+        Ok(LatestState { tx: self.db.begin_read().map_err(db_err)? })
+    }
+
+    /// A snapshot of the state with root `root`, read through the trie (any past block).
+    pub fn at_root(&self, root: B256) -> Result<TrieState, StoreError> {
+        Ok(TrieState { tx: self.db.begin_read().map_err(db_err)?, root })
+    }
+
+    /// Computes the state root after applying `changes` on top of the latest state,
+    /// whose root is `parent_root`, and returns it with the trie nodes to store.
+    /// Nothing is written.
+    pub fn compute_state_root(
+        &self,
+        parent_root: B256,
+        changes: &StateChanges,
+    ) -> Result<(B256, PreparedState), StoreError> {
+        let snapshot = self.latest()?;
+        let mut writes = NodeWrites::new();
+        let mut accounts = Vec::with_capacity(changes.accounts.len());
+        let mut update = TrieUpdate::new(&snapshot, parent_root);
+        for (address, change) in &changes.accounts {
+            let key = keccak256(address);
+            let Some((nonce, balance, code_hash)) = change.account else {
+                update.set(&key, Vec::new())?;
+                accounts.push((*address, None));
+                continue;
+            };
+            let previous_root = if change.storage_reset {
+                EMPTY_ROOT_HASH
+            } else {
+                snapshot.account(*address).map_err(|e| StoreError::Db(e.0))?.map(|a| a.storage_root).unwrap_or(EMPTY_ROOT_HASH)
+            };
+            let storage_root = if change.storage.is_empty() {
+                previous_root
+            } else {
+                let mut storage = TrieUpdate::new(&snapshot, previous_root);
+                for (slot, value) in &change.storage {
+                    let key = keccak256(slot.to_be_bytes::<32>());
+                    let encoded = if value.is_zero() { Vec::new() } else { alloy_rlp::encode(value) };
+                    storage.set(&key, encoded)?;
+                }
+                storage.commit(&mut writes)
+            };
+            let account = TrieAccount { nonce, balance, storage_root, code_hash, ..Default::default() };
+            update.set(&key, alloy_rlp::encode(&account))?;
+            accounts.push((*address, Some(account)));
+        }
+        let root = update.commit(&mut writes);
+        Ok((root, PreparedState { nodes: writes, accounts }))
+    }
+
+    /// Writes a block, its receipts and its state changes in one durable transaction.
+    pub fn commit_block(
+        &self,
+        block: &StoredBlock,
+        receipts: &[ReceiptEnvelope],
+        changes: &StateChanges,
+        prepared: PreparedState,
+    ) -> Result<(), StoreError> {
+        let number = block.header.number;
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut headers = tx.open_table(HEADERS).map_err(db_err)?;
+            headers.insert(&block.hash.0, alloy_rlp::encode(&block.header).as_slice()).map_err(db_err)?;
+            tx.open_table(BLOCK_NUMBERS).map_err(db_err)?.insert(&block.hash.0, number).map_err(db_err)?;
+            tx.open_table(CANONICAL).map_err(db_err)?.insert(number, &block.hash.0).map_err(db_err)?;
+            tx.open_table(BODIES)
+                .map_err(db_err)?
+                .insert(number, encode_body(&block.transactions).as_slice())
+                .map_err(db_err)?;
+            tx.open_table(RECEIPTS)
+                .map_err(db_err)?
+                .insert(number, encode_receipts(receipts).as_slice())
+                .map_err(db_err)?;
+            let mut lookup = tx.open_table(TX_LOOKUP).map_err(db_err)?;
+            for (index, (_, transaction)) in block.transactions.iter().enumerate() {
+                lookup.insert(&transaction.trie_hash().0, (number, index as u32)).map_err(db_err)?;
+            }
+            let mut code = tx.open_table(CODE).map_err(db_err)?;
+            for (hash, bytes) in &changes.codes {
+                code.insert(&hash.0, bytes.as_ref()).map_err(db_err)?;
+            }
+            let mut trie = tx.open_table(TRIE).map_err(db_err)?;
+            for (hash, rlp) in &prepared.nodes {
+                trie.insert(&hash.0, rlp.as_slice()).map_err(db_err)?;
+            }
+            let mut accounts = tx.open_table(ACCOUNTS).map_err(db_err)?;
+            let mut storage = tx.open_table(STORAGE).map_err(db_err)?;
+            for (address, account) in &prepared.accounts {
+                match account {
+                    Some(account) => {
+                        accounts.insert(&address.0 .0, alloy_rlp::encode(account).as_slice()).map_err(db_err)?;
+                    }
+                    None => {
+                        accounts.remove(&address.0 .0).map_err(db_err)?;
+                    }
+                }
+            }
+            for (address, change) in &changes.accounts {
+                if change.storage_reset || change.account.is_none() {
+                    let (start, end) = (slot_key(address, &U256::ZERO), slot_key(address, &U256::MAX));
+                    storage.retain_in::<&[u8; 52], _>(&start..=&end, |_, _| false).map_err(db_err)?;
+                }
+                if change.account.is_none() {
+                    continue;
+                }
+                for (slot, value) in &change.storage {
+                    let key = slot_key(address, slot);
+                    if value.is_zero() {
+                        storage.remove(&key).map_err(db_err)?;
+                    } else {
+                        storage.insert(&key, &value.to_be_bytes::<32>()).map_err(db_err)?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// An account and storage proof (`eth_getProof`) against the state root `root`.
+    pub fn proof(
+        &self,
+        root: B256,
+        address: Address,
+        slots: &[B256],
+    ) -> Result<AccountProof, StoreError> {
+        let state = self.at_root(root)?;
+        let account_proof = trie::proof(&state, root, &keccak256(address))?;
+        let account = state.account(address).map_err(|e| StoreError::Db(e.0))?;
+        let storage_root = account.map(|a| a.storage_root).unwrap_or(EMPTY_ROOT_HASH);
+        let mut storage = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let key = keccak256(slot);
+            let value = match trie::get(&state, storage_root, &key)? {
+                Some(raw) => U256::decode(&mut raw.as_slice())
+                    .map_err(|e| StoreError::Corrupt(format!("bad storage value: {e}")))?,
+                None => U256::ZERO,
+            };
+            storage.push(StorageProof { slot: *slot, value, proof: trie::proof(&state, storage_root, &key)? });
+        }
+        Ok(AccountProof { account, account_proof, storage })
+    }
+
+    fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
+        self.latest()?.node(hash)
+    }
+}
+
+/// Trie nodes and account records computed for a block, ready to be written.
+#[derive(Debug, Default)]
+pub struct PreparedState {
+    nodes: NodeWrites,
+    accounts: Vec<(Address, Option<TrieAccount>)>,
+}
+
+/// An `eth_getProof` answer.
+#[derive(Clone, Debug)]
+pub struct AccountProof {
+    /// The account, if it exists.
+    pub account: Option<AccountState>,
+    /// Nodes from the state root to the account's leaf (or to where it would be).
+    pub account_proof: Vec<Bytes>,
+    /// One proof per requested slot.
+    pub storage: Vec<StorageProof>,
+}
+
+/// A storage slot with its proof.
+#[derive(Clone, Debug)]
+pub struct StorageProof {
+    /// The slot as requested.
+    pub slot: B256,
+    /// Its value.
+    pub value: U256,
+    /// Nodes from the storage root down the slot's path.
+    pub proof: Vec<Bytes>,
+}
+
+fn slot_key(address: &Address, slot: &U256) -> [u8; 52] {
+    let mut key = [0u8; 52];
+    key[..20].copy_from_slice(address.as_slice());
+    key[20..].copy_from_slice(&slot.to_be_bytes::<32>());
+    key
+}
+
+fn encode_body(transactions: &[(Address, TxEnvelope)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(transactions.len() * 140);
+    for (sender, tx) in transactions {
+        out.extend_from_slice(sender.as_slice());
+        let encoded = tx.encoded_2718();
+        out.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+        out.extend_from_slice(&encoded);
+    }
+    out
+}
+
+fn decode_body(mut raw: &[u8]) -> Result<Vec<(Address, TxEnvelope)>, StoreError> {
+    let bad = || StoreError::Corrupt("bad block body".into());
+    let mut out = Vec::new();
+    while !raw.is_empty() {
+        let (sender, rest) = raw.split_at_checked(20).ok_or_else(bad)?;
+        let (len, rest) = rest.split_at_checked(4).ok_or_else(bad)?;
+        let len = u32::from_be_bytes(len.try_into().map_err(|_| bad())?) as usize;
+        let (mut tx, rest) = rest.split_at_checked(len).ok_or_else(bad)?;
+        let tx = TxEnvelope::decode_2718(&mut tx).map_err(|_| bad())?;
+        out.push((Address::from_slice(sender), tx));
+        raw = rest;
+    }
+    Ok(out)
+}
+
+fn encode_receipts(receipts: &[ReceiptEnvelope]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for receipt in receipts {
+        let encoded = receipt.encoded_2718();
+        out.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+        out.extend_from_slice(&encoded);
+    }
+    out
+}
+
+fn decode_receipts(mut raw: &[u8]) -> Result<Vec<ReceiptEnvelope>, StoreError> {
+    let bad = || StoreError::Corrupt("bad receipts".into());
+    let mut out = Vec::new();
+    while !raw.is_empty() {
+        let (len, rest) = raw.split_at_checked(4).ok_or_else(bad)?;
+        let len = u32::from_be_bytes(len.try_into().map_err(|_| bad())?) as usize;
+        let (mut receipt, rest) = rest.split_at_checked(len).ok_or_else(bad)?;
+        out.push(ReceiptEnvelope::decode_2718(&mut receipt).map_err(|_| bad())?);
+        raw = rest;
+    }
+    Ok(out)
+}
+
+fn decode_account(raw: &[u8]) -> Result<AccountState, StateError> {
+    let account = TrieAccount::decode(&mut &raw[..]).map_err(|e| StateError(format!("bad account record: {e}")))?;
+    Ok(AccountState {
+        nonce: account.nonce,
+        balance: account.balance,
+        code_hash: account.code_hash,
+        storage_root: account.storage_root,
+    })
+}
+
+fn state_err(e: impl std::fmt::Display) -> StateError {
+    StateError(e.to_string())
+}
+
+/// The latest state, read from the flat tables of one read snapshot.
+pub struct LatestState {
+    tx: ReadTransaction,
+}
+
+impl NodeSource for LatestState {
+    fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.tx.open_table(TRIE).map_err(db_err)?;
+        Ok(table.get(&hash.0).map_err(db_err)?.map(|v| v.value().to_vec()))
+    }
+}
+
+fn read_code(tx: &ReadTransaction, code_hash: B256) -> Result<Bytes, StateError> {
+    let table = tx.open_table(CODE).map_err(state_err)?;
+    Ok(table.get(&code_hash.0).map_err(state_err)?.map(|v| Bytes::copy_from_slice(v.value())).unwrap_or_default())
+}
+
+fn read_block_hash(tx: &ReadTransaction, number: u64) -> Result<B256, StateError> {
+    let table = tx.open_table(CANONICAL).map_err(state_err)?;
+    Ok(table.get(number).map_err(state_err)?.map(|h| B256::from(*h.value())).unwrap_or_default())
+}
+
+impl StateView for LatestState {
+    fn account(&self, address: Address) -> Result<Option<AccountState>, StateError> {
+        let table = self.tx.open_table(ACCOUNTS).map_err(state_err)?;
+        match table.get(&address.0 .0).map_err(state_err)? {
+            Some(raw) => decode_account(raw.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn storage(&self, address: Address, slot: U256) -> Result<U256, StateError> {
+        let table = self.tx.open_table(STORAGE).map_err(state_err)?;
+        Ok(table
+            .get(&slot_key(&address, &slot))
+            .map_err(state_err)?
+            .map(|v| U256::from_be_bytes(*v.value()))
+            .unwrap_or_default())
+    }
+
+    fn code(&self, code_hash: B256) -> Result<Bytes, StateError> {
+        read_code(&self.tx, code_hash)
+    }
+
+    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
+        read_block_hash(&self.tx, number)
+    }
+}
+
+/// The state under a given root, read through the trie: any block's state.
+pub struct TrieState {
+    tx: ReadTransaction,
+    root: B256,
+}
+
+impl NodeSource for TrieState {
+    fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.tx.open_table(TRIE).map_err(db_err)?;
+        Ok(table.get(&hash.0).map_err(db_err)?.map(|v| v.value().to_vec()))
+    }
+}
+
+impl StateView for TrieState {
+    fn account(&self, address: Address) -> Result<Option<AccountState>, StateError> {
+        match trie::get(self, self.root, &keccak256(address)).map_err(state_err)? {
+            Some(raw) => decode_account(&raw).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn storage(&self, address: Address, slot: U256) -> Result<U256, StateError> {
+        let Some(account) = self.account(address)? else { return Ok(U256::ZERO) };
+        let key = keccak256(slot.to_be_bytes::<32>());
+        match trie::get(self, account.storage_root, &key).map_err(state_err)? {
+            Some(raw) => U256::decode(&mut raw.as_slice()).map_err(state_err),
+            None => Ok(U256::ZERO),
+        }
+    }
+
+    fn code(&self, code_hash: B256) -> Result<Bytes, StateError> {
+        read_code(&self.tx, code_hash)
+    }
+
+    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
+        read_block_hash(&self.tx, number)
+    }
+}
