@@ -1,0 +1,143 @@
+//! Commands that talk to a running node over its public JSON-RPC: `send`, `status`.
+
+use std::time::{Duration, Instant};
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{TxKind, U256, utils::parse_units};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::cli::{RpcArgs, SendArgs};
+
+/// A minimal JSON-RPC client.
+pub struct RpcClient {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl RpcClient {
+    /// A client for `url`.
+    pub fn new(url: &str) -> Self {
+        Self { url: url.to_string(), http: reqwest::Client::new() }
+    }
+
+    /// Calls `method` and returns its result.
+    pub async fn call(&self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let response: Value = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the node at {} (is it running? see --rpc)", self.url))?
+            .json()
+            .await
+            .with_context(|| format!("{method}: the node's answer is not JSON-RPC"))?;
+        if let Some(error) = response.get("error") {
+            bail!("{method} failed: {}", error.get("message").and_then(Value::as_str).unwrap_or("unknown error"));
+        }
+        Ok(response.get("result").cloned().unwrap_or(Value::Null))
+    }
+
+    async fn quantity(&self, method: &str, params: Value) -> anyhow::Result<u128> {
+        let v = self.call(method, params).await?;
+        let s = v.as_str().with_context(|| format!("{method}: expected a hex quantity"))?;
+        u128::from_str_radix(s.trim_start_matches("0x"), 16).with_context(|| format!("{method}: bad quantity {s}"))
+    }
+}
+
+/// Parses "1000" (wei), "1.5ether", "20gwei".
+pub fn parse_amount(text: &str) -> anyhow::Result<U256> {
+    let text = text.trim();
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit = if unit.is_empty() { "wei" } else { unit };
+    let parsed = parse_units(number, unit)
+        .map_err(|e| anyhow::anyhow!("invalid amount {text:?}: {e} (examples: 1000, 1.5ether, 20gwei)"))?;
+    Ok(parsed.get_absolute())
+}
+
+/// `noesis send`.
+pub async fn send(args: SendArgs) -> anyhow::Result<()> {
+    let value = parse_amount(&args.value)?;
+    let signer: PrivateKeySigner = match (&args.key, args.from) {
+        (Some(key), _) => key.parse().map_err(|_| anyhow::anyhow!("--key must be a 32-byte private key in hex"))?,
+        (None, Some(from)) => crate::account::unlock(&args.keystore, from)?,
+        (None, None) => {
+            let dev = noesis_primitives::dev_accounts(1);
+            let first = dev.first().context("cannot derive the dev account")?;
+            PrivateKeySigner::from_bytes(&first.private_key)?
+        }
+    };
+    let rpc = RpcClient::new(&args.rpc.rpc);
+    let chain_id = rpc.quantity("eth_chainId", json!([])).await? as u64;
+    let nonce = rpc.quantity("eth_getTransactionCount", json!([signer.address(), "pending"])).await? as u64;
+    let gas_price = rpc.quantity("eth_gasPrice", json!([])).await?;
+    let tip = rpc.quantity("eth_maxPriorityFeePerGas", json!([])).await?;
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: gas_price * 2,
+        max_priority_fee_per_gas: tip.min(gas_price * 2),
+        to: TxKind::Call(args.to),
+        value,
+        ..Default::default()
+    };
+    let signature = signer.sign_hash_sync(&tx.signature_hash())?;
+    let envelope: TxEnvelope = tx.into_signed(signature).into();
+    let raw = format!("0x{}", alloy_primitives::hex::encode(envelope.encoded_2718()));
+    let hash = rpc.call("eth_sendRawTransaction", json!([raw])).await?;
+    let started = Instant::now();
+    loop {
+        let receipt = rpc.call("eth_getTransactionReceipt", json!([hash])).await?;
+        if !receipt.is_null() {
+            let ok = receipt.get("status").and_then(Value::as_str) == Some("0x1");
+            println!(
+                "{}",
+                json!({"hash": hash, "from": signer.address(), "to": args.to, "value": value.to_string(),
+                       "blockNumber": receipt.get("blockNumber"), "status": if ok { "success" } else { "failed" }})
+            );
+            return if ok { Ok(()) } else { bail!("transaction {hash} failed") };
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("transaction {hash} was not mined within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `noesis status`.
+pub async fn status(args: RpcArgs) -> anyhow::Result<()> {
+    let rpc = RpcClient::new(&args.rpc);
+    let head = rpc.call("eth_getBlockByNumber", json!(["latest", false])).await?;
+    let status = json!({
+        "rpc": args.rpc,
+        "client": rpc.call("web3_clientVersion", json!([])).await?,
+        "chainId": rpc.quantity("eth_chainId", json!([])).await?,
+        "height": head.get("number").and_then(Value::as_str).and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok()),
+        "head": head.get("hash"),
+        "stateRoot": head.get("stateRoot"),
+        "syncing": rpc.call("eth_syncing", json!([])).await?,
+        "peers": rpc.quantity("net_peerCount", json!([])).await?,
+    });
+    println!("{}", serde_json::to_string_pretty(&status)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_with_units() {
+        assert_eq!(parse_amount("1000").unwrap(), U256::from(1000));
+        assert_eq!(parse_amount("20gwei").unwrap(), U256::from(20_000_000_000u64));
+        assert_eq!(parse_amount("1.5ether").unwrap(), U256::from(1_500_000_000_000_000_000u128));
+        assert!(parse_amount("lots").is_err());
+    }
+}

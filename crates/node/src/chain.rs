@@ -1,0 +1,486 @@
+//! The chain: store + mempool + block production, and the read API the RPC uses.
+//!
+//! Block production is one function, [`Chain::produce_block`], driven by the dev
+//! sealer (automine or interval). Only one block is produced at a time.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+    sync::Arc,
+    time::Instant,
+};
+
+use alloy_consensus::{
+    EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, Transaction, TxEnvelope, TxReceipt,
+    proofs::{calculate_receipt_root, calculate_transaction_root},
+    transaction::SignerRecoverable,
+};
+use alloy_eips::{eip1559::BaseFeeParams, eip2718::Decodable2718, eip7685::EMPTY_REQUESTS_HASH};
+use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256, keccak256};
+use noesis_execution::{BlockBuilder, BlockContext, MAX_TX_GAS, PushOutcome, intrinsic_gas};
+use noesis_primitives::{ChainSpec, StateChanges, StateView};
+use noesis_storage::{Store, StoredBlock};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::broadcast;
+
+use crate::{
+    NodeError,
+    mempool::{Mempool, PoolError, PooledTx},
+    metrics::Metrics,
+};
+
+/// Largest transaction accepted, in encoded bytes (geth's limit).
+pub const MAX_TX_SIZE: usize = 128 * 1024;
+
+/// A log with its position in the chain, as RPC and subscriptions report it.
+#[derive(Clone, Debug)]
+pub struct IndexedLog {
+    /// The log.
+    pub log: Log,
+    /// Block number.
+    pub block_number: u64,
+    /// Block hash.
+    pub block_hash: B256,
+    /// Block timestamp.
+    pub block_timestamp: u64,
+    /// Transaction hash.
+    pub tx_hash: B256,
+    /// Transaction index in the block.
+    pub tx_index: u64,
+    /// Log index in the block.
+    pub log_index: u64,
+}
+
+/// A newly committed block, as announced to subscribers.
+#[derive(Clone, Debug)]
+pub struct NewBlock {
+    /// The header.
+    pub header: Header,
+    /// Its hash.
+    pub hash: B256,
+    /// The block's logs.
+    pub logs: Vec<IndexedLog>,
+}
+
+/// The chain's current head.
+#[derive(Clone, Debug)]
+pub struct Head {
+    /// Head header.
+    pub header: Header,
+    /// Head hash.
+    pub hash: B256,
+}
+
+/// The node's chain.
+pub struct Chain {
+    spec: ChainSpec,
+    store: Store,
+    mempool: Mutex<Mempool>,
+    head: RwLock<Head>,
+    producing: Mutex<()>,
+    beneficiary: Address,
+    new_blocks: broadcast::Sender<Arc<NewBlock>>,
+    new_txs: broadcast::Sender<B256>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain").field("chain_id", &self.spec.chain_id).finish()
+    }
+}
+
+impl Chain {
+    /// Opens the chain in `datadir`, writing the genesis block on first start.
+    pub fn open(datadir: &Path, spec: ChainSpec, pool_capacity: usize) -> Result<Arc<Self>, NodeError> {
+        let store = Store::open(datadir, spec.hash())?;
+        if store.head()?.is_none() {
+            write_genesis(&store, &spec)?;
+        }
+        let (number, hash) = store.head()?.ok_or_else(|| NodeError::Internal("no genesis".into()))?;
+        let header = store
+            .header_by_hash(&hash)?
+            .ok_or_else(|| NodeError::Internal(format!("head block {number} missing")))?;
+        let (new_blocks, _) = broadcast::channel(1024);
+        let (new_txs, _) = broadcast::channel(16384);
+        let metrics = Metrics::default();
+        metrics.height.set(number as i64);
+        Ok(Arc::new(Self {
+            spec,
+            store,
+            mempool: Mutex::new(Mempool::new(pool_capacity)),
+            head: RwLock::new(Head { header, hash }),
+            producing: Mutex::new(()),
+            beneficiary: Address::ZERO,
+            new_blocks,
+            new_txs,
+            metrics,
+        }))
+    }
+
+    /// The chain spec.
+    pub fn spec(&self) -> &ChainSpec {
+        &self.spec
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.spec.chain_id
+    }
+
+    /// The store (read access for RPC).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The current head.
+    pub fn head(&self) -> Head {
+        self.head.read().clone()
+    }
+
+    /// Subscribes to new blocks.
+    pub fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<NewBlock>> {
+        self.new_blocks.subscribe()
+    }
+
+    /// Subscribes to hashes of transactions entering the pool.
+    pub fn subscribe_pending(&self) -> broadcast::Receiver<B256> {
+        self.new_txs.subscribe()
+    }
+
+    /// Base fee of the next block.
+    pub fn next_base_fee(&self) -> u64 {
+        next_base_fee(&self.head.read().header)
+    }
+
+    /// Execution context of the next block (also used by `eth_call` on `pending`).
+    pub fn next_block_context(&self, timestamp: u64) -> BlockContext {
+        let head = self.head.read();
+        BlockContext {
+            chain_id: self.spec.chain_id,
+            number: head.header.number + 1,
+            timestamp: timestamp.max(head.header.timestamp + 1),
+            beneficiary: self.beneficiary,
+            base_fee: next_base_fee(&head.header),
+            gas_limit: self.spec.gas_limit,
+            prevrandao: keccak256(head.hash),
+        }
+    }
+
+    /// Execution context that replays on top of block `header` (for `eth_call` at a
+    /// past block: the call runs as if in the block that follows it).
+    pub fn context_after(&self, header: &Header) -> BlockContext {
+        BlockContext {
+            chain_id: self.spec.chain_id,
+            number: header.number + 1,
+            timestamp: header.timestamp + 1,
+            beneficiary: self.beneficiary,
+            base_fee: next_base_fee(header),
+            gas_limit: header.gas_limit,
+            prevrandao: keccak256(header.hash_slow()),
+        }
+    }
+
+    /// The state after block `number` (latest state when it is the head).
+    pub fn state_at(&self, number: u64) -> Result<Option<Box<dyn StateView + Send>>, NodeError> {
+        let head = self.head.read().clone();
+        if number == head.header.number {
+            return Ok(Some(Box::new(self.store.latest()?)));
+        }
+        match self.store.header_by_number(number)? {
+            Some(header) => Ok(Some(Box::new(self.store.at_root(header.state_root)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Pool counts.
+    pub fn pool_status(&self) -> crate::mempool::PoolStatus {
+        self.mempool.lock().status()
+    }
+
+    /// A transaction still waiting in the pool.
+    pub fn pooled(&self, hash: &B256) -> Option<PooledTx> {
+        self.mempool.lock().get(hash).cloned()
+    }
+
+    /// Next nonce for `address` counting its executable pooled transactions.
+    pub fn pending_nonce(&self, address: Address) -> Result<u64, NodeError> {
+        if let Some(nonce) = self.mempool.lock().pending_nonce(&address) {
+            return Ok(nonce);
+        }
+        Ok(self.store.latest()?.account(address)?.map(|a| a.nonce).unwrap_or(0))
+    }
+
+    /// Whether the pool holds executable transactions.
+    pub fn has_pending(&self) -> bool {
+        self.mempool.lock().has_pending()
+    }
+
+    /// Decodes, checks and pools a raw signed transaction (`eth_sendRawTransaction`).
+    pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, PoolError> {
+        if raw.len() > MAX_TX_SIZE {
+            return Err(PoolError::Oversized);
+        }
+        let mut buf = raw;
+        let tx = TxEnvelope::decode_2718(&mut buf).map_err(|e| match e {
+            alloy_eips::eip2718::Eip2718Error::UnexpectedType(_) => PoolError::TypeNotSupported,
+            other => PoolError::Decode(other.to_string()),
+        })?;
+        if !buf.is_empty() {
+            return Err(PoolError::Decode("trailing bytes after transaction".into()));
+        }
+        self.submit(tx)
+    }
+
+    /// Checks and pools a signed transaction.
+    pub fn submit(&self, tx: TxEnvelope) -> Result<B256, PoolError> {
+        let sender = self.check_stateless(&tx)?;
+        let hash = *tx.tx_hash();
+        {
+            let mut pool = self.mempool.lock();
+            if pool.contains(&hash) {
+                return Err(PoolError::AlreadyKnown);
+            }
+            // Read state under the pool lock so the pool never sees an older nonce
+            // than the one it already holds.
+            let account = self
+                .store
+                .latest()
+                .and_then(|s| s.account(sender).map_err(|e| noesis_storage::StoreError::Db(e.0)))
+                .map_err(|e| PoolError::Decode(format!("state unavailable: {e}")))?
+                .unwrap_or_default();
+            if tx.nonce() < account.nonce {
+                return Err(PoolError::NonceTooLow);
+            }
+            let cost = U256::from(tx.gas_limit())
+                .saturating_mul(U256::from(tx.max_fee_per_gas()))
+                .saturating_add(tx.value());
+            if account.balance < cost {
+                return Err(PoolError::InsufficientFunds);
+            }
+            pool.insert(PooledTx { hash, sender, tx: Arc::new(tx) }, account.nonce)?;
+            self.metrics.mempool_size.set(pool.len() as i64);
+        }
+        let _ = self.new_txs.send(hash);
+        Ok(hash)
+    }
+
+    /// Checks that need no state; returns the recovered sender.
+    fn check_stateless(&self, tx: &TxEnvelope) -> Result<Address, PoolError> {
+        if tx.is_eip4844() {
+            return Err(PoolError::TypeNotSupported);
+        }
+        match tx.chain_id() {
+            Some(id) if id == self.spec.chain_id => {}
+            Some(_) => return Err(PoolError::InvalidChainId),
+            None => return Err(PoolError::Unprotected),
+        }
+        if tx.gas_limit() > self.spec.gas_limit {
+            return Err(PoolError::ExceedsBlockGasLimit);
+        }
+        if tx.gas_limit() > MAX_TX_GAS {
+            return Err(PoolError::GasLimitTooHigh(MAX_TX_GAS));
+        }
+        if let Some(tip) = tx.max_priority_fee_per_gas()
+            && tip > tx.max_fee_per_gas()
+        {
+            return Err(PoolError::TipAboveFeeCap);
+        }
+        if tx.max_fee_per_gas() < self.next_base_fee() as u128 {
+            return Err(PoolError::FeeCapTooLow);
+        }
+        let sender = tx.recover_signer().map_err(|_| PoolError::InvalidSender)?;
+        if tx.gas_limit() < intrinsic_gas(sender, tx) {
+            return Err(PoolError::IntrinsicGasTooLow);
+        }
+        Ok(sender)
+    }
+
+    /// Builds, executes and commits the next block from the pool. Returns `None`
+    /// without writing anything when `allow_empty` is false and nothing was executable.
+    pub fn produce_block(&self, timestamp: u64, allow_empty: bool) -> Result<Option<Arc<NewBlock>>, NodeError> {
+        let _producing = self.producing.lock();
+        let started = Instant::now();
+        let ctx = self.next_block_context(timestamp);
+        let parent = self.head();
+        let candidates = self.mempool.lock().best(ctx.base_fee);
+        let state = self.store.latest()?;
+        let mut builder = BlockBuilder::new(&state, &ctx);
+        let mut skipped: BTreeSet<Address> = BTreeSet::new();
+        let mut invalid = Vec::new();
+        for pooled in candidates {
+            if builder.gas_left() < 21_000 {
+                break;
+            }
+            if skipped.contains(&pooled.sender) {
+                continue;
+            }
+            match builder.push(pooled.sender, (*pooled.tx).clone())? {
+                PushOutcome::Included => {}
+                PushOutcome::Invalid(reason) => {
+                    tracing::debug!(tx = %pooled.hash, %reason, "dropping invalid transaction");
+                    invalid.push(pooled.hash);
+                    skipped.insert(pooled.sender);
+                }
+                PushOutcome::DoesNotFit => {
+                    skipped.insert(pooled.sender);
+                }
+            }
+        }
+        if !invalid.is_empty() {
+            let mut pool = self.mempool.lock();
+            for hash in &invalid {
+                pool.remove_with_descendants(hash);
+            }
+        }
+        if builder.is_empty() && !allow_empty {
+            return Ok(None);
+        }
+        let executed = builder.finish();
+        drop(state);
+        let executed_at = Instant::now();
+
+        let (state_root, prepared) = self.store.compute_state_root(parent.header.state_root, &executed.changes)?;
+        let txs: Vec<&TxEnvelope> = executed.transactions.iter().map(|(_, tx)| tx).collect();
+        let header = Header {
+            parent_hash: parent.hash,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: ctx.beneficiary,
+            state_root,
+            transactions_root: calculate_transaction_root(&txs),
+            receipts_root: calculate_receipt_root(&executed.receipts),
+            logs_bloom: executed.receipts.iter().fold(Bloom::ZERO, |mut acc, r| { acc.accrue_bloom(&r.bloom()); acc }),
+            difficulty: U256::ZERO,
+            number: ctx.number,
+            gas_limit: ctx.gas_limit,
+            gas_used: executed.gas_used,
+            timestamp: ctx.timestamp,
+            extra_data: Bytes::new(),
+            mix_hash: ctx.prevrandao,
+            nonce: Default::default(),
+            base_fee_per_gas: Some(ctx.base_fee),
+            withdrawals_root: Some(alloy_trie::EMPTY_ROOT_HASH),
+            blob_gas_used: Some(0),
+            excess_blob_gas: Some(0),
+            parent_beacon_block_root: Some(B256::ZERO),
+            requests_hash: Some(EMPTY_REQUESTS_HASH),
+            ..Default::default()
+        };
+        let hash = header.hash_slow();
+        let block = StoredBlock { header, hash, transactions: executed.transactions };
+        self.store.commit_block(&block, &executed.receipts, &executed.changes, prepared)?;
+        let committed_at = Instant::now();
+
+        let announced = Arc::new(NewBlock {
+            logs: index_logs(&block, &executed.receipts),
+            header: block.header.clone(),
+            hash,
+        });
+        *self.head.write() = Head { header: block.header.clone(), hash };
+        self.after_block(&block, &executed.changes);
+
+        let m = &self.metrics;
+        m.height.set(block.header.number as i64);
+        m.transactions.inc_by(block.transactions.len() as u64);
+        m.block_execution_seconds.observe((executed_at - started).as_secs_f64());
+        m.block_commit_seconds.observe((committed_at - executed_at).as_secs_f64());
+        tracing::info!(
+            number = block.header.number,
+            txs = block.transactions.len(),
+            gas = block.header.gas_used,
+            ms = (committed_at - started).as_millis() as u64,
+            "block committed"
+        );
+        let _ = self.new_blocks.send(announced.clone());
+        Ok(Some(announced))
+    }
+
+    fn after_block(&self, block: &StoredBlock, changes: &StateChanges) {
+        let mut nonces = BTreeMap::new();
+        for (sender, _) in &block.transactions {
+            if let Some(change) = changes.accounts.get(sender) {
+                nonces.insert(*sender, change.account.map(|(nonce, _, _)| nonce).unwrap_or(0));
+            }
+        }
+        let mut pool = self.mempool.lock();
+        pool.on_block(&nonces);
+        self.metrics.mempool_size.set(pool.len() as i64);
+    }
+
+    /// Receipts of block `number` with the data RPC needs to present them.
+    pub fn receipts(&self, number: u64) -> Result<Vec<ReceiptEnvelope>, NodeError> {
+        Ok(self.store.receipts(number)?)
+    }
+}
+
+/// Logs of a block with their positions.
+pub fn index_logs(block: &StoredBlock, receipts: &[ReceiptEnvelope]) -> Vec<IndexedLog> {
+    let mut out = Vec::new();
+    let mut log_index = 0u64;
+    for (tx_index, (receipt, (_, tx))) in receipts.iter().zip(&block.transactions).enumerate() {
+        for log in receipt.logs() {
+            out.push(IndexedLog {
+                log: log.clone(),
+                block_number: block.header.number,
+                block_hash: block.hash,
+                block_timestamp: block.header.timestamp,
+                tx_hash: *tx.tx_hash(),
+                tx_index: tx_index as u64,
+                log_index,
+            });
+            log_index += 1;
+        }
+    }
+    out
+}
+
+/// EIP-1559 base fee of the block after `parent`.
+pub fn next_base_fee(parent: &Header) -> u64 {
+    BaseFeeParams::ethereum().next_block_base_fee(
+        parent.gas_used,
+        parent.gas_limit,
+        parent.base_fee_per_gas.unwrap_or(noesis_primitives::INITIAL_BASE_FEE),
+    )
+}
+
+fn write_genesis(store: &Store, spec: &ChainSpec) -> Result<(), NodeError> {
+    let mut changes = StateChanges::default();
+    for (address, account) in &spec.alloc {
+        let code_hash = match &account.code {
+            Some(code) if !code.is_empty() => {
+                let hash = keccak256(code);
+                changes.codes.insert(hash, code.clone());
+                hash
+            }
+            _ => noesis_primitives::EMPTY_CODE_HASH,
+        };
+        changes.accounts.insert(
+            *address,
+            noesis_primitives::AccountChange {
+                account: Some((account.nonce, account.balance, code_hash)),
+                storage_reset: true,
+                storage: account.storage.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            },
+        );
+    }
+    let (state_root, prepared) = store.compute_state_root(alloy_trie::EMPTY_ROOT_HASH, &changes)?;
+    let header = Header {
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        state_root,
+        transactions_root: alloy_trie::EMPTY_ROOT_HASH,
+        receipts_root: alloy_trie::EMPTY_ROOT_HASH,
+        gas_limit: spec.gas_limit,
+        timestamp: spec.genesis_timestamp,
+        base_fee_per_gas: Some(spec.initial_base_fee),
+        withdrawals_root: Some(alloy_trie::EMPTY_ROOT_HASH),
+        blob_gas_used: Some(0),
+        excess_blob_gas: Some(0),
+        parent_beacon_block_root: Some(B256::ZERO),
+        requests_hash: Some(EMPTY_REQUESTS_HASH),
+        ..Default::default()
+    };
+    let hash = header.hash_slow();
+    store.commit_block(&StoredBlock { header, hash, transactions: Vec::new() }, &[], &changes, prepared)?;
+    Ok(())
+}

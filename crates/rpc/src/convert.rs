@@ -1,0 +1,125 @@
+//! Builds the JSON-RPC shapes of blocks, transactions, receipts and logs from what
+//! the store holds.
+
+use alloy_consensus::{ReceiptEnvelope, Transaction as _, TxEnvelope, transaction::Recovered};
+use alloy_primitives::{Address, U256};
+use alloy_rpc_types_eth::{Block, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt};
+use noesis_node::IndexedLog;
+use noesis_storage::StoredBlock;
+
+/// Effective gas price of `tx` in a block with `base_fee`.
+pub fn effective_gas_price(tx: &TxEnvelope, base_fee: Option<u64>) -> u128 {
+    tx.effective_gas_price(base_fee)
+}
+
+/// An RPC transaction, mined (with its block position) or pending.
+pub fn rpc_transaction(
+    sender: Address,
+    tx: TxEnvelope,
+    block: Option<(&StoredBlock, u64)>,
+) -> Transaction {
+    let (block_hash, block_number, transaction_index, effective_gas_price, block_timestamp) = match block {
+        Some((b, index)) => (
+            Some(b.hash),
+            Some(b.header.number),
+            Some(index),
+            Some(effective_gas_price(&tx, b.header.base_fee_per_gas)),
+            Some(b.header.timestamp),
+        ),
+        None => (None, None, None, None, None),
+    };
+    Transaction {
+        inner: Recovered::new_unchecked(tx, sender),
+        block_hash,
+        block_number,
+        transaction_index,
+        effective_gas_price,
+        block_timestamp,
+    }
+}
+
+/// An RPC block with transaction hashes or full transactions.
+pub fn rpc_block(block: StoredBlock, full: bool) -> Block {
+    let size = alloy_rlp::encode(&block.header).len()
+        + block.transactions.iter().map(|(_, tx)| alloy_eips::eip2718::Encodable2718::encode_2718_len(tx)).sum::<usize>();
+    let transactions = if full {
+        BlockTransactions::Full(
+            block
+                .transactions
+                .iter()
+                .enumerate()
+                .map(|(i, (sender, tx))| rpc_transaction(*sender, tx.clone(), Some((&block, i as u64))))
+                .collect(),
+        )
+    } else {
+        BlockTransactions::Hashes(block.transactions.iter().map(|(_, tx)| *tx.tx_hash()).collect())
+    };
+    Block {
+        header: RpcHeader { hash: block.hash, inner: block.header, total_difficulty: Some(U256::ZERO), size: Some(U256::from(size)) },
+        uncles: Vec::new(),
+        transactions,
+        withdrawals: Some(Default::default()),
+    }
+}
+
+/// An RPC log with its position.
+pub fn rpc_log(log: &IndexedLog) -> Log {
+    Log {
+        inner: log.log.clone(),
+        block_hash: Some(log.block_hash),
+        block_number: Some(log.block_number),
+        block_timestamp: Some(log.block_timestamp),
+        transaction_hash: Some(log.tx_hash),
+        transaction_index: Some(log.tx_index),
+        log_index: Some(log.log_index),
+        removed: false,
+    }
+}
+
+/// The receipt of the transaction at `index` in `block`.
+pub fn rpc_receipt(block: &StoredBlock, receipts: &[ReceiptEnvelope], index: usize) -> Option<TransactionReceipt> {
+    let receipt = receipts.get(index)?;
+    let (sender, tx) = block.transactions.get(index)?;
+    let previous_cumulative = if index == 0 { 0 } else { receipts.get(index - 1)?.cumulative_gas_used() };
+    let first_log_index: usize = receipts[..index].iter().map(|r| r.logs().len()).sum();
+    let tx_hash = *tx.tx_hash();
+    let logs: Vec<Log> = receipt
+        .logs()
+        .iter()
+        .enumerate()
+        .map(|(i, log)| Log {
+            inner: log.clone(),
+            block_hash: Some(block.hash),
+            block_number: Some(block.header.number),
+            block_timestamp: Some(block.header.timestamp),
+            transaction_hash: Some(tx_hash),
+            transaction_index: Some(index as u64),
+            log_index: Some((first_log_index + i) as u64),
+            removed: false,
+        })
+        .collect();
+    let inner = receipt.clone().map_logs(|_| Log::default());
+    let inner = replace_logs(inner, logs);
+    let contract_address = tx.to().is_none().then(|| sender.create(tx.nonce()));
+    Some(TransactionReceipt {
+        inner,
+        transaction_hash: tx_hash,
+        transaction_index: Some(index as u64),
+        block_hash: Some(block.hash),
+        block_number: Some(block.header.number),
+        gas_used: receipt.cumulative_gas_used() - previous_cumulative,
+        effective_gas_price: effective_gas_price(tx, block.header.base_fee_per_gas),
+        blob_gas_used: None,
+        blob_gas_price: None,
+        from: *sender,
+        to: tx.to(),
+        contract_address,
+    })
+}
+
+fn replace_logs(mut receipt: ReceiptEnvelope<Log>, logs: Vec<Log>) -> ReceiptEnvelope<Log> {
+    if let Some(r) = receipt.as_receipt_with_bloom_mut() {
+        r.receipt.logs = logs;
+    }
+    receipt
+}

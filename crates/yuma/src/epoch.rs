@@ -1,0 +1,1181 @@
+//! The epoch computation (subtensor's `epoch_mechanism`, sparse path).
+//!
+//! Each step is annotated with the reference helper it reproduces. Sparse matrices are kept in
+//! compressed-row form ([`Csr`]); where the reference builds dense per-row accumulators
+//! (`mat_ema_sparse`, `interpolate_sparse`) this code merges the two sorted rows instead, which
+//! yields the same entries in the same (column) order, and only falls back to a dense scan for
+//! rows that are not stored in ascending column order.
+
+use crate::fixed::{Divisor, I32F32, I64F64, exp_safe, share_of_rao};
+use crate::types::{EpochState, Hyperparams, Inputs, Outputs, SparseRowU16};
+
+/// Runs one Yuma Consensus epoch.
+///
+/// Pure and deterministic: the result depends only on `inputs`, and is bit-identical to
+/// subtensor's `Pallet::epoch_mechanism` at commit `14bc6f9f` for the same state.
+pub fn epoch(inputs: &Inputs) -> Outputs {
+    let hp = inputs.hyperparams();
+    let st = inputs.state();
+    let n = usize::from(st.n);
+
+    // == Active & updated ==
+    let active: Vec<bool> = st
+        .last_update
+        .iter()
+        .map(|&updated| updated.saturating_add(hp.activity_cutoff) >= st.block)
+        .collect();
+    let last_tempo = if st.last_mechanism_step_block == 0 {
+        st.block.saturating_sub(u64::from(hp.tempo))
+    } else {
+        st.last_mechanism_step_block.saturating_add(1)
+    };
+
+    // == Stake ==
+    let owner = st.owner_uid.map(usize::from);
+    let stake = normalized_stake(&st.stake, owner, hp.stake_threshold);
+
+    // == Validator permits ==
+    let mut permit = st.validator_permit.clone();
+    let mut new_permit = topk_nonzero(&stake, usize::from(hp.max_allowed_validators));
+    if let Some(o) = owner {
+        if let Some(p) = permit.get_mut(o) {
+            *p = true;
+        }
+        if let Some(p) = new_permit.get_mut(o) {
+            *p = true;
+        }
+    }
+
+    // == Active stake ==
+    let mut active_stake: Vec<I32F32> = stake
+        .iter()
+        .zip(&active)
+        .zip(&permit)
+        .map(|((&s, &is_active), &has_permit)| {
+            if is_active && has_permit {
+                s
+            } else {
+                I32F32::ZERO
+            }
+        })
+        .collect();
+    normalize(&mut active_stake);
+
+    // == Weights ==
+    let mut weights = read_weights(hp, st, &permit, owner);
+    row_normalize(&mut weights);
+
+    // == Consensus, validator trust ==
+    let kappa = I32F32::from_u16(hp.kappa).safe_div(I32F32::U16_MAX);
+    let consensus = weighted_median_cols(&active_stake, &weights, n, kappa);
+    // With bonds_penalty = 1 the unclipped weights are not needed any more: clip in place.
+    let penalty = I32F32::from_u16(hp.bonds_penalty).safe_div(I32F32::U16_MAX);
+    let (clipped, unclipped) = if penalty == I32F32::ONE {
+        let mut w = weights;
+        clip_in_place(&mut w, &consensus);
+        (w, None)
+    } else {
+        let mut c = weights.clone();
+        clip_in_place(&mut c, &consensus);
+        (c, Some(weights))
+    };
+    let validator_trust: Vec<I32F32> = clipped.rows().map(|(_, v)| sum(v)).collect();
+
+    // == Ranks, incentive ==
+    let ranks = matmul_cols(&clipped, &active_stake, n);
+    let mut incentive = ranks.clone();
+    normalize(&mut incentive);
+
+    // == Bonds and dividends ==
+    let interpolated;
+    let weights_for_bonds: &Csr = match &unclipped {
+        None => &clipped,
+        Some(w) if penalty == I32F32::ZERO => w,
+        Some(w) => {
+            interpolated = interpolate(w, &clipped, penalty);
+            &interpolated
+        }
+    };
+
+    let ctx = BondsContext {
+        hp,
+        st,
+        n,
+        last_tempo,
+        weights_for_bonds,
+        consensus: &consensus,
+        incentive: &incentive,
+        active_stake: &active_stake,
+        new_permit: &new_permit,
+    };
+    let (dividends, bonds_new) = if hp.yuma3_enabled {
+        ctx.yuma3()
+    } else {
+        ctx.yuma2()
+    };
+
+    // == Emission ==
+    let combined: Vec<I32F32> = incentive
+        .iter()
+        .zip(&dividends)
+        .map(|(&i, &d)| i.saturating_add(d))
+        .collect();
+    let emission_sum = sum(&combined);
+    let mut normalized_server_emission = incentive.clone();
+    let mut normalized_validator_emission = dividends.clone();
+    let mut normalized_combined_emission = combined;
+    normalize_using_sum(&mut normalized_server_emission, emission_sum);
+    normalize_using_sum(&mut normalized_validator_emission, emission_sum);
+    normalize(&mut normalized_combined_emission);
+    if emission_sum == I32F32::ZERO {
+        let fallback = if sum(&active_stake) == I32F32::ZERO {
+            &stake
+        } else {
+            &active_stake
+        };
+        normalized_validator_emission.clone_from(fallback);
+        normalized_combined_emission.clone_from(fallback);
+    }
+    let to_rao = |shares: &[I32F32]| -> Vec<u64> {
+        shares
+            .iter()
+            .map(|&s| share_of_rao(s, st.rao_emission))
+            .collect()
+    };
+    let server_emission = to_rao(&normalized_server_emission);
+    let validator_emission = to_rao(&normalized_validator_emission);
+    let emission = to_rao(&normalized_combined_emission);
+
+    Outputs {
+        active,
+        new_validator_permit: new_permit,
+        stake_normalized: stake,
+        active_stake,
+        consensus,
+        validator_trust,
+        ranks,
+        incentive,
+        dividends,
+        bonds_new,
+        emission_sum,
+        normalized_server_emission,
+        normalized_validator_emission,
+        normalized_combined_emission,
+        server_emission,
+        validator_emission,
+        emission,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sparse matrix storage
+// ---------------------------------------------------------------------------------------------
+
+/// Compressed sparse rows: row `i` is `cols[ptr[i]..ptr[i + 1]]` / `vals[..]`, in stored order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Csr {
+    ptr: Vec<usize>,
+    cols: Vec<u16>,
+    vals: Vec<I32F32>,
+}
+
+impl Csr {
+    fn with_capacity(rows: usize, nnz: usize) -> Self {
+        let mut ptr = Vec::with_capacity(rows.saturating_add(1));
+        ptr.push(0);
+        Self {
+            ptr,
+            cols: Vec::with_capacity(nnz),
+            vals: Vec::with_capacity(nnz),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, col: u16, val: I32F32) {
+        self.cols.push(col);
+        self.vals.push(val);
+    }
+
+    #[inline]
+    fn end_row(&mut self) {
+        self.ptr.push(self.cols.len());
+    }
+
+    fn nnz(&self) -> usize {
+        self.cols.len()
+    }
+
+    /// Row `i` as `(columns, values)` (empty if out of range).
+    fn row(&self, i: usize) -> (&[u16], &[I32F32]) {
+        let start = self.ptr.get(i).copied().unwrap_or(0);
+        let end = self.ptr.get(i.saturating_add(1)).copied().unwrap_or(start);
+        (
+            self.cols.get(start..end).unwrap_or(&[]),
+            self.vals.get(start..end).unwrap_or(&[]),
+        )
+    }
+
+    /// Rows in order, as `(columns, values)`.
+    fn rows(&self) -> impl Iterator<Item = (&[u16], &[I32F32])> + '_ {
+        self.ptr.windows(2).map(move |w| match *w {
+            [s, e] => (
+                self.cols.get(s..e).unwrap_or(&[]),
+                self.vals.get(s..e).unwrap_or(&[]),
+            ),
+            _ => (&[][..], &[][..]),
+        })
+    }
+
+    /// Applies `f(column, value)` to every stored value in place.
+    fn map_values(&mut self, mut f: impl FnMut(u16, I32F32) -> I32F32) {
+        for (v, &j) in self.vals.iter_mut().zip(&self.cols) {
+            *v = f(j, *v);
+        }
+    }
+
+    /// Applies `f(row, values)` to every row's values in place.
+    fn for_each_row_mut(&mut self, mut f: impl FnMut(usize, &mut [I32F32])) {
+        let mut rest: &mut [I32F32] = &mut self.vals;
+        for (i, w) in self.ptr.windows(2).enumerate() {
+            let len = match *w {
+                [s, e] => e.saturating_sub(s),
+                _ => 0,
+            };
+            let (row, tail) = rest.split_at_mut(len.min(rest.len()));
+            f(i, row);
+            rest = tail;
+        }
+    }
+
+    fn to_u16_rows(&self, keep: &[bool]) -> Vec<SparseRowU16> {
+        self.rows()
+            .zip(keep)
+            .map(|((cols, vals), &keep_row)| {
+                if keep_row {
+                    cols.iter()
+                        .zip(vals)
+                        .map(|(&j, &v)| (j, v.proportion_to_u16()))
+                        .collect()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect()
+    }
+}
+
+/// Strictly ascending column order (what the chain's own epoch output always has).
+#[inline]
+fn ascending(cols: &[u16]) -> bool {
+    cols.windows(2).all(|w| matches!(w, [a, b] if a < b))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vector helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Plain sum (the reference's `iter().sum()`); saturating, which only differs on overflow, which
+/// the epoch's value ranges cannot reach.
+#[inline]
+fn sum(values: &[I32F32]) -> I32F32 {
+    values
+        .iter()
+        .fold(I32F32::ZERO, |acc, &v| acc.saturating_add(v))
+}
+
+/// `inplace_normalize`: divide by the sum unless it is 0.
+fn normalize(values: &mut [I32F32]) {
+    let total = sum(values);
+    normalize_using_sum(values, total);
+}
+
+/// `inplace_normalize_using_sum`.
+fn normalize_using_sum(values: &mut [I32F32], total: I32F32) {
+    if total == I32F32::ZERO {
+        return;
+    }
+    divide_all(values, total);
+}
+
+/// `x = x.safe_div(d)` for every element.
+fn divide_all(values: &mut [I32F32], d: I32F32) {
+    match Divisor::new(d) {
+        Some(div) => values.iter_mut().for_each(|v| *v = div.safe_div(*v)),
+        None => values.iter_mut().for_each(|v| *v = v.safe_div(d)),
+    }
+}
+
+/// Stake filtering and normalization in I64F64, then truncation to I32F32.
+fn normalized_stake(raw: &[u64], owner: Option<usize>, threshold: u64) -> Vec<I32F32> {
+    let filtered: Vec<I64F64> = raw
+        .iter()
+        .enumerate()
+        .map(|(uid, &s)| {
+            let s = I64F64::saturating_from_u64(s);
+            if owner != Some(uid) && s.to_u64_saturating() < threshold {
+                I64F64::ZERO
+            } else {
+                s
+            }
+        })
+        .collect();
+    let total = filtered
+        .iter()
+        .fold(I64F64::ZERO, |acc, &v| acc.saturating_add(v));
+    filtered
+        .into_iter()
+        .map(|s| {
+            let s = if total == I64F64::ZERO {
+                s
+            } else {
+                s.safe_div(total)
+            };
+            s.to_i32f32_saturating()
+        })
+        .collect()
+}
+
+/// `is_topk_nonzero`: non-zero entries, minus the `n - k` smallest (stable ascending order).
+fn topk_nonzero(values: &[I32F32], k: usize) -> Vec<bool> {
+    let n = values.len();
+    let mut result: Vec<bool> = values.iter().map(|&v| v != I32F32::ZERO).collect();
+    if n < k {
+        return result;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| values.get(i).copied().unwrap_or_default());
+    for &i in order.iter().take(n.saturating_sub(k)) {
+        if let Some(r) = result.get_mut(i) {
+            *r = false;
+        }
+    }
+    result
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weights, consensus, clipping, ranks
+// ---------------------------------------------------------------------------------------------
+
+/// `get_weights_sparse` + `mask_rows_sparse` + `mask_diag_sparse(_except_index)` +
+/// `vec_mask_sparse_matrix` (outdated) + the commit-reveal column mask.
+fn read_weights(hp: &Hyperparams, st: &EpochState, permit: &[bool], owner: Option<usize>) -> Csr {
+    let n = usize::from(st.n);
+    let nnz = st
+        .weights
+        .iter()
+        .zip(permit)
+        .filter(|(_, p)| **p)
+        .map(|(r, _)| r.len())
+        .fold(0usize, usize::saturating_add);
+    let mut m = Csr::with_capacity(n, nnz);
+    let commits = if hp.commit_reveal_enabled {
+        st.commit_blocks.as_deref()
+    } else {
+        None
+    };
+    for (i, row) in st.weights.iter().enumerate() {
+        if permit.get(i).copied().unwrap_or(false) {
+            let updated = st.last_update.get(i).copied().unwrap_or(0);
+            let commit = commits
+                .and_then(|c| c.get(i).copied().flatten())
+                .unwrap_or(u64::MAX);
+            for &(j, w) in row {
+                let ju = usize::from(j);
+                if ju >= n || (ju == i && owner != Some(i)) {
+                    continue;
+                }
+                let registered = st.block_at_registration.get(ju).copied().unwrap_or(0);
+                if updated <= registered || commit < registered {
+                    continue;
+                }
+                m.push(j, I32F32::from_u16(w));
+            }
+        }
+        m.end_row();
+    }
+    m
+}
+
+/// `inplace_row_normalize_sparse`: divide each row by its sum when the sum is positive.
+fn row_normalize(m: &mut Csr) {
+    m.for_each_row_mut(|_, vals| {
+        let total = sum(vals);
+        if total > I32F32::ZERO {
+            divide_all(vals, total);
+        }
+    });
+}
+
+/// `weighted_median_col_sparse`: the stake-weighted `kappa`-quantile of every column over the
+/// rows with positive active stake.
+///
+/// The reference runs a partition search per column over the scores of all those rows (absent
+/// entries scoring 0), pivoting on the middle candidate. Because fixed-point addition is exact,
+/// that search always ends on the same value, whatever the pivots: with `m = T - kappa`
+/// (`T` the renormalized stake total), `L(v)` / `LE(v)` the stake of the scores `< v` / `<= v`,
+/// it returns the unique score `v` with `L(v) <= m < LE(v)`, the smallest score when `m < 0`
+/// and the largest when `m >= T`. (Its invariants: the candidate list is always every score in
+/// an open interval, `lo` the stake below it, `hi` the stake up to its top; each round removes
+/// the pivot, so the iteration cap is never reached.)
+///
+/// This implementation uses that: the zero scores form one group of stake `Z`; if there are
+/// zero scores and `m < Z` the result is 0, otherwise the same partition search runs over the
+/// positive scores only, starting from `lo = Z`. The differential tests check it against the
+/// literal transcription.
+fn weighted_median_cols(
+    stake: &[I32F32],
+    weights: &Csr,
+    n: usize,
+    majority: I32F32,
+) -> Vec<I32F32> {
+    let mut median = vec![I32F32::ZERO; n];
+    // Rows with positive stake, in uid order; their stake renormalized.
+    let mut selected: Vec<usize> = Vec::new();
+    let mut use_stake: Vec<I32F32> = Vec::new();
+    for (i, &s) in stake.iter().enumerate() {
+        if s > I32F32::ZERO {
+            selected.push(i);
+            use_stake.push(s);
+        }
+    }
+    normalize(&mut use_stake);
+    let total = sum(&use_stake);
+    let minority = total.saturating_sub(majority);
+    let k = selected.len();
+    if k == 0 {
+        return median;
+    }
+
+    // One cursor per selected row, walking it in ascending column order (a row stored in
+    // another order is walked through a sorted copy; that does not change any column's scores).
+    let sorted_copies: Vec<(Vec<u16>, Vec<I32F32>)> = selected
+        .iter()
+        .filter_map(|&i| {
+            let (cols, vals) = weights.row(i);
+            (!ascending(cols)).then(|| {
+                let mut pairs: Vec<(u16, I32F32)> =
+                    cols.iter().copied().zip(vals.iter().copied()).collect();
+                pairs.sort_unstable_by_key(|&(j, _)| j);
+                pairs.into_iter().unzip()
+            })
+        })
+        .collect();
+    let mut copies = sorted_copies.iter();
+    let mut cursors: Vec<(&[u16], &[I32F32])> = selected
+        .iter()
+        .map(|&i| {
+            let (cols, vals) = weights.row(i);
+            if ascending(cols) {
+                (cols, vals)
+            } else {
+                copies
+                    .next()
+                    .map_or((&[][..], &[][..]), |(c, v)| (c.as_slice(), v.as_slice()))
+            }
+        })
+        .collect();
+
+    let mut scratch = MedianScratch::new(k);
+    for (j, med) in median.iter_mut().enumerate() {
+        let Ok(j) = u16::try_from(j) else {
+            break;
+        };
+        // Gather the positive scores of column j (in uid order) and their stake.
+        let mut len = 0usize;
+        let mut positive_stake = I32F32::ZERO;
+        for (cursor, &s) in cursors.iter_mut().zip(&use_stake) {
+            let (c, v) = match (cursor.0.first(), cursor.1.first()) {
+                (Some(&c), Some(&v)) => (c, v),
+                _ => continue,
+            };
+            let hit = c == j;
+            if hit {
+                *cursor = (
+                    cursor.0.get(1..).unwrap_or(&[]),
+                    cursor.1.get(1..).unwrap_or(&[]),
+                );
+            }
+            let take = hit && v > I32F32::ZERO;
+            if let Some(slot) = scratch.current.get_mut(len) {
+                *slot = Candidate { score: v, stake: s };
+            }
+            len = len.wrapping_add(usize::from(take));
+            positive_stake =
+                positive_stake.saturating_add(if take { s } else { I32F32::ZERO });
+        }
+        if len == 0 {
+            continue; // every score is 0
+        }
+        let zero_stake = total.saturating_sub(positive_stake);
+        if len < k && minority < zero_stake {
+            continue; // the quantile falls in the zero group
+        }
+        *med = weighted_median(len, minority, zero_stake, total, &mut scratch);
+    }
+    median
+}
+
+/// One row's entry in a column: its score and its (renormalized) stake.
+#[derive(Clone, Copy, Default)]
+struct Candidate {
+    score: I32F32,
+    stake: I32F32,
+}
+
+/// Three candidate buffers of capacity `k` (no allocation or clearing per column).
+struct MedianScratch {
+    current: Vec<Candidate>,
+    lower: Vec<Candidate>,
+    upper: Vec<Candidate>,
+}
+
+impl MedianScratch {
+    fn new(k: usize) -> Self {
+        Self {
+            current: vec![Candidate::default(); k],
+            lower: vec![Candidate::default(); k],
+            upper: vec![Candidate::default(); k],
+        }
+    }
+}
+
+/// `weighted_median`'s partition search over the first `len` candidates of `scratch.current`,
+/// starting from the window `[lo, hi]`.
+fn weighted_median(
+    mut len: usize,
+    minority: I32F32,
+    mut lo: I32F32,
+    mut hi: I32F32,
+    scratch: &mut MedianScratch,
+) -> I32F32 {
+    let MedianScratch {
+        current,
+        lower,
+        upper,
+    } = scratch;
+    let limit = len;
+    let mut counter = 0usize;
+    loop {
+        let Some(pivot) = current.get(..len).and_then(|c| c.get(len / 2)).map(|c| c.score)
+        else {
+            return I32F32::ZERO; // empty list
+        };
+        if len == 1 {
+            return pivot;
+        }
+        // Branch-free stable partition.
+        let (mut n_lo, mut n_hi) = (0usize, 0usize);
+        let mut lo_stake = I32F32::ZERO;
+        let mut hi_stake = I32F32::ZERO;
+        for &cand in current.get(..len).unwrap_or(&[]) {
+            let below = cand.score < pivot;
+            let above = cand.score > pivot;
+            if let Some(slot) = lower.get_mut(n_lo) {
+                *slot = cand;
+            }
+            if let Some(slot) = upper.get_mut(n_hi) {
+                *slot = cand;
+            }
+            n_lo = n_lo.wrapping_add(usize::from(below));
+            n_hi = n_hi.wrapping_add(usize::from(above));
+            lo_stake = lo_stake.saturating_add(if below { cand.stake } else { I32F32::ZERO });
+            hi_stake = hi_stake.saturating_add(if above { cand.stake } else { I32F32::ZERO });
+        }
+        if minority < lo.saturating_add(lo_stake) && n_lo > 0 {
+            core::mem::swap(current, lower);
+            len = n_lo;
+            hi = lo.saturating_add(lo_stake);
+        } else if hi.saturating_sub(hi_stake) <= minority && n_hi > 0 {
+            core::mem::swap(current, upper);
+            len = n_hi;
+            lo = hi.saturating_sub(hi_stake);
+        } else {
+            return pivot;
+        }
+        counter = counter.saturating_add(1);
+        if counter > limit {
+            return I32F32::ZERO;
+        }
+    }
+}
+
+/// `col_clip_sparse`, in place: entries above the column's consensus become the consensus, or
+/// are removed when the consensus is 0.
+fn clip_in_place(m: &mut Csr, threshold: &[I32F32]) {
+    let Csr { ptr, cols, vals } = m;
+    let mut write = 0usize;
+    let mut read = 0usize;
+    for end in ptr.iter_mut().skip(1) {
+        while read < *end {
+            if let (Some(&j), Some(&v)) = (cols.get(read), vals.get(read)) {
+                let th = threshold
+                    .get(usize::from(j))
+                    .copied()
+                    .unwrap_or(I32F32::ZERO);
+                let kept = if th < v {
+                    (th > I32F32::ZERO).then_some(th)
+                } else {
+                    Some(v)
+                };
+                if let Some(value) = kept {
+                    if let (Some(c), Some(x)) = (cols.get_mut(write), vals.get_mut(write)) {
+                        *c = j;
+                        *x = value;
+                    }
+                    write = write.saturating_add(1);
+                }
+            }
+            read = read.saturating_add(1);
+        }
+        *end = write;
+    }
+    cols.truncate(write);
+    vals.truncate(write);
+}
+
+/// `matmul_sparse`: `r[j] = sum_i v[i] * m[i][j]`.
+fn matmul_cols(m: &Csr, v: &[I32F32], n: usize) -> Vec<I32F32> {
+    let mut out = vec![I32F32::ZERO; n];
+    for ((cols, vals), &scale) in m.rows().zip(v) {
+        for (&j, &w) in cols.iter().zip(vals) {
+            if let Some(r) = out.get_mut(usize::from(j)) {
+                *r = r.saturating_add(scale.saturating_mul(w));
+            }
+        }
+    }
+    out
+}
+
+/// `interpolate_sparse(weights, clipped, n, ratio)` for `0 < ratio < 1`: per row, over all
+/// columns in ascending order, `w + ratio * (c - w)`, keeping positive values.
+///
+/// The clipped row holds a subset of the weight row's columns in the same order, so only those
+/// columns can be non-zero.
+fn interpolate(weights: &Csr, clipped: &Csr, ratio: I32F32) -> Csr {
+    let mut out = Csr::with_capacity(weights.ptr.len(), weights.nnz());
+    let mut tmp: Vec<(u16, I32F32)> = Vec::new();
+    for ((wc, wv), (cc, cv)) in weights.rows().zip(clipped.rows()) {
+        tmp.clear();
+        let mut clipped_iter = cc.iter().zip(cv).peekable();
+        for (&j, &v1) in wc.iter().zip(wv) {
+            let v2 = match clipped_iter.peek() {
+                Some(&(&cj, &c)) if cj == j => {
+                    clipped_iter.next();
+                    c
+                }
+                _ => I32F32::ZERO,
+            };
+            let value = v1.saturating_add(ratio.saturating_mul(v2.saturating_sub(v1)));
+            if value > I32F32::ZERO {
+                tmp.push((j, value));
+            }
+        }
+        if !ascending(wc) {
+            tmp.sort_unstable_by_key(|&(j, _)| j);
+        }
+        for &(j, v) in &tmp {
+            out.push(j, v);
+        }
+        out.end_row();
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bonds and dividends
+// ---------------------------------------------------------------------------------------------
+
+struct BondsContext<'a> {
+    hp: &'a Hyperparams,
+    st: &'a EpochState,
+    n: usize,
+    last_tempo: u64,
+    weights_for_bonds: &'a Csr,
+    consensus: &'a [I32F32],
+    incentive: &'a [I32F32],
+    active_stake: &'a [I32F32],
+    new_permit: &'a [bool],
+}
+
+impl BondsContext<'_> {
+    /// Row of the stored bonds converted by `convert(column, value)`, minus the columns whose
+    /// uid registered at or after `last_tempo` (`scalar_vec_mask_sparse_matrix`). Columns
+    /// `>= n` are kept like the reference does; every consumer ignores them.
+    fn bond_row(
+        &self,
+        raw: &[(u16, u16)],
+        convert: impl Fn(u16, u16) -> I32F32,
+        buf: &mut Vec<(u16, I32F32)>,
+    ) {
+        buf.clear();
+        for &(j, b) in raw {
+            let registered = self
+                .st
+                .block_at_registration
+                .get(usize::from(j))
+                .copied()
+                .unwrap_or(0);
+            if self.last_tempo > registered {
+                buf.push((j, convert(j, b)));
+            }
+        }
+    }
+
+    /// Yuma3: fractional bonds, EMA (fixed or liquid alpha), dividends `(B_norm . I) * A`.
+    fn yuma3(&self) -> (Vec<I32F32>, Vec<SparseRowU16>) {
+        let liquid = self.hp.liquid_alpha_enabled
+            && !self.consensus.is_empty()
+            && self.consensus.iter().any(|&c| c != I32F32::ZERO);
+        let mut col_sum = vec![I32F32::ZERO; self.n];
+        let ema = if liquid {
+            self.ema_liquid(&mut col_sum)
+        } else {
+            let alpha = fixed_ema_alpha(self.hp.bonds_moving_average);
+            let mut ema = EmaBuilder::new(self.n, alpha, self.weights_for_bonds.nnz());
+            let mut new_buf: Vec<(u16, I32F32)> = Vec::new();
+            let mut old_buf: Vec<(u16, I32F32)> = Vec::new();
+            for ((cols, vals), raw) in self.weights_for_bonds.rows().zip(&self.st.bonds_prev) {
+                new_buf.clear();
+                new_buf.extend(cols.iter().copied().zip(vals.iter().copied()));
+                self.bond_row(raw, |_, b| I32F32::from_u16_proportion(b), &mut old_buf);
+                ema.push_row(&new_buf, &old_buf, &mut col_sum);
+            }
+            ema.out
+        };
+
+        // Dividends from the column-normalized EMA (`inplace_col_normalize_sparse`,
+        // `mat_vec_mul_sparse`, `row_sum_sparse`, `vec_mul`).
+        let col_div = divisors(&col_sum);
+        let mut dividends: Vec<I32F32> = ema
+            .rows()
+            .zip(self.active_stake)
+            .map(|((cols, vals), &a)| {
+                let mut total = I32F32::ZERO;
+                for (&j, &v) in cols.iter().zip(vals) {
+                    let ju = usize::from(j);
+                    let inc = self.incentive.get(ju).copied().unwrap_or(I32F32::ZERO);
+                    if inc == I32F32::ZERO {
+                        continue; // the product is exactly 0
+                    }
+                    let normalized = match col_div.get(ju) {
+                        Some(Some(d)) => d.safe_div(v),
+                        _ => v,
+                    };
+                    total = total.saturating_add(normalized.saturating_mul(inc));
+                }
+                total.checked_mul(a).unwrap_or(I32F32::ZERO)
+            })
+            .collect();
+        normalize(&mut dividends);
+        (dividends, ema.to_u16_rows(self.new_permit))
+    }
+
+    /// Original Yuma: integer bonds column-normalized, EMA towards the column-normalized
+    /// stake-weighted weights, dividends `B . I`, stored column-max-upscaled.
+    fn yuma2(&self) -> (Vec<I32F32>, Vec<SparseRowU16>) {
+        let n = self.n;
+        let mut old_buf: Vec<(u16, I32F32)> = Vec::new();
+        let mut new_buf: Vec<(u16, I32F32)> = Vec::new();
+
+        // Column sums of the masked integer bonds and of the bonds delta `Wb * A`.
+        let mut bond_sum = vec![I32F32::ZERO; n];
+        for raw in &self.st.bonds_prev {
+            self.bond_row(raw, |_, b| I32F32::from_u16(b), &mut old_buf);
+            add_to_columns(&old_buf, &mut bond_sum);
+        }
+        let mut delta_sum = vec![I32F32::ZERO; n];
+        for ((cols, vals), &scale) in self.weights_for_bonds.rows().zip(self.active_stake) {
+            for (&j, &w) in cols.iter().zip(vals) {
+                if let Some(s) = delta_sum.get_mut(usize::from(j)) {
+                    *s = s.saturating_add(w.saturating_mul(scale));
+                }
+            }
+        }
+        let bond_div = divisors(&bond_sum);
+        let delta_div = divisors(&delta_sum);
+        let normalize_by = |div: &[Option<ColumnDivisor>], j: u16, v: I32F32| match div
+            .get(usize::from(j))
+        {
+            Some(Some(d)) => d.safe_div(v),
+            _ => v,
+        };
+
+        let alpha = fixed_ema_alpha(self.hp.bonds_moving_average);
+        let mut ema = EmaBuilder::new(n, alpha, self.weights_for_bonds.nnz());
+        let mut ema_sum = vec![I32F32::ZERO; n];
+        for (((cols, vals), raw), &scale) in self
+            .weights_for_bonds
+            .rows()
+            .zip(&self.st.bonds_prev)
+            .zip(self.active_stake)
+        {
+            new_buf.clear();
+            new_buf.extend(
+                cols.iter()
+                    .zip(vals)
+                    .map(|(&j, &w)| (j, normalize_by(&delta_div, j, w.saturating_mul(scale)))),
+            );
+            self.bond_row(
+                raw,
+                |j, b| normalize_by(&bond_div, j, I32F32::from_u16(b)),
+                &mut old_buf,
+            );
+            ema.push_row(&new_buf, &old_buf, &mut ema_sum);
+        }
+        let mut ema = ema.out;
+        let ema_div = divisors(&ema_sum);
+        ema.map_values(|j, v| normalize_by(&ema_div, j, v));
+
+        let mut dividends: Vec<I32F32> = ema
+            .rows()
+            .map(|(cols, vals)| {
+                cols.iter().zip(vals).fold(I32F32::ZERO, |acc, (&j, &v)| {
+                    let inc = self
+                        .incentive
+                        .get(usize::from(j))
+                        .copied()
+                        .unwrap_or(I32F32::ZERO);
+                    acc.saturating_add(inc.saturating_mul(v))
+                })
+            })
+            .collect();
+        normalize(&mut dividends);
+
+        // inplace_col_max_upscale_sparse
+        let mut col_max = vec![I32F32::ZERO; n];
+        for (&j, &v) in ema.cols.iter().zip(&ema.vals) {
+            if let Some(m) = col_max.get_mut(usize::from(j)) {
+                *m = m.max_of(v);
+            }
+        }
+        let max_div = divisors(&col_max);
+        ema.map_values(|j, v| normalize_by(&max_div, j, v));
+        (dividends, ema.to_u16_rows(self.new_permit))
+    }
+
+    /// `compute_liquid_alpha_values_sparse` + `mat_ema_alpha_sparse`, accumulating the column
+    /// sums of the result into `col_sum`.
+    ///
+    /// Only the alphas the EMA actually reads are evaluated: those of the columns present in the
+    /// weights-for-bonds row (bond columns absent from it are dropped, so their decay is never
+    /// used).
+    fn ema_liquid(&self, col_sum: &mut [I32F32]) -> Csr {
+        let n = self.n;
+        let sigmoid = AlphaSigmoid::new(self.hp);
+        let wb = self.weights_for_bonds;
+        let mut out = Csr::with_capacity(n, wb.nnz());
+        let mut old_buf: Vec<(u16, I32F32)> = Vec::new();
+        // Dense scratch for rows not stored in ascending order (rare on chain).
+        let mut seen_w: Vec<I32F32> = Vec::new();
+        let mut seen_b: Vec<I32F32> = Vec::new();
+        let mut old_val: Vec<Option<I32F32>> = Vec::new();
+        let mut old_cols: Vec<u16> = Vec::new();
+        let mut old_vals: Vec<I32F32> = Vec::new();
+
+        for ((new_cols, new_vals), raw) in wb.rows().zip(&self.st.bonds_prev) {
+            if new_cols.is_empty() {
+                out.end_row();
+                continue;
+            }
+            self.bond_row(raw, |_, b| I32F32::from_u16_proportion(b), &mut old_buf);
+            let mut emit = |j: u16, w: I32F32, alpha: I32F32, old: Option<I32F32>| {
+                let decayed = match old {
+                    Some(b) => I32F32::ONE.saturating_sub(alpha).saturating_mul(b),
+                    None => I32F32::ZERO,
+                };
+                let inc = alpha.saturating_mul(w).max_of(I32F32::ZERO);
+                let value = decayed.saturating_add(inc).min_of(I32F32::ONE);
+                if value > I32F32::ZERO {
+                    out.push(j, value);
+                    if let Some(s) = col_sum.get_mut(usize::from(j)) {
+                        *s = s.saturating_add(value);
+                    }
+                }
+            };
+            if ascending(new_cols) && ascending_pairs(&old_buf) {
+                // The reference's column walk sees exactly the stored entry of each column.
+                let mut old_iter = old_buf.iter().peekable();
+                for (&j, &w) in new_cols.iter().zip(new_vals) {
+                    while old_iter.next_if(|(oj, _)| *oj < j).is_some() {}
+                    let old = old_iter.next_if(|(oj, _)| *oj == j).map(|&(_, b)| b);
+                    let consensus = self
+                        .consensus
+                        .get(usize::from(j))
+                        .copied()
+                        .unwrap_or(I32F32::ZERO);
+                    let alpha = sigmoid.alpha(consensus, w, old.unwrap_or(I32F32::ZERO));
+                    emit(j, w, alpha, old);
+                }
+            } else {
+                // Replay the reference's peeking walk over all columns 0..n literally.
+                if seen_w.is_empty() {
+                    seen_w = vec![I32F32::ZERO; n];
+                    seen_b = vec![I32F32::ZERO; n];
+                    old_val = vec![None; n];
+                }
+                old_cols.clear();
+                old_vals.clear();
+                for &(j, b) in &old_buf {
+                    old_cols.push(j);
+                    old_vals.push(b);
+                }
+                walk_seen(new_cols, new_vals, &mut seen_w);
+                walk_seen(&old_cols, &old_vals, &mut seen_b);
+                for &(j, b) in &old_buf {
+                    if let Some(slot) = old_val.get_mut(usize::from(j)) {
+                        *slot = Some(b);
+                    }
+                }
+                for (&j, &w) in new_cols.iter().zip(new_vals) {
+                    let ju = usize::from(j);
+                    let consensus = self.consensus.get(ju).copied().unwrap_or(I32F32::ZERO);
+                    let ws = seen_w.get(ju).copied().unwrap_or(I32F32::ZERO);
+                    let bs = seen_b.get(ju).copied().unwrap_or(I32F32::ZERO);
+                    let alpha = sigmoid.alpha(consensus, ws, bs);
+                    let old = old_val.get(ju).copied().flatten();
+                    emit(j, w, alpha, old);
+                }
+                for &(j, _) in &old_buf {
+                    if let Some(slot) = old_val.get_mut(usize::from(j)) {
+                        *slot = None;
+                    }
+                }
+            }
+            out.end_row();
+        }
+        out
+    }
+}
+
+/// The value the reference's `peekable` walk reads for every column `0..n` of a row:
+/// for column `j` it skips entries with a smaller column and takes the next entry's value if
+/// its column equals `j` (0 otherwise). Writes all `n` columns of `seen`.
+fn walk_seen(cols: &[u16], vals: &[I32F32], seen: &mut [I32F32]) {
+    let mut it = cols.iter().zip(vals).peekable();
+    for (j, slot) in seen.iter_mut().enumerate() {
+        *slot = I32F32::ZERO;
+        while let Some(&(&c, &v)) = it.peek() {
+            if usize::from(c) < j {
+                it.next();
+            } else {
+                if usize::from(c) == j {
+                    *slot = v;
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// Strictly ascending columns in a pair buffer.
+#[inline]
+fn ascending_pairs(row: &[(u16, I32F32)]) -> bool {
+    row.windows(2).all(|w| matches!(w, [(a, _), (b, _)] if a < b))
+}
+
+/// Adds every entry with a column `< sums.len()` to its column sum.
+fn add_to_columns(row: &[(u16, I32F32)], sums: &mut [I32F32]) {
+    for &(j, v) in row {
+        if let Some(s) = sums.get_mut(usize::from(j)) {
+            *s = s.saturating_add(v);
+        }
+    }
+}
+
+/// `compute_disabled_liquid_alpha` / `compute_ema_bonds_normal_sparse`:
+/// `1 - I32F32(bonds_moving_average / 10^6 in I64F64)`.
+fn fixed_ema_alpha(bonds_moving_average: u64) -> I32F32 {
+    let bma = I64F64::saturating_from_u64(bonds_moving_average)
+        .saturating_div(I64F64::saturating_from_u64(1_000_000));
+    I32F32::ONE.saturating_sub(bma.to_i32f32_saturating())
+}
+
+/// Row-by-row `mat_ema_sparse(new, old, alpha)`: per row, over all columns in ascending order,
+/// `alpha * new + (1 - alpha) * old` (each product rounded, `new` added first), keeping
+/// positive values.
+struct EmaBuilder {
+    n: usize,
+    alpha: I32F32,
+    one_minus_alpha: I32F32,
+    out: Csr,
+    /// Dense accumulator, only for rows not stored in ascending order.
+    dense: Vec<I32F32>,
+}
+
+impl EmaBuilder {
+    fn new(n: usize, alpha: I32F32, nnz_hint: usize) -> Self {
+        Self {
+            n,
+            alpha,
+            one_minus_alpha: I32F32::ONE.saturating_sub(alpha),
+            out: Csr::with_capacity(n, nnz_hint),
+            dense: Vec::new(),
+        }
+    }
+
+    /// Appends the EMA of one row and adds its values to `col_sum`.
+    fn push_row(&mut self, new: &[(u16, I32F32)], old: &[(u16, I32F32)], col_sum: &mut [I32F32]) {
+        let n = self.n;
+        let (alpha, oma) = (self.alpha, self.one_minus_alpha);
+        let start = self.out.nnz();
+        if ascending_pairs(new) && ascending_pairs(old) {
+            // Columns >= n sort last; the reference drops them.
+            let in_range = |row: &[(u16, I32F32)]| row.partition_point(|&(j, _)| usize::from(j) < n);
+            let new = new.get(..in_range(new)).unwrap_or(&[]);
+            let old = old.get(..in_range(old)).unwrap_or(&[]);
+            let (mut a, mut b) = (new.iter().peekable(), old.iter().peekable());
+            loop {
+                let (j, value) = match (a.peek(), b.peek()) {
+                    (None, None) => break,
+                    (Some(&&(ja, va)), Some(&&(jb, vb))) if ja == jb => {
+                        a.next();
+                        b.next();
+                        (ja, alpha.saturating_mul(va).saturating_add(oma.saturating_mul(vb)))
+                    }
+                    (Some(&&(ja, va)), Some(&&(jb, _))) if ja < jb => {
+                        a.next();
+                        (ja, alpha.saturating_mul(va))
+                    }
+                    (Some(&&(ja, va)), None) => {
+                        a.next();
+                        (ja, alpha.saturating_mul(va))
+                    }
+                    (_, Some(&&(jb, vb))) => {
+                        b.next();
+                        (jb, oma.saturating_mul(vb))
+                    }
+                };
+                if value > I32F32::ZERO {
+                    self.out.push(j, value);
+                }
+            }
+        } else {
+            // Dense accumulator over all n columns, as the reference does.
+            if self.dense.is_empty() {
+                self.dense = vec![I32F32::ZERO; n];
+            }
+            for &(j, v) in new {
+                if let Some(c) = self.dense.get_mut(usize::from(j)) {
+                    *c = c.saturating_add(alpha.saturating_mul(v));
+                }
+            }
+            for &(j, v) in old {
+                if let Some(c) = self.dense.get_mut(usize::from(j)) {
+                    *c = c.saturating_add(oma.saturating_mul(v));
+                }
+            }
+            for (j, c) in self.dense.iter_mut().enumerate() {
+                if *c > I32F32::ZERO
+                    && let Ok(j) = u16::try_from(j)
+                {
+                    self.out.push(j, *c);
+                }
+                *c = I32F32::ZERO;
+            }
+        }
+        for (&j, &v) in self
+            .out
+            .cols
+            .get(start..)
+            .unwrap_or(&[])
+            .iter()
+            .zip(self.out.vals.get(start..).unwrap_or(&[]))
+        {
+            if let Some(s) = col_sum.get_mut(usize::from(j)) {
+                *s = s.saturating_add(v);
+            }
+        }
+        self.out.end_row();
+    }
+}
+
+/// Per column: a divisor for the column's sum or maximum, `None` where that is 0 (values are
+/// then left unchanged, as in `inplace_col_normalize_sparse` / `inplace_col_max_upscale_sparse`).
+fn divisors(per_column: &[I32F32]) -> Vec<Option<ColumnDivisor>> {
+    per_column
+        .iter()
+        .map(|&d| (d != I32F32::ZERO).then(|| ColumnDivisor::new(d)))
+        .collect()
+}
+
+/// A non-zero divisor, with the fast reciprocal when it is positive.
+#[derive(Clone, Copy)]
+struct ColumnDivisor {
+    raw: I32F32,
+    fast: Option<Divisor>,
+}
+
+impl ColumnDivisor {
+    fn new(d: I32F32) -> Self {
+        Self {
+            raw: d,
+            fast: Divisor::new(d),
+        }
+    }
+
+    #[inline]
+    fn safe_div(&self, v: I32F32) -> I32F32 {
+        match &self.fast {
+            Some(d) => d.safe_div(v),
+            None => v.safe_div(self.raw),
+        }
+    }
+}
+
+/// `alpha_sigmoid` with the per-subnet constants hoisted.
+struct AlphaSigmoid {
+    low: I32F32,
+    high: I32F32,
+    /// `steepness / -100`.
+    slope: I32F32,
+    /// Alpha for a combined difference of exactly 0 (very common: clipped weights equal
+    /// their consensus).
+    at_zero: I32F32,
+}
+
+impl AlphaSigmoid {
+    fn new(hp: &Hyperparams) -> Self {
+        let low = I32F32::from_u16(hp.alpha_low).safe_div(I32F32::U16_MAX);
+        let high = I32F32::from_u16(hp.alpha_high).safe_div(I32F32::U16_MAX);
+        let slope =
+            I32F32::from_i16(hp.alpha_sigmoid_steepness).saturating_div(I32F32::from_i32(-100));
+        let mut s = Self {
+            low,
+            high,
+            slope,
+            at_zero: I32F32::ZERO,
+        };
+        s.at_zero = s.alpha_for_diff(I32F32::ZERO);
+        s
+    }
+
+    /// `alpha_sigmoid(consensus, weight, bond, low, high, steepness)`.
+    #[inline]
+    fn alpha(&self, consensus: I32F32, weight: I32F32, bond: I32F32) -> I32F32 {
+        let diff = if weight >= bond {
+            clamp(weight.saturating_sub(consensus), I32F32::ZERO, I32F32::ONE)
+        } else {
+            clamp(bond.saturating_sub(weight), I32F32::ZERO, I32F32::ONE)
+        };
+        if diff == I32F32::ZERO {
+            self.at_zero
+        } else {
+            self.alpha_for_diff(diff)
+        }
+    }
+
+    fn alpha_for_diff(&self, diff: I32F32) -> I32F32 {
+        let z = self.slope.saturating_mul(diff.saturating_sub(I32F32::HALF));
+        let sigmoid = I32F32::ONE.saturating_div(I32F32::ONE.saturating_add(exp_safe(z)));
+        let alpha = self
+            .low
+            .saturating_add(sigmoid.saturating_mul(self.high.saturating_sub(self.low)));
+        clamp(alpha, self.low, self.high)
+    }
+}
+
+/// `clamp_value`: `value.min(high).max(low)`.
+#[inline]
+fn clamp(value: I32F32, low: I32F32, high: I32F32) -> I32F32 {
+    value.min_of(high).max_of(low)
+}
