@@ -266,7 +266,7 @@ pub enum CallError {
     Fault(#[from] ExecutionError),
 }
 
-fn call_tx_env(req: &CallRequest, gas: u64) -> TxEnv {
+fn call_tx_env(req: &CallRequest, gas: u64, chain_id: u64) -> TxEnv {
     let gas_price = req.gas_price.or(req.max_fee_per_gas).unwrap_or(0);
     TxEnv {
         tx_type: if req.max_fee_per_gas.is_some() || req.max_priority_fee_per_gas.is_some() { 2 } else if req.access_list.is_some() { 1 } else { 0 },
@@ -277,7 +277,7 @@ fn call_tx_env(req: &CallRequest, gas: u64) -> TxEnv {
         value: req.value.unwrap_or_default(),
         data: req.input.clone(),
         nonce: req.nonce.unwrap_or_default(),
-        chain_id: None,
+        chain_id: Some(chain_id),
         access_list: req.access_list.clone().unwrap_or_default(),
         gas_priority_fee: req.max_priority_fee_per_gas.map(|p| p.min(gas_price)),
         ..Default::default()
@@ -303,7 +303,7 @@ fn call_with_gas(state: &dyn StateView, ctx: &BlockContext, req: &CallRequest, g
         cfg.disable_nonce_check = req.nonce.is_none();
         cfg.tx_gas_limit_cap = Some(u64::MAX);
     });
-    let result = match evm.transact(call_tx_env(req, gas)) {
+    let result = match evm.transact(call_tx_env(req, gas, ctx.chain_id)) {
         Ok(out) => out.result,
         Err(EVMError::Transaction(invalid)) => return Err(CallError::Invalid(invalid)),
         Err(other) => return Err(CallError::Fault(fault(other))),
@@ -325,17 +325,17 @@ pub fn estimate_gas(state: &dyn StateView, ctx: &BlockContext, req: &CallRequest
         CallOutcome::Success { gas_used, .. } => *gas_used,
         _ => return Ok(Err(first)),
     };
-    // Optimistic guess first: most calls succeed with what they used plus the 1/64 rule.
+    // Most calls succeed with exactly what they used (always so for plain transfers).
+    if used < hi && matches!(call_with_gas(state, ctx, req, used)?, CallOutcome::Success { .. }) {
+        return Ok(Ok(used));
+    }
+    let mut lo = used;
+    // Then an optimistic guess covering the 1/64 rule and call stipends.
     let guess = (used + 2300) * 64 / 63;
-    let mut lo = used.saturating_sub(1);
     if guess < hi && matches!(call_with_gas(state, ctx, req, guess)?, CallOutcome::Success { .. }) {
         hi = guess;
     }
     while lo + 1 < hi {
-        // Stop when within 1.5% like geth: estimates need not be exact to the unit.
-        if (hi - lo) * 1000 / hi < 15 {
-            break;
-        }
         let mid = lo + (hi - lo) / 2;
         match call_with_gas(state, ctx, req, mid) {
             Ok(CallOutcome::Success { .. }) => hi = mid,

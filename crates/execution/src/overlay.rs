@@ -93,7 +93,9 @@ impl Database for Overlay<'_> {
                 None => return Ok(None),
             },
         };
-        Ok(Some(AccountInfo { nonce, balance, code_hash, ..Default::default() }))
+        // Code is loaded lazily through `code_by_hash`.
+        let code = (code_hash == EMPTY_CODE_HASH).then(Bytecode::default);
+        Ok(Some(AccountInfo { nonce, balance, code_hash, code, ..Default::default() }))
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {

@@ -44,6 +44,7 @@ pub async fn start(addr: SocketAddr, eth: EthRpc, pages: Vec<(&'static str, Page
         .max_response_body_size(MAX_RESPONSE_BYTES)
         .max_connections(1024)
         .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
+        .set_id_provider(HexIdProvider)
         .build();
     let server = Server::builder()
         .set_config(config)
@@ -104,5 +105,16 @@ where
         }
         let future = self.inner.call(req);
         Box::pin(async move { future.await.map_err(Into::into) })
+    }
+}
+
+/// Subscription ids as geth makes them: "0x" and 32 hex digits.
+#[derive(Debug)]
+struct HexIdProvider;
+
+impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
+    fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
+        let bytes: [u8; 16] = rand::random();
+        jsonrpsee::types::SubscriptionId::Str(format!("0x{}", alloy_primitives::hex::encode(bytes)).into())
     }
 }

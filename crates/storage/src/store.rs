@@ -81,10 +81,16 @@ impl Store {
             .map_err(|e| StoreError::Io(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
         let existed = path.exists();
-        let db = Database::builder()
-            .set_cache_size(256 * 1024 * 1024)
-            .create(&path)
-            .map_err(|e| StoreError::Corrupt(format!("cannot open {}: {e}", path.display())))?;
+        let mut builder = Database::builder();
+        builder.set_cache_size(256 * 1024 * 1024);
+        let db = if existed {
+            // Verify every page checksum on open: a file altered outside redb is refused
+            // instead of trusted (a plain open may panic on it).
+            builder.set_check_integrity_on_open(true).open(&path)
+        } else {
+            builder.create(&path)
+        }
+        .map_err(|e| StoreError::Corrupt(format!("cannot open {}: {e}", path.display())))?;
         let store = Self { db, path };
         if existed {
             store.check_integrity(spec_hash)?;

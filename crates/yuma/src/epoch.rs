@@ -62,27 +62,27 @@ pub fn epoch(inputs: &Inputs) -> Outputs {
     normalize(&mut active_stake);
 
     // == Weights ==
-    let mut weights = read_weights(hp, st, &permit, owner);
-    row_normalize(&mut weights);
+    let weights = read_weights(hp, st, &permit, owner);
 
     // == Consensus, validator trust ==
     let kappa = I32F32::from_u16(hp.kappa).safe_div(I32F32::U16_MAX);
     let consensus = weighted_median_cols(&active_stake, &weights, n, kappa);
     // With bonds_penalty = 1 the unclipped weights are not needed any more: clip in place.
     let penalty = I32F32::from_u16(hp.bonds_penalty).safe_div(I32F32::U16_MAX);
+    // Clipping also yields validator trust (row sums) and ranks (`matmul_sparse`).
+    let mut validator_trust = vec![I32F32::ZERO; n];
+    let mut ranks = vec![I32F32::ZERO; n];
     let (clipped, unclipped) = if penalty == I32F32::ONE {
         let mut w = weights;
-        clip_in_place(&mut w, &consensus);
+        clip_in_place(&mut w, &consensus, &active_stake, &mut validator_trust, &mut ranks);
         (w, None)
     } else {
         let mut c = weights.clone();
-        clip_in_place(&mut c, &consensus);
+        clip_in_place(&mut c, &consensus, &active_stake, &mut validator_trust, &mut ranks);
         (c, Some(weights))
     };
-    let validator_trust: Vec<I32F32> = clipped.rows().map(|(_, v)| sum(v)).collect();
 
     // == Ranks, incentive ==
-    let ranks = matmul_cols(&clipped, &active_stake, n);
     let mut incentive = ranks.clone();
     normalize(&mut incentive);
 
@@ -98,6 +98,11 @@ pub fn epoch(inputs: &Inputs) -> Outputs {
     };
 
     let ctx = BondsContext {
+        bond_kept: st
+            .block_at_registration
+            .iter()
+            .map(|&registered| last_tempo > registered)
+            .collect(),
         hp,
         st,
         n,
@@ -233,29 +238,12 @@ impl Csr {
         }
     }
 
-    /// Applies `f(row, values)` to every row's values in place.
-    fn for_each_row_mut(&mut self, mut f: impl FnMut(usize, &mut [I32F32])) {
-        let mut rest: &mut [I32F32] = &mut self.vals;
-        for (i, w) in self.ptr.windows(2).enumerate() {
-            let len = match *w {
-                [s, e] => e.saturating_sub(s),
-                _ => 0,
-            };
-            let (row, tail) = rest.split_at_mut(len.min(rest.len()));
-            f(i, row);
-            rest = tail;
-        }
-    }
-
     fn to_u16_rows(&self, keep: &[bool]) -> Vec<SparseRowU16> {
         self.rows()
             .zip(keep)
             .map(|((cols, vals), &keep_row)| {
                 if keep_row {
-                    cols.iter()
-                        .zip(vals)
-                        .map(|(&j, &v)| (j, v.proportion_to_u16()))
-                        .collect()
+                    u16_row(cols, vals)
                 } else {
                     Vec::new()
                 }
@@ -306,6 +294,7 @@ fn divide_all(values: &mut [I32F32], d: I32F32) {
 }
 
 /// Stake filtering and normalization in I64F64, then truncation to I32F32.
+#[inline(never)] // a stage: kept separate for profiling
 fn normalized_stake(raw: &[u64], owner: Option<usize>, threshold: u64) -> Vec<I32F32> {
     let filtered: Vec<I64F64> = raw
         .iter()
@@ -336,6 +325,7 @@ fn normalized_stake(raw: &[u64], owner: Option<usize>, threshold: u64) -> Vec<I3
 }
 
 /// `is_topk_nonzero`: non-zero entries, minus the `n - k` smallest (stable ascending order).
+#[inline(never)] // a stage: kept separate for profiling
 fn topk_nonzero(values: &[I32F32], k: usize) -> Vec<bool> {
     let n = values.len();
     let mut result: Vec<bool> = values.iter().map(|&v| v != I32F32::ZERO).collect();
@@ -357,7 +347,9 @@ fn topk_nonzero(values: &[I32F32], k: usize) -> Vec<bool> {
 // ---------------------------------------------------------------------------------------------
 
 /// `get_weights_sparse` + `mask_rows_sparse` + `mask_diag_sparse(_except_index)` +
-/// `vec_mask_sparse_matrix` (outdated) + the commit-reveal column mask.
+/// `vec_mask_sparse_matrix` (outdated) + the commit-reveal column mask +
+/// `inplace_row_normalize_sparse` (each row divided by its sum when that is positive).
+#[inline(never)] // a stage: kept separate for profiling
 fn read_weights(hp: &Hyperparams, st: &EpochState, permit: &[bool], owner: Option<usize>) -> Csr {
     let n = usize::from(st.n);
     let nnz = st
@@ -379,31 +371,31 @@ fn read_weights(hp: &Hyperparams, st: &EpochState, permit: &[bool], owner: Optio
             let commit = commits
                 .and_then(|c| c.get(i).copied().flatten())
                 .unwrap_or(u64::MAX);
+            // Kept iff !(updated <= registered) && !(commit < registered),
+            // i.e. registered < min(updated, commit + 1).
+            let limit = updated.min(commit.saturating_add(1));
+            let start = m.nnz();
+            let mut total = I32F32::ZERO;
             for &(j, w) in row {
                 let ju = usize::from(j);
                 if ju >= n || (ju == i && owner != Some(i)) {
                     continue;
                 }
                 let registered = st.block_at_registration.get(ju).copied().unwrap_or(0);
-                if updated <= registered || commit < registered {
+                if registered >= limit {
                     continue;
                 }
-                m.push(j, I32F32::from_u16(w));
+                let v = I32F32::from_u16(w);
+                total = total.saturating_add(v);
+                m.push(j, v);
+            }
+            if total > I32F32::ZERO {
+                divide_all(m.vals.get_mut(start..).unwrap_or(&mut []), total);
             }
         }
         m.end_row();
     }
     m
-}
-
-/// `inplace_row_normalize_sparse`: divide each row by its sum when the sum is positive.
-fn row_normalize(m: &mut Csr) {
-    m.for_each_row_mut(|_, vals| {
-        let total = sum(vals);
-        if total > I32F32::ZERO {
-            divide_all(vals, total);
-        }
-    });
 }
 
 /// `weighted_median_col_sparse`: the stake-weighted `kappa`-quantile of every column over the
@@ -422,6 +414,7 @@ fn row_normalize(m: &mut Csr) {
 /// zero scores and `m < Z` the result is 0, otherwise the same partition search runs over the
 /// positive scores only, starting from `lo = Z`. The differential tests check it against the
 /// literal transcription.
+#[inline(never)] // a stage: kept separate for profiling
 fn weighted_median_cols(
     stake: &[I32F32],
     weights: &Csr,
@@ -475,42 +468,62 @@ fn weighted_median_cols(
         })
         .collect();
 
+    // Columns are processed in blocks: the cursors deal the block's positive scores into
+    // per-column buckets (in uid order), then each column's quantile is taken. Stakes are
+    // normalized (each <= 1, at most 65535 of them), so no stake sum can overflow and wrapping
+    // additions equal the reference's saturating ones.
+    let block = 8192usize.checked_div(k).unwrap_or(1).clamp(1, n.max(1));
+    let mut buckets: Vec<Candidate> = vec![Candidate::default(); block.saturating_mul(k)];
+    let mut counts: Vec<usize> = vec![0; block];
+    let mut positive_stake: Vec<i64> = vec![0; block];
     let mut scratch = MedianScratch::new(k);
-    for (j, med) in median.iter_mut().enumerate() {
-        let Ok(j) = u16::try_from(j) else {
-            break;
-        };
-        // Gather the positive scores of column j (in uid order) and their stake.
-        let mut len = 0usize;
-        let mut positive_stake = I32F32::ZERO;
+    for (b, med_block) in median.chunks_mut(block).enumerate() {
+        let block_start = b.saturating_mul(block);
+        let block_end = block_start.saturating_add(med_block.len());
+        counts.iter_mut().for_each(|c| *c = 0);
+        positive_stake.iter_mut().for_each(|p| *p = 0);
         for (cursor, &s) in cursors.iter_mut().zip(&use_stake) {
-            let (c, v) = match (cursor.0.first(), cursor.1.first()) {
-                (Some(&c), Some(&v)) => (c, v),
-                _ => continue,
-            };
-            let hit = c == j;
-            if hit {
-                *cursor = (
-                    cursor.0.get(1..).unwrap_or(&[]),
-                    cursor.1.get(1..).unwrap_or(&[]),
-                );
+            let mut taken = 0usize;
+            for (&c, &v) in cursor.0.iter().zip(cursor.1) {
+                let c = usize::from(c);
+                if c >= block_end {
+                    break;
+                }
+                taken = taken.wrapping_add(1);
+                let local = c.wrapping_sub(block_start);
+                if v > I32F32::ZERO
+                    && let (Some(count), Some(ps)) =
+                        (counts.get_mut(local), positive_stake.get_mut(local))
+                {
+                    if let Some(slot) = buckets.get_mut(local.wrapping_mul(k).wrapping_add(*count)) {
+                        *slot = Candidate { score: v, stake: s };
+                    }
+                    *count = count.wrapping_add(1);
+                    *ps = ps.wrapping_add(s.to_bits());
+                }
             }
-            let take = hit && v > I32F32::ZERO;
-            if let Some(slot) = scratch.current.get_mut(len) {
-                *slot = Candidate { score: v, stake: s };
+            cursor.0 = cursor.0.get(taken..).unwrap_or(&[]);
+            cursor.1 = cursor.1.get(taken..).unwrap_or(&[]);
+        }
+        for (local, (med, (&len, &pos_stake))) in med_block
+            .iter_mut()
+            .zip(counts.iter().zip(&positive_stake))
+            .enumerate()
+        {
+            if len == 0 {
+                continue; // every score is 0
             }
-            len = len.wrapping_add(usize::from(take));
-            positive_stake =
-                positive_stake.saturating_add(if take { s } else { I32F32::ZERO });
+            let zero_stake = total.saturating_sub(I32F32::from_bits(pos_stake));
+            if len < k && minority < zero_stake {
+                continue; // the quantile falls in the zero group
+            }
+            let start = local.wrapping_mul(k);
+            let column = buckets.get(start..start.wrapping_add(len)).unwrap_or(&[]);
+            if let Some(dst) = scratch.current.get_mut(..len) {
+                dst.copy_from_slice(column);
+            }
+            *med = weighted_median(len, minority, zero_stake, total, &mut scratch);
         }
-        if len == 0 {
-            continue; // every score is 0
-        }
-        let zero_stake = total.saturating_sub(positive_stake);
-        if len < k && minority < zero_stake {
-            continue; // the quantile falls in the zero group
-        }
-        *med = weighted_median(len, minority, zero_stake, total, &mut scratch);
     }
     median
 }
@@ -565,8 +578,7 @@ fn weighted_median(
         }
         // Branch-free stable partition.
         let (mut n_lo, mut n_hi) = (0usize, 0usize);
-        let mut lo_stake = I32F32::ZERO;
-        let mut hi_stake = I32F32::ZERO;
+        let (mut lo_stake, mut hi_stake) = (0i64, 0i64);
         for &cand in current.get(..len).unwrap_or(&[]) {
             let below = cand.score < pivot;
             let above = cand.score > pivot;
@@ -578,9 +590,12 @@ fn weighted_median(
             }
             n_lo = n_lo.wrapping_add(usize::from(below));
             n_hi = n_hi.wrapping_add(usize::from(above));
-            lo_stake = lo_stake.saturating_add(if below { cand.stake } else { I32F32::ZERO });
-            hi_stake = hi_stake.saturating_add(if above { cand.stake } else { I32F32::ZERO });
+            // Normalized stakes: these sums cannot overflow (see `weighted_median_cols`).
+            let st = cand.stake.to_bits();
+            lo_stake = lo_stake.wrapping_add(if below { st } else { 0 });
+            hi_stake = hi_stake.wrapping_add(if above { st } else { 0 });
         }
+        let (lo_stake, hi_stake) = (I32F32::from_bits(lo_stake), I32F32::from_bits(hi_stake));
         if minority < lo.saturating_add(lo_stake) && n_lo > 0 {
             core::mem::swap(current, lower);
             len = n_lo;
@@ -600,18 +615,25 @@ fn weighted_median(
 }
 
 /// `col_clip_sparse`, in place: entries above the column's consensus become the consensus, or
-/// are removed when the consensus is 0.
-fn clip_in_place(m: &mut Csr, threshold: &[I32F32]) {
+/// are removed when the consensus is 0. Also accumulates `row_sum_sparse` of the result into
+/// `row_sums` and `matmul_sparse(result, stake)` into `col_ranks`.
+#[inline(never)] // a stage: kept separate for profiling
+fn clip_in_place(
+    m: &mut Csr,
+    threshold: &[I32F32],
+    stake: &[I32F32],
+    row_sums: &mut [I32F32],
+    col_ranks: &mut [I32F32],
+) {
     let Csr { ptr, cols, vals } = m;
     let mut write = 0usize;
     let mut read = 0usize;
-    for end in ptr.iter_mut().skip(1) {
+    for ((end, row_sum), &scale) in ptr.iter_mut().skip(1).zip(row_sums).zip(stake) {
+        let mut total = I32F32::ZERO;
         while read < *end {
             if let (Some(&j), Some(&v)) = (cols.get(read), vals.get(read)) {
-                let th = threshold
-                    .get(usize::from(j))
-                    .copied()
-                    .unwrap_or(I32F32::ZERO);
+                let ju = usize::from(j);
+                let th = threshold.get(ju).copied().unwrap_or(I32F32::ZERO);
                 let kept = if th < v {
                     (th > I32F32::ZERO).then_some(th)
                 } else {
@@ -622,28 +644,20 @@ fn clip_in_place(m: &mut Csr, threshold: &[I32F32]) {
                         *c = j;
                         *x = value;
                     }
-                    write = write.saturating_add(1);
+                    write = write.wrapping_add(1);
+                    total = total.saturating_add(value);
+                    if let Some(r) = col_ranks.get_mut(ju) {
+                        *r = r.saturating_add(scale.saturating_mul(value));
+                    }
                 }
             }
-            read = read.saturating_add(1);
+            read = read.wrapping_add(1);
         }
+        *row_sum = total;
         *end = write;
     }
     cols.truncate(write);
     vals.truncate(write);
-}
-
-/// `matmul_sparse`: `r[j] = sum_i v[i] * m[i][j]`.
-fn matmul_cols(m: &Csr, v: &[I32F32], n: usize) -> Vec<I32F32> {
-    let mut out = vec![I32F32::ZERO; n];
-    for ((cols, vals), &scale) in m.rows().zip(v) {
-        for (&j, &w) in cols.iter().zip(vals) {
-            if let Some(r) = out.get_mut(usize::from(j)) {
-                *r = r.saturating_add(scale.saturating_mul(w));
-            }
-        }
-    }
-    out
 }
 
 /// `interpolate_sparse(weights, clipped, n, ratio)` for `0 < ratio < 1`: per row, over all
@@ -651,6 +665,7 @@ fn matmul_cols(m: &Csr, v: &[I32F32], n: usize) -> Vec<I32F32> {
 ///
 /// The clipped row holds a subset of the weight row's columns in the same order, so only those
 /// columns can be non-zero.
+#[inline(never)] // a stage: kept separate for profiling
 fn interpolate(weights: &Csr, clipped: &Csr, ratio: I32F32) -> Csr {
     let mut out = Csr::with_capacity(weights.ptr.len(), weights.nnz());
     let mut tmp: Vec<(u16, I32F32)> = Vec::new();
@@ -686,6 +701,8 @@ fn interpolate(weights: &Csr, clipped: &Csr, ratio: I32F32) -> Csr {
 // ---------------------------------------------------------------------------------------------
 
 struct BondsContext<'a> {
+    /// Per column `< n`: whether bonds to it survive the registration mask.
+    bond_kept: Vec<bool>,
     hp: &'a Hyperparams,
     st: &'a EpochState,
     n: usize,
@@ -708,40 +725,48 @@ impl BondsContext<'_> {
         buf: &mut Vec<(u16, I32F32)>,
     ) {
         buf.clear();
+        let out_of_range_kept = self.last_tempo > 0; // registration block read as 0
         for &(j, b) in raw {
-            let registered = self
-                .st
-                .block_at_registration
+            let kept = self
+                .bond_kept
                 .get(usize::from(j))
                 .copied()
-                .unwrap_or(0);
-            if self.last_tempo > registered {
+                .unwrap_or(out_of_range_kept);
+            if kept {
                 buf.push((j, convert(j, b)));
             }
         }
     }
 
     /// Yuma3: fractional bonds, EMA (fixed or liquid alpha), dividends `(B_norm . I) * A`.
+#[inline(never)] // a stage: kept separate for profiling
     fn yuma3(&self) -> (Vec<I32F32>, Vec<SparseRowU16>) {
         let liquid = self.hp.liquid_alpha_enabled
             && !self.consensus.is_empty()
             && self.consensus.iter().any(|&c| c != I32F32::ZERO);
         let mut col_sum = vec![I32F32::ZERO; self.n];
+        let mut stored: Vec<SparseRowU16> = Vec::with_capacity(self.n);
         let ema = if liquid {
             self.ema_liquid(&mut col_sum)
         } else {
             let alpha = fixed_ema_alpha(self.hp.bonds_moving_average);
             let mut ema = EmaBuilder::new(self.n, alpha, self.weights_for_bonds.nnz());
-            let mut new_buf: Vec<(u16, I32F32)> = Vec::new();
             let mut old_buf: Vec<(u16, I32F32)> = Vec::new();
-            for ((cols, vals), raw) in self.weights_for_bonds.rows().zip(&self.st.bonds_prev) {
-                new_buf.clear();
-                new_buf.extend(cols.iter().copied().zip(vals.iter().copied()));
+            for (((cols, vals), raw), &keep) in self
+                .weights_for_bonds
+                .rows()
+                .zip(&self.st.bonds_prev)
+                .zip(self.new_permit)
+            {
                 self.bond_row(raw, |_, b| I32F32::from_u16_proportion(b), &mut old_buf);
-                ema.push_row(&new_buf, &old_buf, &mut col_sum);
+                let (ecols, evals) = ema.push_row(cols, vals, &old_buf, &mut col_sum);
+                stored.push(if keep { u16_row(ecols, evals) } else { Vec::new() });
             }
             ema.out
         };
+        if stored.len() != self.n {
+            stored = ema.to_u16_rows(self.new_permit);
+        }
 
         // Dividends from the column-normalized EMA (`inplace_col_normalize_sparse`,
         // `mat_vec_mul_sparse`, `row_sum_sparse`, `vec_mul`).
@@ -767,15 +792,16 @@ impl BondsContext<'_> {
             })
             .collect();
         normalize(&mut dividends);
-        (dividends, ema.to_u16_rows(self.new_permit))
+        (dividends, stored)
     }
 
     /// Original Yuma: integer bonds column-normalized, EMA towards the column-normalized
     /// stake-weighted weights, dividends `B . I`, stored column-max-upscaled.
+#[inline(never)] // a stage: kept separate for profiling
     fn yuma2(&self) -> (Vec<I32F32>, Vec<SparseRowU16>) {
         let n = self.n;
         let mut old_buf: Vec<(u16, I32F32)> = Vec::new();
-        let mut new_buf: Vec<(u16, I32F32)> = Vec::new();
+        let mut new_buf: Vec<I32F32> = Vec::new();
 
         // Column sums of the masked integer bonds and of the bonds delta `Wb * A`.
         let mut bond_sum = vec![I32F32::ZERO; n];
@@ -813,14 +839,14 @@ impl BondsContext<'_> {
             new_buf.extend(
                 cols.iter()
                     .zip(vals)
-                    .map(|(&j, &w)| (j, normalize_by(&delta_div, j, w.saturating_mul(scale)))),
+                    .map(|(&j, &w)| normalize_by(&delta_div, j, w.saturating_mul(scale))),
             );
             self.bond_row(
                 raw,
                 |j, b| normalize_by(&bond_div, j, I32F32::from_u16(b)),
                 &mut old_buf,
             );
-            ema.push_row(&new_buf, &old_buf, &mut ema_sum);
+            ema.push_row(cols, &new_buf, &old_buf, &mut ema_sum);
         }
         let mut ema = ema.out;
         let ema_div = divisors(&ema_sum);
@@ -859,6 +885,7 @@ impl BondsContext<'_> {
     /// Only the alphas the EMA actually reads are evaluated: those of the columns present in the
     /// weights-for-bonds row (bond columns absent from it are dropped, so their decay is never
     /// used).
+#[inline(never)] // a stage: kept separate for profiling
     fn ema_liquid(&self, col_sum: &mut [I32F32]) -> Csr {
         let n = self.n;
         let sigmoid = AlphaSigmoid::new(self.hp);
@@ -1013,48 +1040,74 @@ impl EmaBuilder {
         }
     }
 
-    /// Appends the EMA of one row and adds its values to `col_sum`.
-    fn push_row(&mut self, new: &[(u16, I32F32)], old: &[(u16, I32F32)], col_sum: &mut [I32F32]) {
+    /// Appends the EMA of one row (`new` given as columns and values, `old` as pairs), adds its
+    /// values to `col_sum` and returns it.
+    fn push_row(
+        &mut self,
+        new_cols: &[u16],
+        new_vals: &[I32F32],
+        old: &[(u16, I32F32)],
+        col_sum: &mut [I32F32],
+    ) -> (&[u16], &[I32F32]) {
         let n = self.n;
         let (alpha, oma) = (self.alpha, self.one_minus_alpha);
         let start = self.out.nnz();
-        if ascending_pairs(new) && ascending_pairs(old) {
+        if ascending(new_cols) && ascending_pairs(old) {
             // Columns >= n sort last; the reference drops them.
-            let in_range = |row: &[(u16, I32F32)]| row.partition_point(|&(j, _)| usize::from(j) < n);
-            let new = new.get(..in_range(new)).unwrap_or(&[]);
-            let old = old.get(..in_range(old)).unwrap_or(&[]);
-            let (mut a, mut b) = (new.iter().peekable(), old.iter().peekable());
-            loop {
-                let (j, value) = match (a.peek(), b.peek()) {
-                    (None, None) => break,
-                    (Some(&&(ja, va)), Some(&&(jb, vb))) if ja == jb => {
-                        a.next();
-                        b.next();
-                        (ja, alpha.saturating_mul(va).saturating_add(oma.saturating_mul(vb)))
-                    }
-                    (Some(&&(ja, va)), Some(&&(jb, _))) if ja < jb => {
-                        a.next();
-                        (ja, alpha.saturating_mul(va))
-                    }
-                    (Some(&&(ja, va)), None) => {
-                        a.next();
-                        (ja, alpha.saturating_mul(va))
-                    }
-                    (_, Some(&&(jb, vb))) => {
-                        b.next();
-                        (jb, oma.saturating_mul(vb))
-                    }
-                };
-                if value > I32F32::ZERO {
-                    self.out.push(j, value);
+            let new_len = new_cols.partition_point(|&j| usize::from(j) < n);
+            let old_len = old.partition_point(|&(j, _)| usize::from(j) < n);
+            let new_cols = new_cols.get(..new_len).unwrap_or(&[]);
+            let old = old.get(..old_len).unwrap_or(&[]);
+            // Branch-free merge into pre-sized output slots.
+            let room = new_len.saturating_add(old_len);
+            let end = start.saturating_add(room);
+            self.out.cols.resize(end, 0);
+            self.out.vals.resize(end, I32F32::ZERO);
+            let (Some(out_cols), Some(out_vals)) = (
+                self.out.cols.get_mut(start..),
+                self.out.vals.get_mut(start..),
+            ) else {
+                return (&[], &[]);
+            };
+            let (mut a, mut b, mut w) = (0usize, 0usize, 0usize);
+            while a < new_len || b < old_len {
+                let ja = new_cols.get(a).map_or(u32::MAX, |&c| u32::from(c));
+                let va = new_vals.get(a).copied().unwrap_or(I32F32::ZERO);
+                let (jb, vb) = old
+                    .get(b)
+                    .map_or((u32::MAX, I32F32::ZERO), |&(c, v)| (u32::from(c), v));
+                let j = ja.min(jb);
+                let take_a = ja == j;
+                let take_b = jb == j;
+                // Select without branching: all-ones mask when taken.
+                let mask_a = i64::from(take_a).wrapping_neg();
+                let mask_b = i64::from(take_b).wrapping_neg();
+                let x = I32F32::from_bits(alpha.saturating_mul(va).to_bits() & mask_a);
+                let y = I32F32::from_bits(oma.saturating_mul(vb).to_bits() & mask_b);
+                let value = x.saturating_add(y);
+                if let (Some(c), Some(v)) = (out_cols.get_mut(w), out_vals.get_mut(w)) {
+                    *c = u16::try_from(j).unwrap_or(u16::MAX);
+                    *v = value;
                 }
+                let keep = value > I32F32::ZERO;
+                w = w.wrapping_add(usize::from(keep));
+                if let Some(s) = col_sum.get_mut(usize::try_from(j).unwrap_or(usize::MAX)) {
+                    *s = s.saturating_add(I32F32::from_bits(
+                        value.to_bits() & i64::from(keep).wrapping_neg(),
+                    ));
+                }
+                a = a.wrapping_add(usize::from(take_a));
+                b = b.wrapping_add(usize::from(take_b));
             }
+            let kept_end = start.saturating_add(w);
+            self.out.cols.truncate(kept_end);
+            self.out.vals.truncate(kept_end);
         } else {
             // Dense accumulator over all n columns, as the reference does.
             if self.dense.is_empty() {
                 self.dense = vec![I32F32::ZERO; n];
             }
-            for &(j, v) in new {
+            for (&j, &v) in new_cols.iter().zip(new_vals) {
                 if let Some(c) = self.dense.get_mut(usize::from(j)) {
                     *c = c.saturating_add(alpha.saturating_mul(v));
                 }
@@ -1064,29 +1117,30 @@ impl EmaBuilder {
                     *c = c.saturating_add(oma.saturating_mul(v));
                 }
             }
-            for (j, c) in self.dense.iter_mut().enumerate() {
+            for ((j, c), s) in self.dense.iter_mut().enumerate().zip(col_sum.iter_mut()) {
                 if *c > I32F32::ZERO
                     && let Ok(j) = u16::try_from(j)
                 {
                     self.out.push(j, *c);
+                    *s = s.saturating_add(*c);
                 }
                 *c = I32F32::ZERO;
             }
         }
-        for (&j, &v) in self
-            .out
-            .cols
-            .get(start..)
-            .unwrap_or(&[])
-            .iter()
-            .zip(self.out.vals.get(start..).unwrap_or(&[]))
-        {
-            if let Some(s) = col_sum.get_mut(usize::from(j)) {
-                *s = s.saturating_add(v);
-            }
-        }
         self.out.end_row();
+        (
+            self.out.cols.get(start..).unwrap_or(&[]),
+            self.out.vals.get(start..).unwrap_or(&[]),
+        )
     }
+}
+
+/// A stored bond row: `(column, fixed_proportion_to_u16(value))`.
+fn u16_row(cols: &[u16], vals: &[I32F32]) -> SparseRowU16 {
+    cols.iter()
+        .zip(vals)
+        .map(|(&j, &v)| (j, v.proportion_to_u16()))
+        .collect()
 }
 
 /// Per column: a divisor for the column's sum or maximum, `None` where that is 0 (values are

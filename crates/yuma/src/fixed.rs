@@ -193,6 +193,10 @@ impl I32F32 {
     /// subtensor's `fixed_proportion_to_u16`: `(self * 65535)` then [`I32F32::to_u16_saturating`].
     #[inline]
     pub fn proportion_to_u16(self) -> u16 {
+        if (0..=Self::ONE.0).contains(&self.0) {
+            // 0 <= bits <= 2^32: bits * 65535 < 2^48 cannot overflow, and the floor is a shift.
+            return u16::try_from(self.0.wrapping_mul(65535).wrapping_shr(32)).unwrap_or(u16::MAX);
+        }
         self.saturating_mul(Self::U16_MAX).to_u16_saturating()
     }
 
@@ -333,8 +337,9 @@ impl U64Divider {
         // so floor_log2 < 63 and the quotient fits in 64 bits).
         let num = 1u128.wrapping_shl(64u32.wrapping_add(floor_log2));
         let dd = u128::from(d);
-        let proposed = u64::try_from(num.checked_div(dd)?).ok()?;
-        let rem = u64::try_from(num.checked_rem(dd)?).ok()?;
+        let quot = num.checked_div(dd)?;
+        let proposed = u64::try_from(quot).ok()?;
+        let rem = u64::try_from(num.wrapping_sub(quot.wrapping_mul(dd))).ok()?;
         let e = d.wrapping_sub(rem);
         if e < 1u64.wrapping_shl(floor_log2) {
             Some(Self {
@@ -486,6 +491,14 @@ impl I64F64 {
 /// `floor(a * 2^64 / b)` for unsigned 128-bit `a`, `b` (`b != 0`), `None` if it needs more than
 /// 128 bits. Long division in chunks as wide as `b`'s leading zeros allow.
 fn wide_div_shl64(a: u128, b: u128) -> Option<u128> {
+    // Cancel common powers of two: a * 2^64 / (b' * 2^tz) == a * 2^(64 - tz) / b'. When the
+    // shifted dividend fits in 128 bits this is a single division (always the case for
+    // integer-valued operands such as raw stakes).
+    let tz = b.trailing_zeros().min(64);
+    let shift = 64u32.wrapping_sub(tz);
+    if b != 0 && a.leading_zeros() >= shift {
+        return a.wrapping_shl(shift).checked_div(b.wrapping_shr(tz));
+    }
     let mut q = a.checked_div(b)?;
     let mut r = a.checked_rem(b)?;
     let lz = b.leading_zeros();
