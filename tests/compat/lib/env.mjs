@@ -101,9 +101,31 @@ export function ethersClients(index) {
   return { provider, wallet };
 }
 
-/** ethers WebSocket provider. Call `provider.destroy()` when done. */
+/**
+ * ethers WebSocket provider. Close it with `closeEthersWs(provider)`: ethers sends
+ * eth_unsubscribe without awaiting it, so requests still in flight are tracked here and
+ * awaited before the socket is destroyed.
+ */
 export function ethersWsProvider() {
-  return new WebSocketProvider(WS_URL, CHAIN_ID);
+  const provider = new WebSocketProvider(WS_URL, CHAIN_ID);
+  const inflight = new Set();
+  const send = provider.send.bind(provider);
+  provider.send = (method, params) => {
+    const request = send(method, params);
+    inflight.add(request);
+    request.then(() => inflight.delete(request), () => inflight.delete(request));
+    return request;
+  };
+  provider.inflight = inflight;
+  return provider;
+}
+
+/** Removes all listeners, waits for the resulting eth_unsubscribe calls, then destroys. */
+export async function closeEthersWs(provider) {
+  await provider.removeAllListeners();
+  await new Promise((r) => setTimeout(r, 50)); // let ethers issue its unsubscribe requests
+  while (provider.inflight.size > 0) await Promise.allSettled([...provider.inflight]);
+  await provider.destroy();
 }
 
 /** Total fee a receipt paid (gasUsed * effectiveGasPrice). Works for viem and ethers receipts. */

@@ -25,7 +25,7 @@ export async function cast(args, { timeoutMs = 60_000 } = {}) {
   const { stdout } = await execFileAsync(CAST_BIN, args, {
     timeout: timeoutMs,
     maxBuffer: 16 * 1024 * 1024,
-    // Keep cast from reading user config or prompting.
+    // Silence foundry's warning about nightly builds on stderr.
     env: { ...process.env, FOUNDRY_DISABLE_NIGHTLY_WARNING: '1' },
   });
   return stdout.trim();

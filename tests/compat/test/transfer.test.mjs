@@ -1,6 +1,6 @@
 // Plain ETH transfers awaited to their receipts, via viem, ethers and `cast send`.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { parseEther } from 'viem';
 import { cast } from '../lib/foundry.mjs';
 import { ACCOUNT, RPC_URL, TIMEOUT, devAccount, ethersClients, feeOf, freshAccount, freshAddress, viemClients } from '../lib/env.mjs';
