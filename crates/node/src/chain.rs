@@ -222,6 +222,14 @@ impl Chain {
         if raw.len() > MAX_TX_SIZE {
             return Err(PoolError::Oversized);
         }
+        // Typed transactions other than access-list (1), dynamic-fee (2) and set-code (4)
+        // are refused before decoding; blob transactions (3) need sidecars we do not take.
+        if let Some(&ty) = raw.first()
+            && ty < 0x7f
+            && !matches!(ty, 1 | 2 | 4)
+        {
+            return Err(PoolError::TypeNotSupported);
+        }
         let mut buf = raw;
         let tx = TxEnvelope::decode_2718(&mut buf).map_err(|e| match e {
             alloy_eips::eip2718::Eip2718Error::UnexpectedType(_) => PoolError::TypeNotSupported,
