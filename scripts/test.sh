@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command: Rust unit, conformance and end-to-end tests, then the real-client
+# compatibility suite and the differential check against anvil.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+cargo build --bin noesis
+tests/compat/run-against-noesis.sh
