@@ -13,7 +13,31 @@ use crate::types::{EpochState, Hyperparams, Inputs, Outputs, SparseRowU16};
 ///
 /// Pure and deterministic: the result depends only on `inputs`, and is bit-identical to
 /// subtensor's `Pallet::epoch_mechanism` at commit `14bc6f9f` for the same state.
+///
+/// Allocates its scratch memory afresh; [`epoch_with`] reuses a [`Workspace`] instead.
 pub fn epoch(inputs: &Inputs) -> Outputs {
+    epoch_with(&mut Workspace::default(), inputs)
+}
+
+/// Scratch memory for [`epoch_with`], reusable across epochs (of any subnet and size).
+///
+/// It only holds buffers, never state that influences a result: `epoch_with(ws, x)` equals
+/// `epoch(x)` whatever `ws` was used for before. Keeping one per thread avoids allocating (and
+/// page-faulting) several megabytes per epoch on large subnets.
+#[derive(Debug, Default)]
+pub struct Workspace {
+    weights: Csr,
+    clipped: Csr,
+    interpolated: Csr,
+    ema: Csr,
+    median: MedianBuffers,
+    ema_row_cols: Vec<u16>,
+    ema_row_vals: Vec<I32F32>,
+    bond_row: Vec<(u16, I32F32)>,
+}
+
+/// [`epoch`] with caller-provided scratch memory.
+pub fn epoch_with(ws: &mut Workspace, inputs: &Inputs) -> Outputs {
     let hp = inputs.hyperparams();
     let st = inputs.state();
     let n = usize::from(st.n);
@@ -62,39 +86,51 @@ pub fn epoch(inputs: &Inputs) -> Outputs {
     normalize(&mut active_stake);
 
     // == Weights ==
-    let weights = read_weights(hp, st, &permit, owner);
+    let Workspace {
+        weights,
+        clipped,
+        interpolated,
+        ema: ema_buffer,
+        median: median_buffers,
+        ema_row_cols,
+        ema_row_vals,
+        bond_row,
+    } = ws;
+    read_weights(hp, st, &permit, owner, weights);
 
     // == Consensus, validator trust ==
     let kappa = I32F32::from_u16(hp.kappa).safe_div(I32F32::U16_MAX);
-    let consensus = weighted_median_cols(&active_stake, &weights, n, kappa);
+    let consensus = weighted_median_cols(&active_stake, weights, n, kappa, median_buffers);
     // With bonds_penalty = 1 the unclipped weights are not needed any more: clip in place.
     let penalty = I32F32::from_u16(hp.bonds_penalty).safe_div(I32F32::U16_MAX);
+    if penalty == I32F32::ONE {
+        core::mem::swap(weights, clipped);
+    } else {
+        clipped.copy_from(weights);
+    }
     // Clipping also yields validator trust (row sums) and ranks (`matmul_sparse`).
     let mut validator_trust = vec![I32F32::ZERO; n];
     let mut ranks = vec![I32F32::ZERO; n];
-    let (clipped, unclipped) = if penalty == I32F32::ONE {
-        let mut w = weights;
-        clip_in_place(&mut w, &consensus, &active_stake, &mut validator_trust, &mut ranks);
-        (w, None)
-    } else {
-        let mut c = weights.clone();
-        clip_in_place(&mut c, &consensus, &active_stake, &mut validator_trust, &mut ranks);
-        (c, Some(weights))
-    };
+    clip_in_place(
+        clipped,
+        &consensus,
+        &active_stake,
+        &mut validator_trust,
+        &mut ranks,
+    );
 
     // == Ranks, incentive ==
     let mut incentive = ranks.clone();
     normalize(&mut incentive);
 
     // == Bonds and dividends ==
-    let interpolated;
-    let weights_for_bonds: &Csr = match &unclipped {
-        None => &clipped,
-        Some(w) if penalty == I32F32::ZERO => w,
-        Some(w) => {
-            interpolated = interpolate(w, &clipped, penalty);
-            &interpolated
-        }
+    let weights_for_bonds: &Csr = if penalty == I32F32::ONE {
+        clipped
+    } else if penalty == I32F32::ZERO {
+        weights
+    } else {
+        interpolate(weights, clipped, penalty, interpolated);
+        interpolated
     };
 
     let ctx = BondsContext {
@@ -113,11 +149,21 @@ pub fn epoch(inputs: &Inputs) -> Outputs {
         active_stake: &active_stake,
         new_permit: &new_permit,
     };
-    let (dividends, bonds_new) = if hp.yuma3_enabled {
-        ctx.yuma3()
-    } else {
-        ctx.yuma2()
+    let mut scratch = BondScratch {
+        ema: core::mem::take(ema_buffer),
+        row_cols: core::mem::take(ema_row_cols),
+        row_vals: core::mem::take(ema_row_vals),
+        bond_row: core::mem::take(bond_row),
     };
+    let (dividends, bonds_new) = if hp.yuma3_enabled {
+        ctx.yuma3(&mut scratch)
+    } else {
+        ctx.yuma2(&mut scratch)
+    };
+    *ema_buffer = scratch.ema;
+    *ema_row_cols = scratch.row_cols;
+    *ema_row_vals = scratch.row_vals;
+    *bond_row = scratch.bond_row;
 
     // == Emission ==
     let combined: Vec<I32F32> = incentive
@@ -185,14 +231,19 @@ pub(crate) struct Csr {
 }
 
 impl Csr {
-    fn with_capacity(rows: usize, nnz: usize) -> Self {
-        let mut ptr = Vec::with_capacity(rows.saturating_add(1));
-        ptr.push(0);
-        Self {
-            ptr,
-            cols: Vec::with_capacity(nnz),
-            vals: Vec::with_capacity(nnz),
-        }
+    /// Empties the matrix, keeping its allocations.
+    fn clear(&mut self) {
+        self.ptr.clear();
+        self.ptr.push(0);
+        self.cols.clear();
+        self.vals.clear();
+    }
+
+    /// Becomes a copy of `other`, reusing the allocations.
+    fn copy_from(&mut self, other: &Csr) {
+        self.ptr.clone_from(&other.ptr);
+        self.cols.clone_from(&other.cols);
+        self.vals.clone_from(&other.vals);
     }
 
     #[inline]
@@ -203,6 +254,9 @@ impl Csr {
 
     #[inline]
     fn end_row(&mut self) {
+        if self.ptr.is_empty() {
+            self.ptr.push(0);
+        }
         self.ptr.push(self.cols.len());
     }
 
@@ -229,13 +283,6 @@ impl Csr {
             ),
             _ => (&[][..], &[][..]),
         })
-    }
-
-    /// Applies `f(column, value)` to every stored value in place.
-    fn map_values(&mut self, mut f: impl FnMut(u16, I32F32) -> I32F32) {
-        for (v, &j) in self.vals.iter_mut().zip(&self.cols) {
-            *v = f(j, *v);
-        }
     }
 
     fn to_u16_rows(&self, keep: &[bool]) -> Vec<SparseRowU16> {
@@ -287,10 +334,8 @@ fn normalize_using_sum(values: &mut [I32F32], total: I32F32) {
 
 /// `x = x.safe_div(d)` for every element.
 fn divide_all(values: &mut [I32F32], d: I32F32) {
-    match Divisor::new(d) {
-        Some(div) => values.iter_mut().for_each(|v| *v = div.safe_div(*v)),
-        None => values.iter_mut().for_each(|v| *v = v.safe_div(d)),
-    }
+    let div = Divisor::new(d);
+    values.iter_mut().for_each(|v| *v = div.safe_div(*v));
 }
 
 /// Stake filtering and normalization in I64F64, then truncation to I32F32.
@@ -350,7 +395,13 @@ fn topk_nonzero(values: &[I32F32], k: usize) -> Vec<bool> {
 /// `vec_mask_sparse_matrix` (outdated) + the commit-reveal column mask +
 /// `inplace_row_normalize_sparse` (each row divided by its sum when that is positive).
 #[inline(never)] // a stage: kept separate for profiling
-fn read_weights(hp: &Hyperparams, st: &EpochState, permit: &[bool], owner: Option<usize>) -> Csr {
+fn read_weights(
+    hp: &Hyperparams,
+    st: &EpochState,
+    permit: &[bool],
+    owner: Option<usize>,
+    m: &mut Csr,
+) {
     let n = usize::from(st.n);
     let nnz = st
         .weights
@@ -359,7 +410,9 @@ fn read_weights(hp: &Hyperparams, st: &EpochState, permit: &[bool], owner: Optio
         .filter(|(_, p)| **p)
         .map(|(r, _)| r.len())
         .fold(0usize, usize::saturating_add);
-    let mut m = Csr::with_capacity(n, nnz);
+    m.clear();
+    m.cols.reserve(nnz);
+    m.vals.reserve(nnz);
     let commits = if hp.commit_reveal_enabled {
         st.commit_blocks.as_deref()
     } else {
@@ -395,7 +448,6 @@ fn read_weights(hp: &Hyperparams, st: &EpochState, permit: &[bool], owner: Optio
         }
         m.end_row();
     }
-    m
 }
 
 /// `weighted_median_col_sparse`: the stake-weighted `kappa`-quantile of every column over the
@@ -420,6 +472,7 @@ fn weighted_median_cols(
     weights: &Csr,
     n: usize,
     majority: I32F32,
+    buffers: &mut MedianBuffers,
 ) -> Vec<I32F32> {
     let mut median = vec![I32F32::ZERO; n];
     // Rows with positive stake, in uid order; their stake renormalized.
@@ -473,10 +526,16 @@ fn weighted_median_cols(
     // normalized (each <= 1, at most 65535 of them), so no stake sum can overflow and wrapping
     // additions equal the reference's saturating ones.
     let block = 8192usize.checked_div(k).unwrap_or(1).clamp(1, n.max(1));
-    let mut buckets: Vec<Candidate> = vec![Candidate::default(); block.saturating_mul(k)];
-    let mut counts: Vec<usize> = vec![0; block];
-    let mut positive_stake: Vec<i64> = vec![0; block];
-    let mut scratch = MedianScratch::new(k);
+    let MedianBuffers {
+        buckets,
+        counts,
+        positive_stake,
+        scratch,
+    } = buffers;
+    buckets.resize(block.saturating_mul(k), Candidate::default());
+    counts.resize(block, 0);
+    positive_stake.resize(block, 0);
+    scratch.reserve(k);
     for (b, med_block) in median.chunks_mut(block).enumerate() {
         let block_start = b.saturating_mul(block);
         let block_end = block_start.saturating_add(med_block.len());
@@ -495,7 +554,8 @@ fn weighted_median_cols(
                     && let (Some(count), Some(ps)) =
                         (counts.get_mut(local), positive_stake.get_mut(local))
                 {
-                    if let Some(slot) = buckets.get_mut(local.wrapping_mul(k).wrapping_add(*count)) {
+                    if let Some(slot) = buckets.get_mut(local.wrapping_mul(k).wrapping_add(*count))
+                    {
                         *slot = Candidate { score: v, stake: s };
                     }
                     *count = count.wrapping_add(1);
@@ -507,7 +567,7 @@ fn weighted_median_cols(
         }
         for (local, (med, (&len, &pos_stake))) in med_block
             .iter_mut()
-            .zip(counts.iter().zip(&positive_stake))
+            .zip(counts.iter().zip(positive_stake.iter()))
             .enumerate()
         {
             if len == 0 {
@@ -519,23 +579,30 @@ fn weighted_median_cols(
             }
             let start = local.wrapping_mul(k);
             let column = buckets.get(start..start.wrapping_add(len)).unwrap_or(&[]);
-            if let Some(dst) = scratch.current.get_mut(..len) {
-                dst.copy_from_slice(column);
-            }
-            *med = weighted_median(len, minority, zero_stake, total, &mut scratch);
+            *med = weighted_median(column, minority, zero_stake, total, scratch);
         }
     }
     median
 }
 
+/// Reusable buffers of [`weighted_median_cols`].
+#[derive(Debug, Default)]
+struct MedianBuffers {
+    buckets: Vec<Candidate>,
+    counts: Vec<usize>,
+    positive_stake: Vec<i64>,
+    scratch: MedianScratch,
+}
+
 /// One row's entry in a column: its score and its (renormalized) stake.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Candidate {
     score: I32F32,
     stake: I32F32,
 }
 
-/// Three candidate buffers of capacity `k` (no allocation or clearing per column).
+/// Three candidate buffers of at least `k` slots (no allocation or clearing per column).
+#[derive(Debug, Default)]
 struct MedianScratch {
     current: Vec<Candidate>,
     lower: Vec<Candidate>,
@@ -543,19 +610,19 @@ struct MedianScratch {
 }
 
 impl MedianScratch {
-    fn new(k: usize) -> Self {
-        Self {
-            current: vec![Candidate::default(); k],
-            lower: vec![Candidate::default(); k],
-            upper: vec![Candidate::default(); k],
+    fn reserve(&mut self, k: usize) {
+        for buf in [&mut self.current, &mut self.lower, &mut self.upper] {
+            if buf.len() < k {
+                buf.resize(k, Candidate::default());
+            }
         }
     }
 }
 
-/// `weighted_median`'s partition search over the first `len` candidates of `scratch.current`,
-/// starting from the window `[lo, hi]`.
+/// `weighted_median`'s partition search over `candidates` (in uid order), starting from the
+/// window `[lo, hi]`.
 fn weighted_median(
-    mut len: usize,
+    candidates: &[Candidate],
     minority: I32F32,
     mut lo: I32F32,
     mut hi: I32F32,
@@ -566,20 +633,27 @@ fn weighted_median(
         lower,
         upper,
     } = scratch;
-    let limit = len;
+    let limit = candidates.len();
+    let mut len = candidates.len();
+    let mut from_input = true;
     let mut counter = 0usize;
     loop {
-        let Some(pivot) = current.get(..len).and_then(|c| c.get(len / 2)).map(|c| c.score)
-        else {
+        let list: &[Candidate] = if from_input {
+            candidates
+        } else {
+            current.get(..len).unwrap_or(&[])
+        };
+        let Some(pivot) = list.get(len / 2).map(|c| c.score) else {
             return I32F32::ZERO; // empty list
         };
         if len == 1 {
             return pivot;
         }
-        // Branch-free stable partition.
+        // Branch-free stable partition. Stakes are normalized, so the sums cannot overflow
+        // (see `weighted_median_cols`).
         let (mut n_lo, mut n_hi) = (0usize, 0usize);
         let (mut lo_stake, mut hi_stake) = (0i64, 0i64);
-        for &cand in current.get(..len).unwrap_or(&[]) {
+        for &cand in list {
             let below = cand.score < pivot;
             let above = cand.score > pivot;
             if let Some(slot) = lower.get_mut(n_lo) {
@@ -590,7 +664,6 @@ fn weighted_median(
             }
             n_lo = n_lo.wrapping_add(usize::from(below));
             n_hi = n_hi.wrapping_add(usize::from(above));
-            // Normalized stakes: these sums cannot overflow (see `weighted_median_cols`).
             let st = cand.stake.to_bits();
             lo_stake = lo_stake.wrapping_add(if below { st } else { 0 });
             hi_stake = hi_stake.wrapping_add(if above { st } else { 0 });
@@ -607,6 +680,7 @@ fn weighted_median(
         } else {
             return pivot;
         }
+        from_input = false;
         counter = counter.saturating_add(1);
         if counter > limit {
             return I32F32::ZERO;
@@ -634,21 +708,19 @@ fn clip_in_place(
             if let (Some(&j), Some(&v)) = (cols.get(read), vals.get(read)) {
                 let ju = usize::from(j);
                 let th = threshold.get(ju).copied().unwrap_or(I32F32::ZERO);
-                let kept = if th < v {
-                    (th > I32F32::ZERO).then_some(th)
-                } else {
-                    Some(v)
-                };
-                if let Some(value) = kept {
-                    if let (Some(c), Some(x)) = (cols.get_mut(write), vals.get_mut(write)) {
-                        *c = j;
-                        *x = value;
-                    }
-                    write = write.wrapping_add(1);
-                    total = total.saturating_add(value);
-                    if let Some(r) = col_ranks.get_mut(ju) {
-                        *r = r.saturating_add(scale.saturating_mul(value));
-                    }
+                // Branch-free: the entry is always written, and kept (the write position
+                // advanced) unless it is clipped to a zero consensus. A dropped entry adds 0.
+                let keep = v <= th || th > I32F32::ZERO;
+                let value = v.min_of(th);
+                let added = I32F32::from_bits(value.to_bits() & i64::from(keep).wrapping_neg());
+                if let (Some(c), Some(x)) = (cols.get_mut(write), vals.get_mut(write)) {
+                    *c = j;
+                    *x = value;
+                }
+                write = write.wrapping_add(usize::from(keep));
+                total = total.saturating_add(added);
+                if let Some(r) = col_ranks.get_mut(ju) {
+                    *r = r.saturating_add(scale.saturating_mul(added));
                 }
             }
             read = read.wrapping_add(1);
@@ -666,8 +738,8 @@ fn clip_in_place(
 /// The clipped row holds a subset of the weight row's columns in the same order, so only those
 /// columns can be non-zero.
 #[inline(never)] // a stage: kept separate for profiling
-fn interpolate(weights: &Csr, clipped: &Csr, ratio: I32F32) -> Csr {
-    let mut out = Csr::with_capacity(weights.ptr.len(), weights.nnz());
+fn interpolate(weights: &Csr, clipped: &Csr, ratio: I32F32, out: &mut Csr) {
+    out.clear();
     let mut tmp: Vec<(u16, I32F32)> = Vec::new();
     for ((wc, wv), (cc, cv)) in weights.rows().zip(clipped.rows()) {
         tmp.clear();
@@ -693,12 +765,44 @@ fn interpolate(weights: &Csr, clipped: &Csr, ratio: I32F32) -> Csr {
         }
         out.end_row();
     }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
 // Bonds and dividends
 // ---------------------------------------------------------------------------------------------
+
+/// Reusable buffers of the bonds stage (see [`Workspace`]).
+struct BondScratch {
+    ema: Csr,
+    row_cols: Vec<u16>,
+    row_vals: Vec<I32F32>,
+    bond_row: Vec<(u16, I32F32)>,
+}
+
+impl BondScratch {
+    fn ema_builder(&mut self, n: usize, alpha: I32F32, room: usize) -> EmaBuilder {
+        let mut out = core::mem::take(&mut self.ema);
+        out.clear();
+        out.cols.reserve(room);
+        out.vals.reserve(room);
+        EmaBuilder {
+            n,
+            alpha,
+            one_minus_alpha: I32F32::ONE.saturating_sub(alpha),
+            out,
+            row_cols: core::mem::take(&mut self.row_cols),
+            row_vals: core::mem::take(&mut self.row_vals),
+            dense: Vec::new(),
+        }
+    }
+
+    /// Takes the row buffers back from a finished builder; returns the EMA matrix.
+    fn finish(&mut self, builder: EmaBuilder) -> Csr {
+        self.row_cols = builder.row_cols;
+        self.row_vals = builder.row_vals;
+        builder.out
+    }
+}
 
 struct BondsContext<'a> {
     /// Per column `< n`: whether bonds to it survive the registration mask.
@@ -715,6 +819,15 @@ struct BondsContext<'a> {
 }
 
 impl BondsContext<'_> {
+    /// An upper bound on the number of EMA entries: all weight-for-bond and stored bond entries.
+    fn ema_room(&self) -> usize {
+        self.st
+            .bonds_prev
+            .iter()
+            .map(Vec::len)
+            .fold(self.weights_for_bonds.nnz(), usize::saturating_add)
+    }
+
     /// Row of the stored bonds converted by `convert(column, value)`, minus the columns whose
     /// uid registered at or after `last_tempo` (`scalar_vec_mask_sparse_matrix`). Columns
     /// `>= n` are kept like the reference does; every consumer ignores them.
@@ -739,19 +852,21 @@ impl BondsContext<'_> {
     }
 
     /// Yuma3: fractional bonds, EMA (fixed or liquid alpha), dividends `(B_norm . I) * A`.
-#[inline(never)] // a stage: kept separate for profiling
-    fn yuma3(&self) -> (Vec<I32F32>, Vec<SparseRowU16>) {
+    #[inline(never)] // a stage: kept separate for profiling
+    fn yuma3(&self, scratch: &mut BondScratch) -> (Vec<I32F32>, Vec<SparseRowU16>) {
         let liquid = self.hp.liquid_alpha_enabled
             && !self.consensus.is_empty()
             && self.consensus.iter().any(|&c| c != I32F32::ZERO);
         let mut col_sum = vec![I32F32::ZERO; self.n];
         let mut stored: Vec<SparseRowU16> = Vec::with_capacity(self.n);
+        let mut old_buf = core::mem::take(&mut scratch.bond_row);
         let ema = if liquid {
-            self.ema_liquid(&mut col_sum)
+            let mut out = core::mem::take(&mut scratch.ema);
+            self.ema_liquid(&mut col_sum, &mut out, &mut old_buf);
+            out
         } else {
             let alpha = fixed_ema_alpha(self.hp.bonds_moving_average);
-            let mut ema = EmaBuilder::new(self.n, alpha, self.weights_for_bonds.nnz());
-            let mut old_buf: Vec<(u16, I32F32)> = Vec::new();
+            let mut ema = scratch.ema_builder(self.n, alpha, self.ema_room());
             for (((cols, vals), raw), &keep) in self
                 .weights_for_bonds
                 .rows()
@@ -760,10 +875,15 @@ impl BondsContext<'_> {
             {
                 self.bond_row(raw, |_, b| I32F32::from_u16_proportion(b), &mut old_buf);
                 let (ecols, evals) = ema.push_row(cols, vals, &old_buf, &mut col_sum);
-                stored.push(if keep { u16_row(ecols, evals) } else { Vec::new() });
+                stored.push(if keep {
+                    u16_row(ecols, evals)
+                } else {
+                    Vec::new()
+                });
             }
-            ema.out
+            scratch.finish(ema)
         };
+        scratch.bond_row = old_buf;
         if stored.len() != self.n {
             stored = ema.to_u16_rows(self.new_permit);
         }
@@ -777,30 +897,28 @@ impl BondsContext<'_> {
             .map(|((cols, vals), &a)| {
                 let mut total = I32F32::ZERO;
                 for (&j, &v) in cols.iter().zip(vals) {
-                    let ju = usize::from(j);
-                    let inc = self.incentive.get(ju).copied().unwrap_or(I32F32::ZERO);
-                    if inc == I32F32::ZERO {
-                        continue; // the product is exactly 0
-                    }
-                    let normalized = match col_div.get(ju) {
-                        Some(Some(d)) => d.safe_div(v),
-                        _ => v,
-                    };
+                    let inc = self
+                        .incentive
+                        .get(usize::from(j))
+                        .copied()
+                        .unwrap_or(I32F32::ZERO);
+                    let normalized = divide_in_column(&col_div, j, v);
                     total = total.saturating_add(normalized.saturating_mul(inc));
                 }
                 total.checked_mul(a).unwrap_or(I32F32::ZERO)
             })
             .collect();
         normalize(&mut dividends);
+        scratch.ema = ema;
         (dividends, stored)
     }
 
     /// Original Yuma: integer bonds column-normalized, EMA towards the column-normalized
     /// stake-weighted weights, dividends `B . I`, stored column-max-upscaled.
-#[inline(never)] // a stage: kept separate for profiling
-    fn yuma2(&self) -> (Vec<I32F32>, Vec<SparseRowU16>) {
+    #[inline(never)] // a stage: kept separate for profiling
+    fn yuma2(&self, scratch: &mut BondScratch) -> (Vec<I32F32>, Vec<SparseRowU16>) {
         let n = self.n;
-        let mut old_buf: Vec<(u16, I32F32)> = Vec::new();
+        let mut old_buf = core::mem::take(&mut scratch.bond_row);
         let mut new_buf: Vec<I32F32> = Vec::new();
 
         // Column sums of the masked integer bonds and of the bonds delta `Wb * A`.
@@ -819,15 +937,10 @@ impl BondsContext<'_> {
         }
         let bond_div = divisors(&bond_sum);
         let delta_div = divisors(&delta_sum);
-        let normalize_by = |div: &[Option<ColumnDivisor>], j: u16, v: I32F32| match div
-            .get(usize::from(j))
-        {
-            Some(Some(d)) => d.safe_div(v),
-            _ => v,
-        };
+        let normalize_by = divide_in_column;
 
         let alpha = fixed_ema_alpha(self.hp.bonds_moving_average);
-        let mut ema = EmaBuilder::new(n, alpha, self.weights_for_bonds.nnz());
+        let mut ema = scratch.ema_builder(n, alpha, self.ema_room());
         let mut ema_sum = vec![I32F32::ZERO; n];
         for (((cols, vals), raw), &scale) in self
             .weights_for_bonds
@@ -848,35 +961,53 @@ impl BondsContext<'_> {
             );
             ema.push_row(cols, &new_buf, &old_buf, &mut ema_sum);
         }
-        let mut ema = ema.out;
-        let ema_div = divisors(&ema_sum);
-        ema.map_values(|j, v| normalize_by(&ema_div, j, v));
+        let mut ema = scratch.finish(ema);
+        scratch.bond_row = old_buf;
 
-        let mut dividends: Vec<I32F32> = ema
-            .rows()
-            .map(|(cols, vals)| {
-                cols.iter().zip(vals).fold(I32F32::ZERO, |acc, (&j, &v)| {
-                    let inc = self
-                        .incentive
-                        .get(usize::from(j))
-                        .copied()
-                        .unwrap_or(I32F32::ZERO);
-                    acc.saturating_add(inc.saturating_mul(v))
-                })
-            })
-            .collect();
+        // One pass: column-normalize the EMA, accumulate the dividends `sum_j I[j] * B[i][j]`
+        // (`matmul_transpose_sparse`) and the column maxima.
+        let ema_div = divisors(&ema_sum);
+        let mut col_max = vec![I32F32::ZERO; n];
+        let mut dividends: Vec<I32F32> = Vec::with_capacity(n);
+        for w in ema.ptr.windows(2) {
+            let [start, end] = *w else { continue };
+            let mut total = I32F32::ZERO;
+            let (Some(cols), Some(vals)) = (ema.cols.get(start..end), ema.vals.get_mut(start..end))
+            else {
+                dividends.push(total);
+                continue;
+            };
+            for (&j, v) in cols.iter().zip(vals.iter_mut()) {
+                let ju = usize::from(j);
+                *v = normalize_by(&ema_div, j, *v);
+                let inc = self.incentive.get(ju).copied().unwrap_or(I32F32::ZERO);
+                total = total.saturating_add(inc.saturating_mul(*v));
+                if let Some(m) = col_max.get_mut(ju) {
+                    *m = m.max_of(*v);
+                }
+            }
+            dividends.push(total);
+        }
         normalize(&mut dividends);
 
-        // inplace_col_max_upscale_sparse
-        let mut col_max = vec![I32F32::ZERO; n];
-        for (&j, &v) in ema.cols.iter().zip(&ema.vals) {
-            if let Some(m) = col_max.get_mut(usize::from(j)) {
-                *m = m.max_of(v);
-            }
-        }
+        // inplace_col_max_upscale_sparse, only needed for the rows that are stored.
         let max_div = divisors(&col_max);
-        ema.map_values(|j, v| normalize_by(&max_div, j, v));
-        (dividends, ema.to_u16_rows(self.new_permit))
+        let stored = ema
+            .rows()
+            .zip(self.new_permit)
+            .map(|((cols, vals), &keep)| {
+                if keep {
+                    cols.iter()
+                        .zip(vals)
+                        .map(|(&j, &v)| (j, normalize_by(&max_div, j, v).proportion_to_u16()))
+                        .collect()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        scratch.ema = ema;
+        (dividends, stored)
     }
 
     /// `compute_liquid_alpha_values_sparse` + `mat_ema_alpha_sparse`, accumulating the column
@@ -885,13 +1016,12 @@ impl BondsContext<'_> {
     /// Only the alphas the EMA actually reads are evaluated: those of the columns present in the
     /// weights-for-bonds row (bond columns absent from it are dropped, so their decay is never
     /// used).
-#[inline(never)] // a stage: kept separate for profiling
-    fn ema_liquid(&self, col_sum: &mut [I32F32]) -> Csr {
+    #[inline(never)] // a stage: kept separate for profiling
+    fn ema_liquid(&self, col_sum: &mut [I32F32], out: &mut Csr, old_buf: &mut Vec<(u16, I32F32)>) {
         let n = self.n;
         let sigmoid = AlphaSigmoid::new(self.hp);
         let wb = self.weights_for_bonds;
-        let mut out = Csr::with_capacity(n, wb.nnz());
-        let mut old_buf: Vec<(u16, I32F32)> = Vec::new();
+        out.clear();
         // Dense scratch for rows not stored in ascending order (rare on chain).
         let mut seen_w: Vec<I32F32> = Vec::new();
         let mut seen_b: Vec<I32F32> = Vec::new();
@@ -904,7 +1034,7 @@ impl BondsContext<'_> {
                 out.end_row();
                 continue;
             }
-            self.bond_row(raw, |_, b| I32F32::from_u16_proportion(b), &mut old_buf);
+            self.bond_row(raw, |_, b| I32F32::from_u16_proportion(b), old_buf);
             let mut emit = |j: u16, w: I32F32, alpha: I32F32, old: Option<I32F32>| {
                 let decayed = match old {
                     Some(b) => I32F32::ONE.saturating_sub(alpha).saturating_mul(b),
@@ -919,7 +1049,7 @@ impl BondsContext<'_> {
                     }
                 }
             };
-            if ascending(new_cols) && ascending_pairs(&old_buf) {
+            if ascending(new_cols) && ascending_pairs(old_buf) {
                 // The reference's column walk sees exactly the stored entry of each column.
                 let mut old_iter = old_buf.iter().peekable();
                 for (&j, &w) in new_cols.iter().zip(new_vals) {
@@ -942,13 +1072,13 @@ impl BondsContext<'_> {
                 }
                 old_cols.clear();
                 old_vals.clear();
-                for &(j, b) in &old_buf {
+                for &(j, b) in old_buf.iter() {
                     old_cols.push(j);
                     old_vals.push(b);
                 }
                 walk_seen(new_cols, new_vals, &mut seen_w);
                 walk_seen(&old_cols, &old_vals, &mut seen_b);
-                for &(j, b) in &old_buf {
+                for &(j, b) in old_buf.iter() {
                     if let Some(slot) = old_val.get_mut(usize::from(j)) {
                         *slot = Some(b);
                     }
@@ -962,7 +1092,7 @@ impl BondsContext<'_> {
                     let old = old_val.get(ju).copied().flatten();
                     emit(j, w, alpha, old);
                 }
-                for &(j, _) in &old_buf {
+                for &(j, _) in old_buf.iter() {
                     if let Some(slot) = old_val.get_mut(usize::from(j)) {
                         *slot = None;
                     }
@@ -970,7 +1100,6 @@ impl BondsContext<'_> {
             }
             out.end_row();
         }
-        out
     }
 }
 
@@ -997,7 +1126,8 @@ fn walk_seen(cols: &[u16], vals: &[I32F32], seen: &mut [I32F32]) {
 /// Strictly ascending columns in a pair buffer.
 #[inline]
 fn ascending_pairs(row: &[(u16, I32F32)]) -> bool {
-    row.windows(2).all(|w| matches!(w, [(a, _), (b, _)] if a < b))
+    row.windows(2)
+        .all(|w| matches!(w, [(a, _), (b, _)] if a < b))
 }
 
 /// Adds every entry with a column `< sums.len()` to its column sum.
@@ -1025,21 +1155,14 @@ struct EmaBuilder {
     alpha: I32F32,
     one_minus_alpha: I32F32,
     out: Csr,
+    /// One row's output slots (grown to the largest `new.len() + old.len()` seen).
+    row_cols: Vec<u16>,
+    row_vals: Vec<I32F32>,
     /// Dense accumulator, only for rows not stored in ascending order.
     dense: Vec<I32F32>,
 }
 
 impl EmaBuilder {
-    fn new(n: usize, alpha: I32F32, nnz_hint: usize) -> Self {
-        Self {
-            n,
-            alpha,
-            one_minus_alpha: I32F32::ONE.saturating_sub(alpha),
-            out: Csr::with_capacity(n, nnz_hint),
-            dense: Vec::new(),
-        }
-    }
-
     /// Appends the EMA of one row (`new` given as columns and values, `old` as pairs), adds its
     /// values to `col_sum` and returns it.
     fn push_row(
@@ -1051,25 +1174,28 @@ impl EmaBuilder {
     ) -> (&[u16], &[I32F32]) {
         let n = self.n;
         let (alpha, oma) = (self.alpha, self.one_minus_alpha);
-        let start = self.out.nnz();
-        if ascending(new_cols) && ascending_pairs(old) {
+        let room = new_cols.len().saturating_add(old.len());
+        // Output slots: the merge writes at most `room`, the dense scan writes at index
+        // `w <= min(room, n)` and needs one spare slot.
+        let slots = room.saturating_add(1);
+        if self.row_cols.len() < slots {
+            self.row_cols.resize(slots, 0);
+            self.row_vals.resize(slots, I32F32::ZERO);
+        }
+        let (out_cols, out_vals) = (&mut self.row_cols, &mut self.row_vals);
+        let mut w = 0usize;
+        // Rows covering a good share of the columns are accumulated densely (as the reference
+        // does for every row); sparse rows in ascending order are merged.
+        let dense_row = room.saturating_mul(4) >= n;
+        if !dense_row && ascending(new_cols) && ascending_pairs(old) {
             // Columns >= n sort last; the reference drops them.
             let new_len = new_cols.partition_point(|&j| usize::from(j) < n);
             let old_len = old.partition_point(|&(j, _)| usize::from(j) < n);
             let new_cols = new_cols.get(..new_len).unwrap_or(&[]);
             let old = old.get(..old_len).unwrap_or(&[]);
-            // Branch-free merge into pre-sized output slots.
-            let room = new_len.saturating_add(old_len);
-            let end = start.saturating_add(room);
-            self.out.cols.resize(end, 0);
-            self.out.vals.resize(end, I32F32::ZERO);
-            let (Some(out_cols), Some(out_vals)) = (
-                self.out.cols.get_mut(start..),
-                self.out.vals.get_mut(start..),
-            ) else {
-                return (&[], &[]);
-            };
-            let (mut a, mut b, mut w) = (0usize, 0usize, 0usize);
+            // Branch-free merge: every step writes its column and advances the output only
+            // for a positive value.
+            let (mut a, mut b) = (0usize, 0usize);
             while a < new_len || b < old_len {
                 let ja = new_cols.get(a).map_or(u32::MAX, |&c| u32::from(c));
                 let va = new_vals.get(a).copied().unwrap_or(I32F32::ZERO);
@@ -1079,29 +1205,23 @@ impl EmaBuilder {
                 let j = ja.min(jb);
                 let take_a = ja == j;
                 let take_b = jb == j;
-                // Select without branching: all-ones mask when taken.
-                let mask_a = i64::from(take_a).wrapping_neg();
-                let mask_b = i64::from(take_b).wrapping_neg();
-                let x = I32F32::from_bits(alpha.saturating_mul(va).to_bits() & mask_a);
-                let y = I32F32::from_bits(oma.saturating_mul(vb).to_bits() & mask_b);
-                let value = x.saturating_add(y);
+                let x = alpha.saturating_mul(va).to_bits() & i64::from(take_a).wrapping_neg();
+                let y = oma.saturating_mul(vb).to_bits() & i64::from(take_b).wrapping_neg();
+                let value = I32F32::from_bits(x).saturating_add(I32F32::from_bits(y));
+                let keep = value > I32F32::ZERO;
+                let j16 = u16::try_from(j).unwrap_or(u16::MAX);
                 if let (Some(c), Some(v)) = (out_cols.get_mut(w), out_vals.get_mut(w)) {
-                    *c = u16::try_from(j).unwrap_or(u16::MAX);
+                    *c = j16;
                     *v = value;
                 }
-                let keep = value > I32F32::ZERO;
                 w = w.wrapping_add(usize::from(keep));
-                if let Some(s) = col_sum.get_mut(usize::try_from(j).unwrap_or(usize::MAX)) {
-                    *s = s.saturating_add(I32F32::from_bits(
-                        value.to_bits() & i64::from(keep).wrapping_neg(),
-                    ));
+                if let Some(s) = col_sum.get_mut(usize::from(j16)) {
+                    let added = value.to_bits() & i64::from(keep).wrapping_neg();
+                    *s = s.saturating_add(I32F32::from_bits(added));
                 }
                 a = a.wrapping_add(usize::from(take_a));
                 b = b.wrapping_add(usize::from(take_b));
             }
-            let kept_end = start.saturating_add(w);
-            self.out.cols.truncate(kept_end);
-            self.out.vals.truncate(kept_end);
         } else {
             // Dense accumulator over all n columns, as the reference does.
             if self.dense.is_empty() {
@@ -1117,16 +1237,31 @@ impl EmaBuilder {
                     *c = c.saturating_add(oma.saturating_mul(v));
                 }
             }
-            for ((j, c), s) in self.dense.iter_mut().enumerate().zip(col_sum.iter_mut()) {
-                if *c > I32F32::ZERO
-                    && let Ok(j) = u16::try_from(j)
-                {
-                    self.out.push(j, *c);
-                    *s = s.saturating_add(*c);
+            // Branch-free scan: every column is written, the output advances for positive
+            // values only; the accumulator is reset for the next row.
+            for ((j, c), s) in (0..u16::MAX)
+                .zip(self.dense.iter_mut())
+                .zip(col_sum.iter_mut())
+            {
+                let value = *c;
+                let keep = value > I32F32::ZERO;
+                if let (Some(oc), Some(ov)) = (out_cols.get_mut(w), out_vals.get_mut(w)) {
+                    *oc = j;
+                    *ov = value;
                 }
+                w = w.wrapping_add(usize::from(keep));
+                let added = value.to_bits() & i64::from(keep).wrapping_neg();
+                *s = s.saturating_add(I32F32::from_bits(added));
                 *c = I32F32::ZERO;
             }
         }
+        let start = self.out.nnz();
+        self.out
+            .cols
+            .extend_from_slice(self.row_cols.get(..w).unwrap_or(&[]));
+        self.out
+            .vals
+            .extend_from_slice(self.row_vals.get(..w).unwrap_or(&[]));
         self.out.end_row();
         (
             self.out.cols.get(start..).unwrap_or(&[]),
@@ -1143,37 +1278,20 @@ fn u16_row(cols: &[u16], vals: &[I32F32]) -> SparseRowU16 {
         .collect()
 }
 
-/// Per column: a divisor for the column's sum or maximum, `None` where that is 0 (values are
-/// then left unchanged, as in `inplace_col_normalize_sparse` / `inplace_col_max_upscale_sparse`).
-fn divisors(per_column: &[I32F32]) -> Vec<Option<ColumnDivisor>> {
+/// Per column: a divisor for the column's sum or maximum; where that is 0 the values are left
+/// unchanged (`inplace_col_normalize_sparse` / `inplace_col_max_upscale_sparse`), which is
+/// exactly a division by 1.
+fn divisors(per_column: &[I32F32]) -> Vec<Divisor> {
     per_column
         .iter()
-        .map(|&d| (d != I32F32::ZERO).then(|| ColumnDivisor::new(d)))
+        .map(|&d| Divisor::new(if d == I32F32::ZERO { I32F32::ONE } else { d }))
         .collect()
 }
 
-/// A non-zero divisor, with the fast reciprocal when it is positive.
-#[derive(Clone, Copy)]
-struct ColumnDivisor {
-    raw: I32F32,
-    fast: Option<Divisor>,
-}
-
-impl ColumnDivisor {
-    fn new(d: I32F32) -> Self {
-        Self {
-            raw: d,
-            fast: Divisor::new(d),
-        }
-    }
-
-    #[inline]
-    fn safe_div(&self, v: I32F32) -> I32F32 {
-        match &self.fast {
-            Some(d) => d.safe_div(v),
-            None => v.safe_div(self.raw),
-        }
-    }
+/// `divisors[j].safe_div(v)` (columns outside the table are left unchanged).
+#[inline]
+fn divide_in_column(divisors: &[Divisor], j: u16, v: I32F32) -> I32F32 {
+    divisors.get(usize::from(j)).map_or(v, |d| d.safe_div(v))
 }
 
 /// `alpha_sigmoid` with the per-subnet constants hoisted.

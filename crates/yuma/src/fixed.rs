@@ -262,75 +262,93 @@ fn apply_sign_i64(mag: u64, neg: bool) -> Option<i64> {
     }
 }
 
-/// A positive [`I32F32`] divisor prepared for many divisions (`x.safe_div(d)` for a fixed `d`).
+/// An [`I32F32`] divisor prepared for many divisions: [`Divisor::safe_div`] is bit-identical to
+/// [`I32F32::safe_div`] by the same divisor.
 ///
-/// Gives bit-identical results to [`I32F32::safe_div`] but replaces the hardware division by a
-/// multiply-high with a precomputed reciprocal (the libdivide "branchfull" unsigned scheme).
+/// For a positive divisor and a non-negative dividend the quotient `(x << 32) / d` is computed
+/// as `(x << (32 - tz)) / (d >> tz)` (`tz` = the divisor's trailing zeros, at most 32) with a
+/// precomputed reciprocal; anything else falls back to the plain division.
 #[derive(Clone, Copy, Debug)]
 pub struct Divisor {
     raw: I32F32,
-    /// Trailing zeros of the divisor removed (at most 32).
-    tz: u32,
-    /// Reciprocal of `divisor >> tz`.
+    /// `32 - tz`, or `u32::MAX` when the fast path never applies (divisor <= 0).
+    pre_shift: u32,
     inv: U64Divider,
 }
 
 impl Divisor {
-    /// Prepares `d`; `None` when `d <= 0` (callers fall back to [`I32F32::safe_div`]).
+    /// Prepares division by `d` (any value; 0 gives 0 like `safe_div`).
     #[inline]
-    pub fn new(d: I32F32) -> Option<Self> {
-        let bits = u64::try_from(d.0).ok().filter(|&b| b != 0)?;
-        let tz = bits.trailing_zeros().min(32);
-        let reduced = bits.wrapping_shr(tz);
-        Some(Self {
+    pub fn new(d: I32F32) -> Self {
+        if let Some(bits) = u64::try_from(d.0).ok().filter(|&b| b != 0) {
+            let tz = bits.trailing_zeros().min(32);
+            if let Some(inv) = U64Divider::new(bits.wrapping_shr(tz)) {
+                return Self {
+                    raw: d,
+                    pre_shift: 32u32.wrapping_sub(tz),
+                    inv,
+                };
+            }
+        }
+        Self {
             raw: d,
-            tz,
-            inv: U64Divider::new(reduced)?,
-        })
+            pre_shift: u32::MAX,
+            inv: U64Divider::IDENTITY,
+        }
     }
 
     /// `x.safe_div(divisor)`.
     #[inline]
     pub fn safe_div(&self, x: I32F32) -> I32F32 {
-        if x.0 >= 0 {
-            let ua = x.0.unsigned_abs();
-            let shift = 32u32.wrapping_sub(self.tz);
-            if ua.leading_zeros() >= shift {
-                let q = self.inv.div(ua.wrapping_shl(shift));
-                // ua < 2^(64 - shift) and the divisor is >= 1 after reduction, so q < 2^63 only
-                // if it fits; check anyway.
-                return i64::try_from(q).map(I32F32).unwrap_or(I32F32::ZERO);
-            }
+        if x.0 >= 0 && x.0.leading_zeros() >= self.pre_shift {
+            // x << pre_shift fits in 64 bits (pre_shift <= 32 here).
+            let q = self
+                .inv
+                .div(x.0.unsigned_abs().wrapping_shl(self.pre_shift));
+            // A quotient of 2^63 or more overflows I32F32: safe_div gives 0.
+            return i64::try_from(q).map_or(I32F32::ZERO, I32F32);
         }
         x.safe_div(self.raw)
     }
 }
 
 /// Exact unsigned 64-bit division by a run-time constant via multiply-high (libdivide's
-/// branchfull `u64` algorithm).
+/// unsigned scheme, with the "add" fix-up, powers of two and 1 selected without branches).
 #[derive(Clone, Copy, Debug)]
 pub struct U64Divider {
     magic: u64,
     shift: u32,
-    /// Power of two: plain shift, no multiply.
-    pow2: bool,
-    /// Needs the "add" fix-up step (65-bit magic).
-    add: bool,
+    /// All ones when the 65-bit-magic fix-up applies (also used for powers of two).
+    add_mask: u64,
+    /// All ones for a divisor of 1.
+    one_mask: u64,
 }
 
 impl U64Divider {
+    /// Division by 1.
+    pub const IDENTITY: Self = Self {
+        magic: 0,
+        shift: 0,
+        add_mask: 0,
+        one_mask: u64::MAX,
+    };
+
     /// Prepares division by `d` (`None` for 0).
     pub fn new(d: u64) -> Option<Self> {
         if d == 0 {
             return None;
         }
+        if d == 1 {
+            return Some(Self::IDENTITY);
+        }
         let floor_log2 = 63u32.wrapping_sub(d.leading_zeros());
         if d.is_power_of_two() {
+            // ((n - 0) >> 1 + 0) >> (s - 1) == n >> s.
             return Some(Self {
                 magic: 0,
-                shift: floor_log2,
-                pow2: true,
-                add: false,
+                shift: floor_log2.wrapping_sub(1),
+                add_mask: u64::MAX,
+                one_mask: 0,
             });
         }
         // proposed = floor(2^(64 + floor_log2) / d), rem = remainder (d is not a power of two,
@@ -345,8 +363,8 @@ impl U64Divider {
             Some(Self {
                 magic: proposed.wrapping_add(1),
                 shift: floor_log2,
-                pow2: false,
-                add: false,
+                add_mask: 0,
+                one_mask: 0,
             })
         } else {
             let mut magic = proposed.wrapping_add(proposed);
@@ -357,8 +375,8 @@ impl U64Divider {
             Some(Self {
                 magic: magic.wrapping_add(1),
                 shift: floor_log2,
-                pow2: false,
-                add: true,
+                add_mask: u64::MAX,
+                one_mask: 0,
             })
         }
     }
@@ -366,21 +384,18 @@ impl U64Divider {
     /// `n / d`, exactly.
     #[inline]
     pub fn div(&self, n: u64) -> u64 {
-        if self.pow2 {
-            return n.wrapping_shr(self.shift);
-        }
-        let q = u64::try_from(
-            u128::from(self.magic)
-                .wrapping_mul(u128::from(n))
-                .wrapping_shr(64),
-        )
-        .unwrap_or(u64::MAX);
-        if self.add {
-            let t = n.wrapping_sub(q).wrapping_shr(1).wrapping_add(q);
-            t.wrapping_shr(self.shift)
-        } else {
-            q.wrapping_shr(self.shift)
-        }
+        let q = u128::from(self.magic)
+            .wrapping_mul(u128::from(n))
+            .wrapping_shr(64);
+        let q = u64::try_from(q).unwrap_or(u64::MAX); // < 2^64 by construction
+        let with_add = n
+            .wrapping_sub(q)
+            .wrapping_shr(1)
+            .wrapping_add(q)
+            .wrapping_shr(self.shift);
+        let plain = q.wrapping_shr(self.shift);
+        let r = (with_add & self.add_mask) | (plain & !self.add_mask);
+        (n & self.one_mask) | (r & !self.one_mask)
     }
 }
 
@@ -562,12 +577,7 @@ const SERIES_DIVIDERS: [U64Divider; 30] = series_dividers();
     reason = "compile-time table: an out-of-bounds index or overflow would be a compile error"
 )]
 const fn series_dividers() -> [U64Divider; 30] {
-    let mut out = [U64Divider {
-        magic: 0,
-        shift: 0,
-        pow2: true,
-        add: false,
-    }; 30];
+    let mut out = [U64Divider::IDENTITY; 30];
     let mut k = 0;
     while k < 30 {
         out[k] = const_divider(k as u64 + 2);
@@ -576,7 +586,7 @@ const fn series_dividers() -> [U64Divider; 30] {
     out
 }
 
-/// `const` twin of [`U64Divider::new`] for the compile-time table.
+/// `const` twin of [`U64Divider::new`] for the compile-time table (divisors >= 2).
 #[allow(
     clippy::arithmetic_side_effects,
     reason = "only evaluated at compile time for d in 2..=31: an overflow would be a compile error"
@@ -586,9 +596,9 @@ const fn const_divider(d: u64) -> U64Divider {
     if d.is_power_of_two() {
         return U64Divider {
             magic: 0,
-            shift: floor_log2,
-            pow2: true,
-            add: false,
+            shift: floor_log2 - 1,
+            add_mask: u64::MAX,
+            one_mask: 0,
         };
     }
     let num = 1u128 << (64 + floor_log2);
@@ -599,8 +609,8 @@ const fn const_divider(d: u64) -> U64Divider {
         U64Divider {
             magic: proposed + 1,
             shift: floor_log2,
-            pow2: false,
-            add: false,
+            add_mask: 0,
+            one_mask: 0,
         }
     } else {
         let mut magic = proposed.wrapping_add(proposed);
@@ -611,8 +621,8 @@ const fn const_divider(d: u64) -> U64Divider {
         U64Divider {
             magic: magic.wrapping_add(1),
             shift: floor_log2,
-            pow2: false,
-            add: true,
+            add_mask: u64::MAX,
+            one_mask: 0,
         }
     }
 }
@@ -736,7 +746,11 @@ mod tests {
         /// Random value with a random magnitude (so that all size classes are exercised).
         fn wild(&mut self) -> u64 {
             let bits = self.next() % 65;
-            if bits == 64 { self.next() } else { self.next() & ((1u64 << bits) - 1) }
+            if bits == 64 {
+                self.next()
+            } else {
+                self.next() & ((1u64 << bits) - 1)
+            }
         }
     }
 
@@ -759,7 +773,10 @@ mod tests {
         // 1 ulp * 0.5 = 0.5 ulp -> 0; -1 ulp * 0.5 -> -1 ulp.
         let ulp = I32F32::from_bits(1);
         assert_eq!(ulp.saturating_mul(I32F32::HALF), I32F32::ZERO);
-        assert_eq!(I32F32::from_bits(-1).saturating_mul(I32F32::HALF), I32F32::from_bits(-1));
+        assert_eq!(
+            I32F32::from_bits(-1).saturating_mul(I32F32::HALF),
+            I32F32::from_bits(-1)
+        );
         assert_eq!(f(1.5).saturating_mul(f(2.0)), f(3.0));
         // Overflow saturates by operand signs.
         assert_eq!(I32F32::MAX.saturating_mul(f(2.0)), I32F32::MAX);
@@ -785,6 +802,36 @@ mod tests {
         assert_eq!(f(1.0).safe_div(f(3.0)).to_bits(), 1431655765);
         assert_eq!(f(-1.0).safe_div(f(3.0)).to_bits(), -1431655765);
         assert_eq!(f(1.0).safe_div(I32F32::ZERO), I32F32::ZERO);
+        assert_eq!(Divisor::new(I32F32::ZERO).safe_div(f(1.0)), I32F32::ZERO);
+        assert_eq!(Divisor::new(I32F32::ONE).safe_div(f(-3.25)), f(-3.25));
+        assert_eq!(Divisor::new(I32F32::ONE).safe_div(I32F32::MAX), I32F32::MAX);
+        for d in [
+            1i64,
+            2,
+            3,
+            1 << 31,
+            1 << 32,
+            (1 << 32) + 1,
+            1 << 40,
+            3 << 40,
+            i64::MAX,
+        ] {
+            for x in [
+                0i64,
+                1,
+                7,
+                1 << 31,
+                (1 << 32) - 1,
+                1 << 32,
+                1 << 40,
+                i64::MAX,
+                -1,
+                -(1 << 33),
+            ] {
+                let (x, d) = (I32F32::from_bits(x), I32F32::from_bits(d));
+                assert_eq!(Divisor::new(d).safe_div(x), x.safe_div(d), "{x:?} / {d:?}");
+            }
+        }
         // Overflow: safe_div gives 0, saturating_div saturates.
         assert_eq!(I32F32::MAX.safe_div(f(0.5)), I32F32::ZERO);
         assert_eq!(I32F32::MAX.saturating_div(f(0.5)), I32F32::MAX);
@@ -794,8 +841,16 @@ mod tests {
         for _ in 0..200_000 {
             let a = rng.wild() as i64;
             let b = rng.wild() as i64;
-            let a = if rng.next() & 1 == 1 { a.wrapping_neg() } else { a };
-            let b = if rng.next() & 1 == 1 { b.wrapping_neg() } else { b };
+            let a = if rng.next() & 1 == 1 {
+                a.wrapping_neg()
+            } else {
+                a
+            };
+            let b = if rng.next() & 1 == 1 {
+                b.wrapping_neg()
+            } else {
+                b
+            };
             let got = I32F32::from_bits(a).checked_div(I32F32::from_bits(b));
             if b == 0 {
                 assert_eq!(got, None);
@@ -807,9 +862,11 @@ mod tests {
             } else {
                 assert_eq!(got, None, "{a} / {b}");
             }
-            if let Some(d) = Divisor::new(I32F32::from_bits(b)) {
-                assert_eq!(d.safe_div(I32F32::from_bits(a)), I32F32::from_bits(a).safe_div(I32F32::from_bits(b)));
-            }
+            let d = Divisor::new(I32F32::from_bits(b));
+            assert_eq!(
+                d.safe_div(I32F32::from_bits(a)),
+                I32F32::from_bits(a).safe_div(I32F32::from_bits(b))
+            );
         }
     }
 
@@ -817,13 +874,30 @@ mod tests {
     fn u64_divider_is_exact() {
         let mut rng = Rng(3);
         let mut divisors: Vec<u64> = (1..2000).collect();
-        divisors.extend([u64::MAX, u64::MAX - 1, 1 << 63, (1 << 63) + 1, 65535, 1_000_000, 3 << 40]);
+        divisors.extend([
+            u64::MAX,
+            u64::MAX - 1,
+            1 << 63,
+            (1 << 63) + 1,
+            65535,
+            1_000_000,
+            3 << 40,
+        ]);
         for _ in 0..2000 {
             divisors.push(rng.wild().max(1));
         }
         for &d in &divisors {
             let div = U64Divider::new(d).unwrap();
-            for n in [0, 1, d - 1, d, d.wrapping_add(1), u64::MAX, u64::MAX - 1, u64::MAX / 2] {
+            for n in [
+                0,
+                1,
+                d - 1,
+                d,
+                d.wrapping_add(1),
+                u64::MAX,
+                u64::MAX - 1,
+                u64::MAX / 2,
+            ] {
                 assert_eq!(div.div(n), n / d, "{n} / {d}");
             }
             for _ in 0..50 {
@@ -834,7 +908,10 @@ mod tests {
         for (k, div) in SERIES_DIVIDERS.iter().enumerate() {
             let d = k as u64 + 2;
             let rt = U64Divider::new(d).unwrap();
-            assert_eq!((div.magic, div.shift, div.pow2, div.add), (rt.magic, rt.shift, rt.pow2, rt.add));
+            assert_eq!(
+                (div.magic, div.shift, div.add_mask, div.one_mask),
+                (rt.magic, rt.shift, rt.add_mask, rt.one_mask)
+            );
         }
     }
 
@@ -868,9 +945,16 @@ mod tests {
             let b = if b == 0 { 1 } else { b };
             let got = I64F64::from_bits(a).checked_div(I64F64::from_bits(b));
             let want = ((a as u128) << 64) / (b as u128);
-            assert_eq!(got, i128::try_from(want).ok().map(I64F64::from_bits), "{a} / {b}");
+            assert_eq!(
+                got,
+                i128::try_from(want).ok().map(I64F64::from_bits),
+                "{a} / {b}"
+            );
             let got = I64F64::from_bits(-a).checked_div(I64F64::from_bits(b));
-            assert_eq!(got, i128::try_from(want).ok().map(|w| I64F64::from_bits(-w)));
+            assert_eq!(
+                got,
+                i128::try_from(want).ok().map(|w| I64F64::from_bits(-w))
+            );
         }
         // Large operands: check q * b <= a * 2^64 < (q + 1) * b with 256-bit arithmetic done in
         // two halves (q and b below 2^127 here).
@@ -892,7 +976,10 @@ mod tests {
             }
         }
         assert_eq!(wide_div_shl64(5, 1 << 127), Some(0));
-        assert_eq!(wide_div_shl64((1 << 127) - 1, (1 << 127) + 1).unwrap() >> 63, 1);
+        assert_eq!(
+            wide_div_shl64((1 << 127) - 1, (1 << 127) + 1).unwrap() >> 63,
+            1
+        );
     }
 
     /// Compares q * b with a * 2^64 (q, b < 2^128) using 256-bit schoolbook arithmetic.
@@ -916,17 +1003,32 @@ mod tests {
         let s = x.safe_div(y).to_i32f32_saturating();
         assert_eq!(s.to_bits(), 2576980377);
         assert_eq!(I64F64::saturating_from_u64(u64::MAX), I64F64::MAX);
-        assert_eq!(I64F64::saturating_from_u64(12345).to_u64_saturating(), 12345);
+        assert_eq!(
+            I64F64::saturating_from_u64(12345).to_u64_saturating(),
+            12345
+        );
         assert_eq!(I64F64::from_bits(-5).to_u64_saturating(), 0);
-        assert_eq!(I64F64::from_bits(-1).to_i32f32_saturating(), I32F32::from_bits(-1));
+        assert_eq!(
+            I64F64::from_bits(-1).to_i32f32_saturating(),
+            I32F32::from_bits(-1)
+        );
         assert_eq!(I64F64::MAX.to_i32f32_saturating(), I32F32::MAX);
-        let bma = I64F64::saturating_from_u64(900_000).saturating_div(I64F64::saturating_from_u64(1_000_000));
-        assert_eq!(I32F32::ONE.saturating_sub(bma.to_i32f32_saturating()).to_bits(), 429496730);
+        let bma = I64F64::saturating_from_u64(900_000)
+            .saturating_div(I64F64::saturating_from_u64(1_000_000));
+        assert_eq!(
+            I32F32::ONE
+                .saturating_sub(bma.to_i32f32_saturating())
+                .to_bits(),
+            429496730
+        );
     }
 
     #[test]
     fn share_of_rao_matches_i96f32() {
-        assert_eq!(share_of_rao(I32F32::from_bits(1476401280), 1_000_000_000), 343751460);
+        assert_eq!(
+            share_of_rao(I32F32::from_bits(1476401280), 1_000_000_000),
+            343751460
+        );
         assert_eq!(share_of_rao(I32F32::ONE, u64::MAX), u64::MAX);
         assert_eq!(share_of_rao(f(2.0), u64::MAX), u64::MAX);
         assert_eq!(share_of_rao(f(-0.5), 10), 0);
@@ -969,7 +1071,10 @@ mod tests {
         }
         assert_eq!(exp_safe(I32F32::ONE), I32F32::E_I9F23);
         // exp(-1) uses the series for 1 (the constant is only returned for exactly +1).
-        assert_ne!(exp_safe(I32F32::from_i32(-1)), I32F32::ONE.safe_div(I32F32::E_I9F23));
+        assert_ne!(
+            exp_safe(I32F32::from_i32(-1)),
+            I32F32::ONE.safe_div(I32F32::E_I9F23)
+        );
         // Clamp at +-20; the library's truncated series gives about 4.812e8 at 20.
         let e20 = exp_safe(I32F32::from_i32(100));
         assert_eq!(e20, exp_safe(I32F32::from_i32(20)));
@@ -986,7 +1091,16 @@ mod tests {
             let want = (b as f64) / 4294967296.0;
             assert_eq!(bits_to_f64(b, 32).to_bits(), want.to_bits(), "{b}");
         }
-        for b in [0, 1, -1, i64::MAX, i64::MIN, 1 << 53, (1 << 53) + 1, (1 << 54) + 3] {
+        for b in [
+            0,
+            1,
+            -1,
+            i64::MAX,
+            i64::MIN,
+            1 << 53,
+            (1 << 53) + 1,
+            (1 << 54) + 3,
+        ] {
             assert_eq!(bits_to_f64(b, 32), (b as f64) / 4294967296.0);
         }
     }

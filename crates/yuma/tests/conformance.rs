@@ -51,13 +51,17 @@ fn exact_f64(bits: i64) -> f64 {
 /// by a few units in the last place, e.g. for `2.2677704691886902e-07`) must be within 8 ulps.
 fn check_f64(path: &str, bits: &Value, expected: &Value, got: &Value, out: &mut Vec<String>) {
     let (Some(b), Some(e), Some(g)) = (bits.as_i64(), expected.as_f64(), got.as_f64()) else {
-        out.push(format!("{path}: expected {expected}, got {got} (bits {bits})"));
+        out.push(format!(
+            "{path}: expected {expected}, got {got} (bits {bits})"
+        ));
         return;
     };
     let exact = exact_f64(b);
     let ulps = (e.to_bits() as i64 - exact.to_bits() as i64).abs();
     if g.to_bits() != exact.to_bits() || ulps > 8 {
-        out.push(format!("{path}: expected {e}, got {g} (bits {b}, exact {exact})"));
+        out.push(format!(
+            "{path}: expected {e}, got {g} (bits {b}, exact {exact})"
+        ));
     }
 }
 
@@ -75,7 +79,13 @@ fn diff(path: &str, expected: &Value, got: &Value, out: &mut Vec<String>, limit:
     ) {
         diff(&format!("{path}.bits"), eb, gb, out, limit);
         if let Some(eu) = expected.get("u16") {
-            diff(&format!("{path}.u16"), eu, got.get("u16").unwrap_or(&Value::Null), out, limit);
+            diff(
+                &format!("{path}.u16"),
+                eu,
+                got.get("u16").unwrap_or(&Value::Null),
+                out,
+                limit,
+            );
         } else if got.get("u16").is_some() {
             out.push(format!("{path}.u16: not in the expected output"));
         }
@@ -131,12 +141,19 @@ fn check_file(path: &Path) -> Result<usize, Vec<String>> {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     let text = std::fs::read_to_string(path).unwrap();
     let expected: Value = serde_json::from_str(&text).unwrap();
-    let got = noesis_yuma::run_vector_json(&text).map_err(|e| vec![format!("{name}: error: {e}")])?;
+    let got =
+        noesis_yuma::run_vector_json(&text).map_err(|e| vec![format!("{name}: error: {e}")])?;
     let mut diffs = Vec::new();
     let limit = 20;
     match expected["meta"]["kind"].as_str() {
         Some("single") => {
-            diff(&format!("{name}: outputs"), &expected["outputs"], &got["outputs"], &mut diffs, limit);
+            diff(
+                &format!("{name}: outputs"),
+                &expected["outputs"],
+                &got["outputs"],
+                &mut diffs,
+                limit,
+            );
             if diffs.is_empty() { Ok(1) } else { Err(diffs) }
         }
         Some("sequence") => {
@@ -150,9 +167,19 @@ fn check_file(path: &Path) -> Result<usize, Vec<String>> {
                 )]);
             }
             for (k, (e, g)) in e_steps.iter().zip(g_steps).enumerate() {
-                diff(&format!("{name}: steps[{k}].outputs"), &e["outputs"], &g["outputs"], &mut diffs, limit);
+                diff(
+                    &format!("{name}: steps[{k}].outputs"),
+                    &e["outputs"],
+                    &g["outputs"],
+                    &mut diffs,
+                    limit,
+                );
             }
-            if diffs.is_empty() { Ok(e_steps.len()) } else { Err(diffs) }
+            if diffs.is_empty() {
+                Ok(e_steps.len())
+            } else {
+                Err(diffs)
+            }
         }
         other => Err(vec![format!("{name}: unknown kind {other:?}")]),
     }

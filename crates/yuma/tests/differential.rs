@@ -8,7 +8,7 @@
 mod common;
 
 use common::{GenOptions, Rng, random_inputs, reference_epoch};
-use noesis_yuma::{Outputs, epoch, parse_inputs};
+use noesis_yuma::{Outputs, Workspace, epoch, epoch_with, parse_inputs};
 use serde::Deserialize;
 
 fn first_difference(a: &Outputs, b: &Outputs) -> String {
@@ -24,6 +24,9 @@ fn first_difference(a: &Outputs, b: &Outputs) -> String {
 
 fn run_cases(seed: u64, cases: usize, opts: GenOptions) {
     let mut rng = Rng(seed);
+    // One workspace reused across all cases (of different sizes and variants): the results
+    // must not depend on what it was used for before.
+    let mut ws = Workspace::default();
     let (mut with_consensus, mut liquid, mut bonds, mut dividends) = (0, 0, 0, 0);
     for case in 0..cases {
         let inputs = random_inputs(&mut rng, opts);
@@ -35,6 +38,11 @@ fn run_cases(seed: u64, cases: usize, opts: GenOptions) {
         bonds += usize::from(got.bonds_new.iter().any(|r| !r.is_empty()));
         dividends += usize::from(got.dividends.iter().any(|d| d.to_bits() != 0));
         let want = reference_epoch(&inputs);
+        let reused = epoch_with(&mut ws, &inputs);
+        assert!(
+            reused == got,
+            "seed {seed} case {case}: workspace reuse changed the result"
+        );
         assert!(
             got == want,
             "seed {seed} case {case}: {}\ninputs: {}",
@@ -50,17 +58,38 @@ fn run_cases(seed: u64, cases: usize, opts: GenOptions) {
 
 #[test]
 fn matches_reference_on_sorted_random_subnets() {
-    run_cases(1, 2000, GenOptions { max_n: 24, unsorted: false });
+    run_cases(
+        1,
+        2000,
+        GenOptions {
+            max_n: 24,
+            unsorted: false,
+        },
+    );
 }
 
 #[test]
 fn matches_reference_on_unsorted_random_subnets() {
-    run_cases(2, 2000, GenOptions { max_n: 24, unsorted: true });
+    run_cases(
+        2,
+        2000,
+        GenOptions {
+            max_n: 24,
+            unsorted: true,
+        },
+    );
 }
 
 #[test]
 fn matches_reference_on_larger_random_subnets() {
-    run_cases(3, 100, GenOptions { max_n: 200, unsorted: true });
+    run_cases(
+        3,
+        100,
+        GenOptions {
+            max_n: 200,
+            unsorted: true,
+        },
+    );
 }
 
 /// The transcription itself reproduces the vectors (so the differential tests compare against
@@ -81,7 +110,8 @@ fn reference_model_reproduces_small_vectors() {
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let steps: Vec<&serde_json::Value> = match doc["meta"]["kind"].as_str() {
             Some("single") => vec![&doc],
             _ => doc["steps"].as_array().unwrap().iter().collect(),

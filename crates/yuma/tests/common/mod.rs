@@ -3,6 +3,8 @@
 
 #![allow(
     dead_code,
+    clippy::collapsible_if,
+    clippy::nonminimal_bool, // kept as literal transcriptions of the reference's conditions
     clippy::unwrap_used,
     clippy::indexing_slicing,
     clippy::arithmetic_side_effects,
@@ -114,7 +116,12 @@ fn weighted_median(
     ZERO
 }
 
-fn weighted_median_col_sparse(stake: &[I32F32], score: &Sparse, columns: usize, majority: I32F32) -> Vec<I32F32> {
+fn weighted_median_col_sparse(
+    stake: &[I32F32],
+    score: &Sparse,
+    columns: usize,
+    majority: I32F32,
+) -> Vec<I32F32> {
     let mut use_stake: Vec<I32F32> = stake.iter().copied().filter(|&s| s > ZERO).collect();
     inplace_normalize(&mut use_stake);
     let stake_sum = sum(&use_stake);
@@ -304,10 +311,12 @@ fn alpha_sigmoid(c: I32F32, w: I32F32, b: I32F32, lo: I32F32, hi: I32F32, k: I32
     let buy = clamp_value(w.saturating_sub(c), ZERO, ONE);
     let sell = clamp_value(b.saturating_sub(w), ZERO, ONE);
     let d = if w >= b { buy } else { sell };
-    let sig = ONE.saturating_div(ONE.saturating_add(exp_safe(
-        k.saturating_div(I32F32::from_i32(-100))
-            .saturating_mul(d.saturating_sub(I32F32::HALF)),
-    )));
+    let sig = ONE.saturating_div(
+        ONE.saturating_add(exp_safe(
+            k.saturating_div(I32F32::from_i32(-100))
+                .saturating_mul(d.saturating_sub(I32F32::HALF)),
+        )),
+    );
     let a = lo.saturating_add(sig.saturating_mul(hi.saturating_sub(lo)));
     clamp_value(a, lo, hi)
 }
@@ -402,7 +411,9 @@ pub fn reference_epoch(inputs: &Inputs) -> Outputs {
             }
         })
         .collect();
-    let total = filtered.iter().fold(I64F64::ZERO, |a, &b| a.saturating_add(b));
+    let total = filtered
+        .iter()
+        .fold(I64F64::ZERO, |a, &b| a.saturating_add(b));
     if total != I64F64::ZERO {
         filtered.iter_mut().for_each(|v| *v = v.safe_div(total));
     }
@@ -454,7 +465,13 @@ pub fn reference_epoch(inputs: &Inputs) -> Outputs {
     }
     for (i, row) in weights.iter_mut().enumerate() {
         let lu = st.last_update[i];
-        row.retain(|&(j, _)| !(lu <= st.block_at_registration.get(j as usize).copied().unwrap_or(0)));
+        row.retain(|&(j, _)| {
+            !(lu <= st
+                .block_at_registration
+                .get(j as usize)
+                .copied()
+                .unwrap_or(0))
+        });
     }
     if hp.commit_reveal_enabled {
         let cb: Vec<u64> = match &st.commit_blocks {
@@ -462,7 +479,13 @@ pub fn reference_epoch(inputs: &Inputs) -> Outputs {
             None => vec![u64::MAX; n],
         };
         for (i, row) in weights.iter_mut().enumerate() {
-            row.retain(|&(j, _)| !(cb[i] < st.block_at_registration.get(j as usize).copied().unwrap_or(0)));
+            row.retain(|&(j, _)| {
+                !(cb[i]
+                    < st.block_at_registration
+                        .get(j as usize)
+                        .copied()
+                        .unwrap_or(0))
+            });
         }
     }
     inplace_row_normalize_sparse(&mut weights);
@@ -497,7 +520,14 @@ pub fn reference_epoch(inputs: &Inputs) -> Outputs {
         b.into_iter()
             .map(|r| {
                 r.into_iter()
-                    .filter(|&(j, _)| !(last_tempo <= st.block_at_registration.get(j as usize).copied().unwrap_or(0)))
+                    .filter(|&(j, _)| {
+                        !(last_tempo
+                            <= st
+                                .block_at_registration
+                                .get(j as usize)
+                                .copied()
+                                .unwrap_or(0))
+                    })
                     .collect()
             })
             .collect()
@@ -520,7 +550,10 @@ pub fn reference_epoch(inputs: &Inputs) -> Outputs {
             })
             .collect();
         let bonds = bond_mask(bonds);
-        ema = if hp.liquid_alpha_enabled && !consensus.is_empty() && consensus.iter().any(|&c| c != ZERO) {
+        ema = if hp.liquid_alpha_enabled
+            && !consensus.is_empty()
+            && consensus.iter().any(|&c| c != ZERO)
+        {
             let alphas = liquid_alphas(hp, &wfb, &bonds, &consensus);
             mat_ema_alpha_sparse(&wfb, &bonds, &alphas)
         } else {
@@ -563,7 +596,13 @@ pub fn reference_epoch(inputs: &Inputs) -> Outputs {
             .iter()
             .map(|r| {
                 r.iter().fold(ZERO, |a, &(j, v)| {
-                    a.saturating_add(incentive.get(j as usize).copied().unwrap_or(ZERO).saturating_mul(v))
+                    a.saturating_add(
+                        incentive
+                            .get(j as usize)
+                            .copied()
+                            .unwrap_or(ZERO)
+                            .saturating_mul(v),
+                    )
                 })
             })
             .collect();
@@ -571,7 +610,11 @@ pub fn reference_epoch(inputs: &Inputs) -> Outputs {
         inplace_col_max_upscale_sparse(&mut ema, n);
     }
 
-    let combined: Vec<I32F32> = incentive.iter().zip(&dividends).map(|(a, b)| a.saturating_add(*b)).collect();
+    let combined: Vec<I32F32> = incentive
+        .iter()
+        .zip(&dividends)
+        .map(|(a, b)| a.saturating_add(*b))
+        .collect();
     let emission_sum = sum(&combined);
     let mut nse = incentive.clone();
     let mut nve = dividends.clone();
@@ -588,7 +631,11 @@ pub fn reference_epoch(inputs: &Inputs) -> Outputs {
             nce = active_stake.clone();
         }
     }
-    let rao = |v: &[I32F32]| -> Vec<u64> { v.iter().map(|&x| share_of_rao(x, st.rao_emission)).collect() };
+    let rao = |v: &[I32F32]| -> Vec<u64> {
+        v.iter()
+            .map(|&x| share_of_rao(x, st.rao_emission))
+            .collect()
+    };
     let bonds_new = ema
         .iter()
         .enumerate()
@@ -666,14 +713,31 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
     let block = 1000 + rng.below(100_000);
     let tempo = pick!(rng, [1u16, 10, 99, 360]);
     let hp = Hyperparams {
-        kappa: pick!(rng, [32767u16, 0, 65535, 16384, 50000, rng.below(65536) as u16]),
+        kappa: pick!(
+            rng,
+            [32767u16, 0, 65535, 16384, 50000, rng.below(65536) as u16]
+        ),
         bonds_penalty: pick!(rng, [65535u16, 0, 32767, 1, 65534, rng.below(65536) as u16]),
-        bonds_moving_average: pick!(rng, [900_000u64, 975_000, 0, 1_000_000, 500_000, 2_000_000, rng.below(1_000_001)]),
+        bonds_moving_average: pick!(
+            rng,
+            [
+                900_000u64,
+                975_000,
+                0,
+                1_000_000,
+                500_000,
+                2_000_000,
+                rng.below(1_000_001)
+            ]
+        ),
         yuma3_enabled: rng.chance(2, 3),
         liquid_alpha_enabled: rng.chance(1, 2),
         alpha_low: pick!(rng, [45875u16, 1638, 0, 65535, rng.below(65536) as u16]),
         alpha_high: pick!(rng, [58982u16, 65535, 1638, rng.below(65536) as u16]),
-        alpha_sigmoid_steepness: pick!(rng, [1000i16, 10, 0, -500, 32767, -32768, rng.next_u64() as i16]),
+        alpha_sigmoid_steepness: pick!(
+            rng,
+            [1000i16, 10, 0, -500, 32767, -32768, rng.next_u64() as i16]
+        ),
         max_allowed_validators: pick!(rng, [64u16, 1, 2, 5, n as u16, 4096]),
         stake_threshold: pick!(rng, [0u64, 1000, 1_000_000_000]),
         tempo,
@@ -707,7 +771,11 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
         })
         .collect();
     let validator_permit: Vec<bool> = (0..n).map(|_| rng.chance(2, 3)).collect();
-    let owner_uid = if rng.chance(1, 3) { Some(rng.below(n as u64 + 2) as u16) } else { None };
+    let owner_uid = if rng.chance(1, 3) {
+        Some(rng.below(n as u64 + 2) as u16)
+    } else {
+        None
+    };
     let row = |rng: &mut Rng, density: u64, allow_oob: bool| -> Vec<(u16, u16)> {
         let mut cols: Vec<u16> = (0..n as u16).filter(|_| rng.below(100) < density).collect();
         if allow_oob && rng.chance(1, 10) {
@@ -733,15 +801,33 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
     };
     let density = pick!(rng, [5u64, 30, 80, 100, 0]);
     let weights: Vec<Vec<(u16, u16)>> = (0..n)
-        .map(|_| if rng.chance(2, 3) { row(rng, density, true) } else { vec![] })
+        .map(|_| {
+            if rng.chance(2, 3) {
+                row(rng, density, true)
+            } else {
+                vec![]
+            }
+        })
         .collect();
     let bonds_prev: Vec<Vec<(u16, u16)>> = (0..n)
-        .map(|_| if rng.chance(1, 2) { row(rng, density, true) } else { vec![] })
+        .map(|_| {
+            if rng.chance(1, 2) {
+                row(rng, density, true)
+            } else {
+                vec![]
+            }
+        })
         .collect();
     let commit_blocks = if rng.chance(1, 2) {
         Some(
             (0..n)
-                .map(|_| if rng.chance(1, 4) { Some(block.saturating_sub(rng.below(60_000))) } else { None })
+                .map(|_| {
+                    if rng.chance(1, 4) {
+                        Some(block.saturating_sub(rng.below(60_000)))
+                    } else {
+                        None
+                    }
+                })
                 .collect(),
         )
     } else {
@@ -750,7 +836,11 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
     let state = EpochState {
         n: n as u16,
         block,
-        last_mechanism_step_block: if rng.chance(1, 4) { 0 } else { block.saturating_sub(rng.below(400)) },
+        last_mechanism_step_block: if rng.chance(1, 4) {
+            0
+        } else {
+            block.saturating_sub(rng.below(400))
+        },
         stake,
         last_update,
         block_at_registration,
