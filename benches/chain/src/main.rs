@@ -144,6 +144,8 @@ async fn start_noesis(bin: &PathBuf) -> anyhow::Result<Peer> {
         .args(["dev", "--datadir"])
         .arg(&dir)
         .args(["--http-port", &port.to_string()])
+        // The same block gas limit as anvil's run below: the same workload on both.
+        .args(["--gas-limit", "1000000000"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

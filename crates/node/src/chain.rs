@@ -19,7 +19,7 @@ use alloy_eips::{eip1559::BaseFeeParams, eip2718::Decodable2718, eip7685::EMPTY_
 use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256, keccak256};
 use noesis_execution::{BlockBuilder, BlockContext, MAX_TX_GAS, PushOutcome, intrinsic_gas};
 use noesis_primitives::{ChainSpec, StateChanges, StateView};
-use noesis_storage::{Store, StoredBlock};
+use noesis_storage::{LatestState, Store, StoredBlock};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 
@@ -77,6 +77,8 @@ pub struct Chain {
     store: Store,
     mempool: Mutex<Mempool>,
     head: RwLock<Head>,
+    /// Snapshot of the head's state, replaced after every block.
+    latest: RwLock<Arc<LatestState>>,
     producing: Mutex<()>,
     beneficiary: Address,
     new_blocks: broadcast::Sender<Arc<NewBlock>>,
@@ -102,6 +104,7 @@ impl Chain {
         let header = store
             .header_by_hash(&hash)?
             .ok_or_else(|| NodeError::Internal(format!("head block {number} missing")))?;
+        let latest = Arc::new(store.latest()?);
         let (new_blocks, _) = broadcast::channel(1024);
         let (new_txs, _) = broadcast::channel(16384);
         let metrics = Metrics::default();
@@ -111,6 +114,7 @@ impl Chain {
             store,
             mempool: Mutex::new(Mempool::new(pool_capacity)),
             head: RwLock::new(Head { header, hash }),
+            latest: RwLock::new(latest),
             producing: Mutex::new(()),
             beneficiary: Address::ZERO,
             new_blocks,
@@ -182,14 +186,21 @@ impl Chain {
         }
     }
 
-    /// The state after block `number` (latest state when it is the head).
-    pub fn state_at(&self, number: u64) -> Result<Option<Box<dyn StateView + Send>>, NodeError> {
-        let head = self.head.read().clone();
-        if number == head.header.number {
-            return Ok(Some(Box::new(self.store.latest()?)));
+    /// The head's state.
+    pub fn latest_state(&self) -> Arc<LatestState> {
+        self.latest.read().clone()
+    }
+
+    /// The state after block `number` (the flat latest state when it is the head).
+    pub fn state_at(&self, number: u64) -> Result<Option<Arc<dyn StateView + Send + Sync>>, NodeError> {
+        {
+            let head = self.head.read();
+            if number == head.header.number {
+                return Ok(Some(self.latest_state()));
+            }
         }
         match self.store.header_by_number(number)? {
-            Some(header) => Ok(Some(Box::new(self.store.at_root(header.state_root)?))),
+            Some(header) => Ok(Some(Arc::new(self.store.at_root(header.state_root)?))),
             None => Ok(None),
         }
     }
@@ -209,7 +220,7 @@ impl Chain {
         if let Some(nonce) = self.mempool.lock().pending_nonce(&address) {
             return Ok(nonce);
         }
-        Ok(self.store.latest()?.account(address)?.map(|a| a.nonce).unwrap_or(0))
+        Ok(self.latest_state().account(address)?.map(|a| a.nonce).unwrap_or(0))
     }
 
     /// Whether the pool holds executable transactions.
@@ -253,9 +264,8 @@ impl Chain {
             // Read state under the pool lock so the pool never sees an older nonce
             // than the one it already holds.
             let account = self
-                .store
-                .latest()
-                .and_then(|s| s.account(sender).map_err(|e| noesis_storage::StoreError::Db(e.0)))
+                .latest_state()
+                .account(sender)
                 .map_err(|e| PoolError::Decode(format!("state unavailable: {e}")))?
                 .unwrap_or_default();
             if tx.nonce() < account.nonce {
@@ -312,9 +322,9 @@ impl Chain {
         let started = Instant::now();
         let ctx = self.next_block_context(timestamp);
         let parent = self.head();
-        let candidates = self.mempool.lock().best(ctx.base_fee);
-        let state = self.store.latest()?;
-        let mut builder = BlockBuilder::new(&state, &ctx);
+        let candidates = self.mempool.lock().best(ctx.base_fee, ctx.gas_limit);
+        let state = self.latest_state();
+        let mut builder = BlockBuilder::new(&*state, &ctx);
         let mut skipped: BTreeSet<Address> = BTreeSet::new();
         let mut invalid = Vec::new();
         for pooled in candidates {
@@ -350,6 +360,7 @@ impl Chain {
         let executed_at = Instant::now();
 
         let (state_root, prepared) = self.store.compute_state_root(parent.header.state_root, &executed.changes)?;
+        let rooted_at = Instant::now();
         let txs: Vec<&TxEnvelope> = executed.transactions.iter().map(|(_, tx)| tx).collect();
         let header = Header {
             parent_hash: parent.hash,
@@ -385,7 +396,13 @@ impl Chain {
             header: block.header.clone(),
             hash,
         });
-        *self.head.write() = Head { header: block.header.clone(), hash };
+        let latest = Arc::new(self.store.latest()?);
+        {
+            // Head and its state change together.
+            let mut head = self.head.write();
+            *self.latest.write() = latest;
+            *head = Head { header: block.header.clone(), hash };
+        }
         self.after_block(&block, &executed.changes);
 
         let m = &self.metrics;
@@ -397,7 +414,9 @@ impl Chain {
             number = block.header.number,
             txs = block.transactions.len(),
             gas = block.header.gas_used,
-            ms = (committed_at - started).as_millis() as u64,
+            exec_ms = (executed_at - started).as_millis() as u64,
+            root_ms = (rooted_at - executed_at).as_millis() as u64,
+            commit_ms = (committed_at - rooted_at).as_millis() as u64,
             "block committed"
         );
         let _ = self.new_blocks.send(announced.clone());

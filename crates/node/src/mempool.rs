@@ -265,8 +265,12 @@ impl Mempool {
     }
 
     /// Executable transactions in the order a block should take them: highest
-    /// effective tip first across senders, nonce order within a sender.
-    pub fn best(&self, base_fee: u64) -> Vec<PooledTx> {
+    /// effective tip first across senders, nonce order within a sender; as many as
+    /// `gas_limit` can hold (by their gas limits), plus a margin for ones that turn out
+    /// invalid.
+    pub fn best(&self, base_fee: u64, gas_limit: u64) -> Vec<PooledTx> {
+        let budget = gas_limit.saturating_add(gas_limit / 4);
+        let mut gas = 0u64;
         #[derive(PartialEq, Eq, PartialOrd, Ord)]
         struct Head {
             tip: u128,
@@ -287,6 +291,10 @@ impl Mempool {
             let sender = head.sender.0;
             let Some(queue) = self.senders.get(&sender) else { continue };
             let Some(tx) = queue.txs.get(&head.nonce) else { continue };
+            gas = gas.saturating_add(tx.tx.gas_limit());
+            if gas > budget {
+                break;
+            }
             out.push(tx.clone());
             if let Some(next) = queue.txs.get(&(head.nonce + 1))
                 && next.max_fee() >= base_fee as u128
@@ -339,11 +347,11 @@ mod tests {
         let mut pool = Mempool::new(100);
         pool.insert(tx(1, 2, 10, 1), 0).unwrap();
         assert_eq!(pool.status(), PoolStatus { pending: 0, queued: 1 });
-        assert!(pool.best(1).is_empty());
+        assert!(pool.best(1, u64::MAX).is_empty());
         pool.insert(tx(1, 0, 10, 1), 0).unwrap();
         pool.insert(tx(1, 1, 10, 1), 0).unwrap();
         assert_eq!(pool.status(), PoolStatus { pending: 3, queued: 0 });
-        let order: Vec<u64> = pool.best(1).iter().map(|t| t.tx.nonce()).collect();
+        let order: Vec<u64> = pool.best(1, u64::MAX).iter().map(|t| t.tx.nonce()).collect();
         assert_eq!(order, vec![0, 1, 2]);
         assert_eq!(pool.pending_nonce(&Address::repeat_byte(1)), Some(3));
     }
@@ -354,10 +362,10 @@ mod tests {
         pool.insert(tx(1, 0, 100, 1), 0).unwrap();
         pool.insert(tx(2, 0, 100, 5), 0).unwrap();
         pool.insert(tx(3, 0, 100, 3), 0).unwrap();
-        let senders: Vec<u8> = pool.best(10).iter().map(|t| t.sender.0[0]).collect();
+        let senders: Vec<u8> = pool.best(10, u64::MAX).iter().map(|t| t.sender.0[0]).collect();
         assert_eq!(senders, vec![2, 3, 1]);
         // A fee cap below the base fee is not executable.
-        assert!(pool.best(101).is_empty());
+        assert!(pool.best(101, u64::MAX).is_empty());
     }
 
     #[test]

@@ -212,7 +212,7 @@ impl EthRpc {
         }
     }
 
-    fn state(&self, block: Option<BlockId>) -> Result<Box<dyn StateView + Send>, RpcError> {
+    fn state(&self, block: Option<BlockId>) -> Result<std::sync::Arc<dyn StateView + Send + Sync>, RpcError> {
         let number = self.state_number(block)?;
         self.chain.state_at(number)?.ok_or_else(|| RpcError::NotFound("header not found".into()))
     }
@@ -228,7 +228,7 @@ impl EthRpc {
         }
     }
 
-    fn simulate(&self, request: &TransactionRequest, block: Option<BlockId>) -> Result<(Box<dyn StateView + Send>, noesis_execution::BlockContext, CallRequest), RpcError> {
+    fn simulate(&self, request: &TransactionRequest, block: Option<BlockId>) -> Result<(std::sync::Arc<dyn StateView + Send + Sync>, noesis_execution::BlockContext, CallRequest), RpcError> {
         let pending = matches!(block, Some(BlockId::Number(BlockNumberOrTag::Pending)));
         let number = self.state_number(block)?;
         let state = self.chain.state_at(number)?.ok_or_else(|| RpcError::NotFound("header not found".into()))?;

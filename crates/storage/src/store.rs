@@ -12,7 +12,7 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::Decodable;
 use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use noesis_primitives::{AccountState, StateChanges, StateError, StateView};
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::{
     StoreError,
@@ -246,12 +246,12 @@ impl Store {
 
     /// A snapshot of the latest state (flat tables, fast reads).
     pub fn latest(&self) -> Result<LatestState, StoreError> {
-        Ok(LatestState { tx: self.db.begin_read().map_err(db_err)? })
+        LatestState::open(self.db.begin_read().map_err(db_err)?)
     }
 
     /// A snapshot of the state with root `root`, read through the trie (any past block).
     pub fn at_root(&self, root: B256) -> Result<TrieState, StoreError> {
-        Ok(TrieState { tx: self.db.begin_read().map_err(db_err)?, root })
+        Ok(TrieState { tables: StateTables::open(&self.db.begin_read().map_err(db_err)?)?, root })
     }
 
     /// Computes the state root after applying `changes` on top of the latest state,
@@ -493,40 +493,69 @@ fn state_err(e: impl std::fmt::Display) -> StateError {
     StateError(e.to_string())
 }
 
+/// Tables every state snapshot reads, opened once per snapshot.
+struct StateTables {
+    trie: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
+    code: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
+    canonical: ReadOnlyTable<u64, &'static [u8; 32]>,
+}
+
+impl StateTables {
+    fn open(tx: &ReadTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            trie: tx.open_table(TRIE).map_err(db_err)?,
+            code: tx.open_table(CODE).map_err(db_err)?,
+            canonical: tx.open_table(CANONICAL).map_err(db_err)?,
+        })
+    }
+
+    fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.trie.get(&hash.0).map_err(db_err)?.map(|v| v.value().to_vec()))
+    }
+
+    fn code(&self, code_hash: B256) -> Result<Bytes, StateError> {
+        Ok(self.code.get(&code_hash.0).map_err(state_err)?.map(|v| Bytes::copy_from_slice(v.value())).unwrap_or_default())
+    }
+
+    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
+        Ok(self.canonical.get(number).map_err(state_err)?.map(|h| B256::from(*h.value())).unwrap_or_default())
+    }
+}
+
 /// The latest state, read from the flat tables of one read snapshot.
 pub struct LatestState {
-    tx: ReadTransaction,
+    accounts: ReadOnlyTable<&'static [u8; 20], &'static [u8]>,
+    storage: ReadOnlyTable<&'static [u8; 52], &'static [u8; 32]>,
+    tables: StateTables,
+}
+
+impl LatestState {
+    fn open(tx: ReadTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            accounts: tx.open_table(ACCOUNTS).map_err(db_err)?,
+            storage: tx.open_table(STORAGE).map_err(db_err)?,
+            tables: StateTables::open(&tx)?,
+        })
+    }
 }
 
 impl NodeSource for LatestState {
     fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
-        let table = self.tx.open_table(TRIE).map_err(db_err)?;
-        Ok(table.get(&hash.0).map_err(db_err)?.map(|v| v.value().to_vec()))
+        self.tables.node(hash)
     }
-}
-
-fn read_code(tx: &ReadTransaction, code_hash: B256) -> Result<Bytes, StateError> {
-    let table = tx.open_table(CODE).map_err(state_err)?;
-    Ok(table.get(&code_hash.0).map_err(state_err)?.map(|v| Bytes::copy_from_slice(v.value())).unwrap_or_default())
-}
-
-fn read_block_hash(tx: &ReadTransaction, number: u64) -> Result<B256, StateError> {
-    let table = tx.open_table(CANONICAL).map_err(state_err)?;
-    Ok(table.get(number).map_err(state_err)?.map(|h| B256::from(*h.value())).unwrap_or_default())
 }
 
 impl StateView for LatestState {
     fn account(&self, address: Address) -> Result<Option<AccountState>, StateError> {
-        let table = self.tx.open_table(ACCOUNTS).map_err(state_err)?;
-        match table.get(&address.0 .0).map_err(state_err)? {
+        match self.accounts.get(&address.0 .0).map_err(state_err)? {
             Some(raw) => decode_account(raw.value()).map(Some),
             None => Ok(None),
         }
     }
 
     fn storage(&self, address: Address, slot: U256) -> Result<U256, StateError> {
-        let table = self.tx.open_table(STORAGE).map_err(state_err)?;
-        Ok(table
+        Ok(self
+            .storage
             .get(&slot_key(&address, &slot))
             .map_err(state_err)?
             .map(|v| U256::from_be_bytes(*v.value()))
@@ -534,24 +563,23 @@ impl StateView for LatestState {
     }
 
     fn code(&self, code_hash: B256) -> Result<Bytes, StateError> {
-        read_code(&self.tx, code_hash)
+        self.tables.code(code_hash)
     }
 
     fn block_hash(&self, number: u64) -> Result<B256, StateError> {
-        read_block_hash(&self.tx, number)
+        self.tables.block_hash(number)
     }
 }
 
 /// The state under a given root, read through the trie: any block's state.
 pub struct TrieState {
-    tx: ReadTransaction,
+    tables: StateTables,
     root: B256,
 }
 
 impl NodeSource for TrieState {
     fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
-        let table = self.tx.open_table(TRIE).map_err(db_err)?;
-        Ok(table.get(&hash.0).map_err(db_err)?.map(|v| v.value().to_vec()))
+        self.tables.node(hash)
     }
 }
 
@@ -573,10 +601,10 @@ impl StateView for TrieState {
     }
 
     fn code(&self, code_hash: B256) -> Result<Bytes, StateError> {
-        read_code(&self.tx, code_hash)
+        self.tables.code(code_hash)
     }
 
     fn block_hash(&self, number: u64) -> Result<B256, StateError> {
-        read_block_hash(&self.tx, number)
+        self.tables.block_hash(number)
     }
 }
