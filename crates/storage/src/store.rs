@@ -34,6 +34,10 @@ const TRIE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("trie_nodes
 /// Version of the on-disk layout; a store of another version is refused.
 const FORMAT_VERSION: u64 = 1;
 const FILE_NAME: &str = "chain.redb";
+/// Beside the store: the last head whose commit returned. Written after each commit
+/// (no fsync needed: it only ever lags the store), it lets an open detect a store that
+/// lost committed blocks, e.g. to a damaged commit slot that redb rolled back.
+const HEAD_FILE: &str = "HEAD";
 
 /// A block as stored: its header, hash, and transactions with their recovered senders.
 #[derive(Clone, Debug)]
@@ -153,8 +157,21 @@ impl Store {
             return Err(StoreError::WrongChain(self.path.display().to_string()));
         }
         drop(tx);
+        // The store must hold every block whose commit returned.
+        let head = self.head()?;
+        if let Some((recorded, recorded_hash)) = self.recorded_head() {
+            match head {
+                Some((number, hash)) if number > recorded || (number == recorded && hash == recorded_hash) => {}
+                Some((number, _)) => {
+                    return Err(corrupt(format!(
+                        "it ends at block {number} but block {recorded} ({recorded_hash}) was committed"
+                    )));
+                }
+                None => return Err(corrupt(format!("it is empty but block {recorded} was committed"))),
+            }
+        }
         // The head block, its state root and the flat state must all be present.
-        if let Some((number, hash)) = self.head()? {
+        if let Some((number, hash)) = head {
             let header = self
                 .header_by_hash(&hash)?
                 .ok_or_else(|| corrupt(format!("head block {number} ({hash}) is missing")))?;
@@ -362,7 +379,26 @@ impl Store {
                 }
             }
         }
-        tx.commit().map_err(db_err)
+        tx.commit().map_err(db_err)?;
+        self.record_head(number, block.hash)
+    }
+
+    fn head_file(&self) -> PathBuf {
+        self.path.with_file_name(HEAD_FILE)
+    }
+
+    fn record_head(&self, number: u64, hash: B256) -> Result<(), StoreError> {
+        let tmp = self.path.with_file_name("HEAD.tmp");
+        std::fs::write(&tmp, format!("{number} {hash}\n"))
+            .and_then(|()| std::fs::rename(&tmp, self.head_file()))
+            .map_err(|e| StoreError::Io(format!("cannot record the head in {}: {e}", self.head_file().display())))
+    }
+
+    /// The head recorded beside the store, if any.
+    fn recorded_head(&self) -> Option<(u64, B256)> {
+        let text = std::fs::read_to_string(self.head_file()).ok()?;
+        let (number, hash) = text.trim().split_once(' ')?;
+        Some((number.parse().ok()?, hash.parse().ok()?))
     }
 
     /// An account and storage proof (`eth_getProof`) against the state root `root`.
