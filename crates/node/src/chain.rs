@@ -15,10 +15,10 @@ use alloy_consensus::{
     proofs::{calculate_receipt_root, calculate_transaction_root},
     transaction::SignerRecoverable,
 };
-use alloy_eips::{eip1559::BaseFeeParams, eip2718::Decodable2718, eip7685::EMPTY_REQUESTS_HASH};
+use alloy_eips::{eip1559::BaseFeeParams, eip7685::EMPTY_REQUESTS_HASH};
 use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256, keccak256};
 use noesis_execution::{BlockBuilder, BlockContext, MAX_TX_GAS, PushOutcome, intrinsic_gas};
-use noesis_primitives::{ChainSpec, StateChanges, StateView};
+use noesis_primitives::{ChainSpec, DecodeError, StateChanges, StateView};
 use noesis_storage::{LatestState, Store, StoredBlock};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
@@ -28,9 +28,6 @@ use crate::{
     mempool::{Mempool, PoolError, PooledTx},
     metrics::Metrics,
 };
-
-/// Largest transaction accepted, in encoded bytes (geth's limit).
-pub const MAX_TX_SIZE: usize = 128 * 1024;
 
 /// A log with its position in the chain, as RPC and subscriptions report it.
 #[derive(Clone, Debug)]
@@ -230,25 +227,11 @@ impl Chain {
 
     /// Decodes, checks and pools a raw signed transaction (`eth_sendRawTransaction`).
     pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, PoolError> {
-        if raw.len() > MAX_TX_SIZE {
-            return Err(PoolError::Oversized);
-        }
-        // Typed transactions other than access-list (1), dynamic-fee (2) and set-code (4)
-        // are refused before decoding; blob transactions (3) need sidecars we do not take.
-        if let Some(&ty) = raw.first()
-            && ty < 0x7f
-            && !matches!(ty, 1 | 2 | 4)
-        {
-            return Err(PoolError::TypeNotSupported);
-        }
-        let mut buf = raw;
-        let tx = TxEnvelope::decode_2718(&mut buf).map_err(|e| match e {
-            alloy_eips::eip2718::Eip2718Error::UnexpectedType(_) => PoolError::TypeNotSupported,
-            other => PoolError::Decode(other.to_string()),
+        let tx = noesis_primitives::decode_transaction(raw).map_err(|e| match e {
+            DecodeError::Oversized => PoolError::Oversized,
+            DecodeError::TypeNotSupported => PoolError::TypeNotSupported,
+            DecodeError::Rlp(msg) => PoolError::Decode(msg),
         })?;
-        if !buf.is_empty() {
-            return Err(PoolError::Decode("trailing bytes after transaction".into()));
-        }
         self.submit(tx)
     }
 

@@ -8,9 +8,11 @@
 mod chain_spec;
 mod dev;
 mod state;
+mod transaction;
 
 pub use chain_spec::{ChainSpec, ChainSpecError, GenesisAccount, DEV_CHAIN_ID, DEFAULT_GAS_LIMIT, INITIAL_BASE_FEE};
 pub use dev::{dev_accounts, DevAccount, DEV_MNEMONIC};
+pub use transaction::{DecodeError, MAX_TX_SIZE, decode_transaction};
 pub use state::{AccountChange, AccountState, StateChanges, StateError, StateView};
 
 /// Re-exported Ethereum types used across the workspace, so every crate agrees on one version.

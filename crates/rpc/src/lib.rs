@@ -12,4 +12,4 @@ mod filters;
 pub mod server;
 
 pub use eth::EthRpc;
-pub use server::{MAX_REQUEST_BYTES, Page, start};
+pub use server::{MAX_REQUEST_BYTES, Page, rpc_module, start};

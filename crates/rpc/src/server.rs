@@ -30,12 +30,18 @@ pub const MAX_BATCH: u32 = 10_000;
 /// A plain HTTP page served beside JSON-RPC: content type and a body renderer.
 pub type Page = (&'static str, Arc<dyn Fn() -> String + Send + Sync>);
 
-/// Starts the server on `addr` with the Ethereum namespaces and `pages` (GET routes).
-pub async fn start(addr: SocketAddr, eth: EthRpc, pages: Vec<(&'static str, Page)>) -> Result<(ServerHandle, SocketAddr), BoxError> {
+/// Every JSON-RPC method Noesis serves, as one module (also usable in-process).
+pub fn rpc_module(eth: EthRpc) -> Result<RpcModule<()>, BoxError> {
     let mut module = RpcModule::new(());
     module.merge(EthApiServer::into_rpc(eth.clone()))?;
     module.merge(NetApiServer::into_rpc(eth.clone()))?;
     module.merge(Web3ApiServer::into_rpc(eth))?;
+    Ok(module)
+}
+
+/// Starts the server on `addr` with the Ethereum namespaces and `pages` (GET routes).
+pub async fn start(addr: SocketAddr, eth: EthRpc, pages: Vec<(&'static str, Page)>) -> Result<(ServerHandle, SocketAddr), BoxError> {
+    let module = rpc_module(eth)?;
     let middleware = tower::ServiceBuilder::new()
         .layer(CorsLayer::new().allow_origin(Any).allow_headers(Any).allow_methods([Method::GET, Method::POST, Method::OPTIONS]))
         .layer(PagesLayer { pages: Arc::new(pages) });
