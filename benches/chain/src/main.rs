@@ -73,7 +73,8 @@ impl Drop for Peer {
 
 impl Peer {
     fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find(|l| l.starts_with("VmHWM:"))
@@ -84,7 +85,9 @@ impl Peer {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 struct Rpc {
@@ -94,12 +97,25 @@ struct Rpc {
 
 impl Rpc {
     fn new(url: &str) -> Self {
-        Self { http: reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap_or_default(), url: url.into() }
+        Self {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap_or_default(),
+            url: url.into(),
+        }
     }
 
     async fn call(&self, method: &str, params: Value) -> anyhow::Result<Value> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let v: Value = self.http.post(&self.url).json(&body).send().await?.json().await?;
+        let v: Value = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?;
         if let Some(e) = v.get("error") {
             bail!("{method}: {e}");
         }
@@ -112,14 +128,23 @@ impl Rpc {
             .enumerate()
             .map(|(i, (m, p))| json!({"jsonrpc": "2.0", "id": i, "method": m, "params": p}))
             .collect();
-        let mut v: Vec<Value> = self.http.post(&self.url).json(&body).send().await?.json().await?;
+        let mut v: Vec<Value> = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?;
         v.sort_by_key(|r| r["id"].as_u64().unwrap_or(0));
         Ok(v)
     }
 }
 
 fn quantity(v: &Value) -> u64 {
-    v.as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()).unwrap_or(0)
+    v.as_str()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(0)
 }
 
 async fn wait_ready(url: &str) -> anyhow::Result<u64> {
@@ -152,7 +177,13 @@ async fn start_noesis(bin: &PathBuf) -> anyhow::Result<Peer> {
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))?;
     let url = format!("http://127.0.0.1:{port}");
-    let mut peer = Peer { name: "noesis", child, url, chain_id: 0, _dir: Some(dir) };
+    let mut peer = Peer {
+        name: "noesis",
+        child,
+        url,
+        chain_id: 0,
+        _dir: Some(dir),
+    };
     peer.chain_id = wait_ready(&peer.url).await?;
     Ok(peer)
 }
@@ -160,22 +191,42 @@ async fn start_noesis(bin: &PathBuf) -> anyhow::Result<Peer> {
 async fn start_anvil(bin: &PathBuf) -> anyhow::Result<Peer> {
     let port = free_port()?;
     let child = Command::new(bin)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--block-time", "1", "--gas-limit", "1000000000"])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--block-time",
+            "1",
+            "--gas-limit",
+            "1000000000",
+        ])
         .args(["--hardfork", "osaka"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))?;
     let url = format!("http://127.0.0.1:{port}");
-    let mut peer = Peer { name: "anvil", child, url, chain_id: 0, _dir: None };
+    let mut peer = Peer {
+        name: "anvil",
+        child,
+        url,
+        chain_id: 0,
+        _dir: None,
+    };
     peer.chain_id = wait_ready(&peer.url).await?;
     Ok(peer)
 }
 
 fn sign(signer: &PrivateKeySigner, tx: TxEip1559) -> String {
-    let signature = signer.sign_hash_sync(&tx.signature_hash()).expect("signing cannot fail");
+    let signature = signer
+        .sign_hash_sync(&tx.signature_hash())
+        .expect("signing cannot fail");
     let envelope: TxEnvelope = tx.into_signed(signature).into();
-    format!("0x{}", alloy_primitives::hex::encode(envelope.encoded_2718()))
+    format!(
+        "0x{}",
+        alloy_primitives::hex::encode(envelope.encoded_2718())
+    )
 }
 
 fn transfer(chain_id: u64, nonce: u64, to: Address, value: U256) -> TxEip1559 {
@@ -194,7 +245,10 @@ fn transfer(chain_id: u64, nonce: u64, to: Address, value: U256) -> TxEip1559 {
 
 fn bench_senders(count: usize) -> Vec<PrivateKeySigner> {
     (0..count)
-        .map(|i| PrivateKeySigner::from_bytes(&keccak256(format!("noesis-bench-sender-{i}"))).expect("valid key"))
+        .map(|i| {
+            PrivateKeySigner::from_bytes(&keccak256(format!("noesis-bench-sender-{i}")))
+                .expect("valid key")
+        })
         .collect()
 }
 
@@ -208,7 +262,13 @@ async fn fund(peer: &Peer, senders: &[PrivateKeySigner]) -> anyhow::Result<()> {
         let signer = PrivateKeySigner::from_bytes(&from.private_key)?;
         let nonce = (i / dev.len()) as u64;
         let value = U256::from(10u64) * U256::from(10u64).pow(U256::from(18u64));
-        calls.push(("eth_sendRawTransaction".to_string(), json!([sign(&signer, transfer(peer.chain_id, nonce, sender.address(), value))])));
+        calls.push((
+            "eth_sendRawTransaction".to_string(),
+            json!([sign(
+                &signer,
+                transfer(peer.chain_id, nonce, sender.address(), value)
+            )]),
+        ));
     }
     for r in rpc.batch(&calls).await? {
         if let Some(e) = r.get("error") {
@@ -217,9 +277,15 @@ async fn fund(peer: &Peer, senders: &[PrivateKeySigner]) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     loop {
-        let checks: Vec<(String, Value)> =
-            senders.iter().map(|s| ("eth_getBalance".to_string(), json!([s.address(), "latest"]))).collect();
-        let funded = rpc.batch(&checks).await?.iter().all(|r| r["result"].as_str().is_some_and(|b| b != "0x0"));
+        let checks: Vec<(String, Value)> = senders
+            .iter()
+            .map(|s| ("eth_getBalance".to_string(), json!([s.address(), "latest"])))
+            .collect();
+        let funded = rpc
+            .batch(&checks)
+            .await?
+            .iter()
+            .all(|r| r["result"].as_str().is_some_and(|b| b != "0x0"));
         if funded {
             return Ok(());
         }
@@ -239,19 +305,30 @@ async fn ingest(peer: &Peer, args: &Args) -> anyhow::Result<IngestResult> {
     let senders = bench_senders(args.senders);
     fund(peer, &senders).await?;
     let per_sender = args.txs.div_ceil(args.senders);
-    eprintln!("[{}] signing {} transfers...", peer.name, per_sender * senders.len());
+    eprintln!(
+        "[{}] signing {} transfers...",
+        peer.name,
+        per_sender * senders.len()
+    );
     // Round-robin over senders so batches interleave accounts as real traffic does.
     let raws: Vec<String> = (0..per_sender * senders.len())
         .into_par_iter()
         .map(|i| {
             let (sender, nonce) = (i % senders.len(), (i / senders.len()) as u64);
             let to = Address::from_word(keccak256((i as u64).to_be_bytes()));
-            sign(&senders[sender], transfer(peer.chain_id, nonce, to, U256::from(1 + i as u64)))
+            sign(
+                &senders[sender],
+                transfer(peer.chain_id, nonce, to, U256::from(1 + i as u64)),
+            )
         })
         .collect();
     let batches: Vec<Vec<(String, Value)>> = raws
         .chunks(args.batch)
-        .map(|c| c.iter().map(|r| ("eth_sendRawTransaction".to_string(), json!([r]))).collect())
+        .map(|c| {
+            c.iter()
+                .map(|r| ("eth_sendRawTransaction".to_string(), json!([r])))
+                .collect()
+        })
         .collect();
     let rpc = Arc::new(Rpc::new(&peer.url));
     eprintln!("[{}] submitting in {} batches...", peer.name, batches.len());
@@ -287,43 +364,77 @@ async fn ingest(peer: &Peer, args: &Args) -> anyhow::Result<IngestResult> {
     loop {
         let checks: Vec<(String, Value)> = senders
             .iter()
-            .map(|s| ("eth_getTransactionCount".to_string(), json!([s.address(), "latest"])))
+            .map(|s| {
+                (
+                    "eth_getTransactionCount".to_string(),
+                    json!([s.address(), "latest"]),
+                )
+            })
             .collect();
-        let done = rpc.batch(&checks).await?.iter().all(|r| quantity(&r["result"]) as usize >= per_sender);
+        let done = rpc
+            .batch(&checks)
+            .await?
+            .iter()
+            .all(|r| quantity(&r["result"]) as usize >= per_sender);
         if done {
             break;
         }
         if started.elapsed() > Duration::from_secs(600) {
-            bail!("{}: not all transactions mined within 600 s (stalled?)", peer.name);
+            bail!(
+                "{}: not all transactions mined within 600 s (stalled?)",
+                peer.name
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    eprintln!("[{}] submitted in {submitted:.2} s, all mined at {seconds:.2} s; checking receipts...", peer.name);
+    eprintln!(
+        "[{}] submitted in {submitted:.2} s, all mined at {seconds:.2} s; checking receipts...",
+        peer.name
+    );
     // Every receipt must exist and succeed.
-    let hashes: Vec<String> = raws.iter().map(|r| {
-        let bytes = alloy_primitives::hex::decode(r).unwrap_or_default();
-        format!("{}", keccak256(bytes))
-    }).collect();
+    let hashes: Vec<String> = raws
+        .iter()
+        .map(|r| {
+            let bytes = alloy_primitives::hex::decode(r).unwrap_or_default();
+            format!("{}", keccak256(bytes))
+        })
+        .collect();
     for chunk in hashes.chunks(1000) {
-        let calls: Vec<(String, Value)> = chunk.iter().map(|h| ("eth_getTransactionReceipt".to_string(), json!([h]))).collect();
+        let calls: Vec<(String, Value)> = chunk
+            .iter()
+            .map(|h| ("eth_getTransactionReceipt".to_string(), json!([h])))
+            .collect();
         for r in rpc.batch(&calls).await? {
             if r["result"]["status"] != "0x1" {
                 bail!("{}: a receipt is missing or failed: {r}", peer.name);
             }
         }
     }
-    Ok(IngestResult { seconds, tps: raws.len() as f64 / seconds })
+    Ok(IngestResult {
+        seconds,
+        tps: raws.len() as f64 / seconds,
+    })
 }
 
 /// Requests per second of one method at `connections` concurrent connections.
-async fn reads(peer: &Peer, args: &Args, method: &'static str, params: Value) -> anyhow::Result<f64> {
+async fn reads(
+    peer: &Peer,
+    args: &Args,
+    method: &'static str,
+    params: Value,
+) -> anyhow::Result<f64> {
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.read_seconds);
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
         // One client (one keep-alive connection) per worker.
-        let rpc = Rpc { http: reqwest::Client::builder().pool_max_idle_per_host(1).build()?, url: peer.url.clone() };
+        let rpc = Rpc {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()?,
+            url: peer.url.clone(),
+        };
         let done = done.clone();
         let params = params.clone();
         tasks.push(tokio::spawn(async move {
@@ -346,14 +457,33 @@ async fn deploy_reader(peer: &Peer) -> anyhow::Result<Address> {
     let rpc = Rpc::new(&peer.url);
     let dev = noesis_primitives::dev_accounts(10);
     let signer = PrivateKeySigner::from_bytes(&dev[9].private_key)?;
-    let nonce = quantity(&rpc.call("eth_getTransactionCount", json!([signer.address(), "pending"])).await?);
+    let nonce = quantity(
+        &rpc.call(
+            "eth_getTransactionCount",
+            json!([signer.address(), "pending"]),
+        )
+        .await?,
+    );
     // Runtime: PUSH1 42 PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN; init copies it.
     let init: Bytes = "0x600a600c600039600a6000f3602a60005260206000f3".parse()?;
-    let tx = TxEip1559 { to: TxKind::Create, input: init, gas_limit: 100_000, ..transfer(peer.chain_id, nonce, Address::ZERO, U256::ZERO) };
-    rpc.call("eth_sendRawTransaction", json!([sign(&signer, tx)])).await?;
+    let tx = TxEip1559 {
+        to: TxKind::Create,
+        input: init,
+        gas_limit: 100_000,
+        ..transfer(peer.chain_id, nonce, Address::ZERO, U256::ZERO)
+    };
+    rpc.call("eth_sendRawTransaction", json!([sign(&signer, tx)]))
+        .await?;
     let address = signer.address().create(nonce);
     let started = Instant::now();
-    while rpc.call("eth_getCode", json!([address, "latest"])).await?.as_str().unwrap_or("0x").len() <= 2 {
+    while rpc
+        .call("eth_getCode", json!([address, "latest"]))
+        .await?
+        .as_str()
+        .unwrap_or("0x")
+        .len()
+        <= 2
+    {
         if started.elapsed() > Duration::from_secs(30) {
             bail!("{}: reader contract not deployed", peer.name);
         }
@@ -374,9 +504,20 @@ async fn run_peer(peer: Peer, args: &Args) -> anyhow::Result<Report> {
     let reader = deploy_reader(&peer).await?;
     let who = bench_senders(1)[0].address();
     let balance_rps = reads(&peer, args, "eth_getBalance", json!([who, "latest"])).await?;
-    let call_rps = reads(&peer, args, "eth_call", json!([{"to": reader, "data": "0x"}, "latest"])).await?;
+    let call_rps = reads(
+        &peer,
+        args,
+        "eth_call",
+        json!([{"to": reader, "data": "0x"}, "latest"]),
+    )
+    .await?;
     let rss_mib = peer.peak_rss_mib();
-    Ok(Report { ingest, balance_rps, call_rps, rss_mib })
+    Ok(Report {
+        ingest,
+        balance_rps,
+        call_rps,
+        rss_mib,
+    })
 }
 
 #[tokio::main]
@@ -389,16 +530,39 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("| metric | noesis | anvil | noesis / anvil |");
     println!("|---|---|---|---|");
-    let row = |name: &str, n: f64, a: Option<f64>, unit: &str| {
-        match a {
-            Some(a) => println!("| {name} | {n:.0} {unit} | {a:.0} {unit} | {:.2}x |", n / a),
-            None => println!("| {name} | {n:.0} {unit} | - | - |"),
-        }
+    let row = |name: &str, n: f64, a: Option<f64>, unit: &str| match a {
+        Some(a) => println!("| {name} | {n:.0} {unit} | {a:.0} {unit} | {:.2}x |", n / a),
+        None => println!("| {name} | {n:.0} {unit} | - | - |"),
     };
-    row(&format!("{} transfers mined, tx/s", args.txs), noesis.ingest.tps, anvil.as_ref().map(|a| a.ingest.tps), "tx/s");
-    row("time to all receipts", noesis.ingest.seconds, anvil.as_ref().map(|a| a.ingest.seconds), "s");
-    row(&format!("eth_getBalance at {} connections", args.connections), noesis.balance_rps, anvil.as_ref().map(|a| a.balance_rps), "req/s");
-    row(&format!("eth_call at {} connections", args.connections), noesis.call_rps, anvil.as_ref().map(|a| a.call_rps), "req/s");
-    row("peak RSS", noesis.rss_mib, anvil.as_ref().map(|a| a.rss_mib), "MiB");
+    row(
+        &format!("{} transfers mined, tx/s", args.txs),
+        noesis.ingest.tps,
+        anvil.as_ref().map(|a| a.ingest.tps),
+        "tx/s",
+    );
+    row(
+        "time to all receipts",
+        noesis.ingest.seconds,
+        anvil.as_ref().map(|a| a.ingest.seconds),
+        "s",
+    );
+    row(
+        &format!("eth_getBalance at {} connections", args.connections),
+        noesis.balance_rps,
+        anvil.as_ref().map(|a| a.balance_rps),
+        "req/s",
+    );
+    row(
+        &format!("eth_call at {} connections", args.connections),
+        noesis.call_rps,
+        anvil.as_ref().map(|a| a.call_rps),
+        "req/s",
+    );
+    row(
+        "peak RSS",
+        noesis.rss_mib,
+        anvil.as_ref().map(|a| a.rss_mib),
+        "MiB",
+    );
     Ok(())
 }

@@ -19,14 +19,15 @@ pub fn run(cmd: AccountCommand) -> anyhow::Result<()> {
         }
         AccountCommand::Import { key_file, keystore } => {
             let text = if key_file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin()).context("cannot read the key from standard input")?
+                std::io::read_to_string(std::io::stdin())
+                    .context("cannot read the key from standard input")?
             } else {
-                std::fs::read_to_string(&key_file).with_context(|| format!("cannot read {}", key_file.display()))?
+                std::fs::read_to_string(&key_file)
+                    .with_context(|| format!("cannot read {}", key_file.display()))?
             };
-            let signer: PrivateKeySigner = text
-                .trim()
-                .parse()
-                .map_err(|_| anyhow::anyhow!("the key file must hold a 32-byte private key in hex"))?;
+            let signer: PrivateKeySigner = text.trim().parse().map_err(|_| {
+                anyhow::anyhow!("the key file must hold a 32-byte private key in hex")
+            })?;
             let dir = keystore_dir(&keystore)?;
             save(&dir, &signer, &password(&keystore)?)?;
             println!("{}", signer.address());
@@ -42,15 +43,20 @@ pub fn run(cmd: AccountCommand) -> anyhow::Result<()> {
 }
 
 fn keystore_dir(ks: &KeystoreArgs) -> anyhow::Result<PathBuf> {
-    let dir = ks.keystore.clone().unwrap_or_else(|| home_dir().join("keystore"));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create keystore {}", dir.display()))?;
+    let dir = ks
+        .keystore
+        .clone()
+        .unwrap_or_else(|| home_dir().join("keystore"));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create keystore {}", dir.display()))?;
     Ok(dir)
 }
 
 /// The keystore password, from --password-file or NOESIS_PASSWORD.
 pub fn password(ks: &KeystoreArgs) -> anyhow::Result<String> {
     if let Some(file) = &ks.password_file {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         return Ok(text.trim_end_matches(['\n', '\r']).to_string());
     }
     match std::env::var("NOESIS_PASSWORD") {
@@ -62,10 +68,20 @@ pub fn password(ks: &KeystoreArgs) -> anyhow::Result<String> {
 fn save(dir: &std::path::Path, signer: &PrivateKeySigner, password: &str) -> anyhow::Result<()> {
     let name = format!("{:x}.json", signer.address());
     if dir.join(&name).exists() {
-        bail!("account {} is already in {}", signer.address(), dir.display());
+        bail!(
+            "account {} is already in {}",
+            signer.address(),
+            dir.display()
+        );
     }
-    PrivateKeySigner::encrypt_keystore(dir, &mut rand::thread_rng(), signer.to_bytes(), password, Some(&name))
-        .map_err(|e| anyhow::anyhow!("cannot write the keystore: {e}"))?;
+    PrivateKeySigner::encrypt_keystore(
+        dir,
+        &mut rand::thread_rng(),
+        signer.to_bytes(),
+        password,
+        Some(&name),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot write the keystore: {e}"))?;
     Ok(())
 }
 
@@ -73,11 +89,23 @@ fn list(dir: &std::path::Path) -> anyhow::Result<Vec<alloy_primitives::Address>>
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let path = entry?.path();
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-        if let Some(address) = json.get("address").and_then(|a| a.as_str()).and_then(|a| a.parse().ok()) {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        if let Some(address) = json
+            .get("address")
+            .and_then(|a| a.as_str())
+            .and_then(|a| a.parse().ok())
+        {
             out.push(address);
-        } else if let Some(address) = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()) {
+        } else if let Some(address) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse().ok())
+        {
             out.push(address);
         }
     }
@@ -86,11 +114,18 @@ fn list(dir: &std::path::Path) -> anyhow::Result<Vec<alloy_primitives::Address>>
 }
 
 /// Unlocks the keystore key of `address`.
-pub fn unlock(ks: &KeystoreArgs, address: alloy_primitives::Address) -> anyhow::Result<PrivateKeySigner> {
+pub fn unlock(
+    ks: &KeystoreArgs,
+    address: alloy_primitives::Address,
+) -> anyhow::Result<PrivateKeySigner> {
     let dir = keystore_dir(ks)?;
     let path = dir.join(format!("{address:x}.json"));
     if !path.exists() {
-        bail!("no key for {address} in {} (see `noesis account list`)", dir.display());
+        bail!(
+            "no key for {address} in {} (see `noesis account list`)",
+            dir.display()
+        );
     }
-    PrivateKeySigner::decrypt_keystore(&path, password(ks)?).map_err(|e| anyhow::anyhow!("cannot unlock {address}: {e}"))
+    PrivateKeySigner::decrypt_keystore(&path, password(ks)?)
+        .map_err(|e| anyhow::anyhow!("cannot unlock {address}: {e}"))
 }

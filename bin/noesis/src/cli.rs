@@ -136,5 +136,8 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
 
 /// `~/.noesis`.
 pub fn home_dir() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".noesis")
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".noesis")
 }

@@ -21,7 +21,10 @@ pub struct RpcClient {
 impl RpcClient {
     /// A client for `url`.
     pub fn new(url: &str) -> Self {
-        Self { url: url.to_string(), http: reqwest::Client::new() }
+        Self {
+            url: url.to_string(),
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Calls `method` and returns its result.
@@ -33,31 +36,48 @@ impl RpcClient {
             .json(&body)
             .send()
             .await
-            .with_context(|| format!("cannot reach the node at {} (is it running? see --rpc)", self.url))?
+            .with_context(|| {
+                format!(
+                    "cannot reach the node at {} (is it running? see --rpc)",
+                    self.url
+                )
+            })?
             .json()
             .await
             .with_context(|| format!("{method}: the node's answer is not JSON-RPC"))?;
         if let Some(error) = response.get("error") {
-            bail!("{method} failed: {}", error.get("message").and_then(Value::as_str).unwrap_or("unknown error"));
+            bail!(
+                "{method} failed: {}",
+                error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error")
+            );
         }
         Ok(response.get("result").cloned().unwrap_or(Value::Null))
     }
 
     async fn quantity(&self, method: &str, params: Value) -> anyhow::Result<u128> {
         let v = self.call(method, params).await?;
-        let s = v.as_str().with_context(|| format!("{method}: expected a hex quantity"))?;
-        u128::from_str_radix(s.trim_start_matches("0x"), 16).with_context(|| format!("{method}: bad quantity {s}"))
+        let s = v
+            .as_str()
+            .with_context(|| format!("{method}: expected a hex quantity"))?;
+        u128::from_str_radix(s.trim_start_matches("0x"), 16)
+            .with_context(|| format!("{method}: bad quantity {s}"))
     }
 }
 
 /// Parses "1000" (wei), "1.5ether", "20gwei".
 pub fn parse_amount(text: &str) -> anyhow::Result<U256> {
     let text = text.trim();
-    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let unit = if unit.is_empty() { "wei" } else { unit };
-    let parsed = parse_units(number, unit)
-        .map_err(|e| anyhow::anyhow!("invalid amount {text:?}: {e} (examples: 1000, 1.5ether, 20gwei)"))?;
+    let parsed = parse_units(number, unit).map_err(|e| {
+        anyhow::anyhow!("invalid amount {text:?}: {e} (examples: 1000, 1.5ether, 20gwei)")
+    })?;
     Ok(parsed.get_absolute())
 }
 
@@ -65,7 +85,9 @@ pub fn parse_amount(text: &str) -> anyhow::Result<U256> {
 pub async fn send(args: SendArgs) -> anyhow::Result<()> {
     let value = parse_amount(&args.value)?;
     let signer: PrivateKeySigner = match (&args.key, args.from) {
-        (Some(key), _) => key.parse().map_err(|_| anyhow::anyhow!("--key must be a 32-byte private key in hex"))?,
+        (Some(key), _) => key
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--key must be a 32-byte private key in hex"))?,
         (None, Some(from)) => crate::account::unlock(&args.keystore, from)?,
         (None, None) => {
             let dev = noesis_primitives::dev_accounts(1);
@@ -75,7 +97,12 @@ pub async fn send(args: SendArgs) -> anyhow::Result<()> {
     };
     let rpc = RpcClient::new(&args.rpc.rpc);
     let chain_id = rpc.quantity("eth_chainId", json!([])).await? as u64;
-    let nonce = rpc.quantity("eth_getTransactionCount", json!([signer.address(), "pending"])).await? as u64;
+    let nonce = rpc
+        .quantity(
+            "eth_getTransactionCount",
+            json!([signer.address(), "pending"]),
+        )
+        .await? as u64;
     let gas_price = rpc.quantity("eth_gasPrice", json!([])).await?;
     let tip = rpc.quantity("eth_maxPriorityFeePerGas", json!([])).await?;
     let tx = TxEip1559 {
@@ -90,7 +117,10 @@ pub async fn send(args: SendArgs) -> anyhow::Result<()> {
     };
     let signature = signer.sign_hash_sync(&tx.signature_hash())?;
     let envelope: TxEnvelope = tx.into_signed(signature).into();
-    let raw = format!("0x{}", alloy_primitives::hex::encode(envelope.encoded_2718()));
+    let raw = format!(
+        "0x{}",
+        alloy_primitives::hex::encode(envelope.encoded_2718())
+    );
     let hash = rpc.call("eth_sendRawTransaction", json!([raw])).await?;
     let started = Instant::now();
     loop {
@@ -102,7 +132,11 @@ pub async fn send(args: SendArgs) -> anyhow::Result<()> {
                 json!({"hash": hash, "from": signer.address(), "to": args.to, "value": value.to_string(),
                        "blockNumber": receipt.get("blockNumber"), "status": if ok { "success" } else { "failed" }})
             );
-            return if ok { Ok(()) } else { bail!("transaction {hash} failed") };
+            return if ok {
+                Ok(())
+            } else {
+                bail!("transaction {hash} failed")
+            };
         }
         if started.elapsed() > Duration::from_secs(120) {
             bail!("transaction {hash} was not mined within 120 s");
@@ -114,7 +148,9 @@ pub async fn send(args: SendArgs) -> anyhow::Result<()> {
 /// `noesis status`.
 pub async fn status(args: RpcArgs) -> anyhow::Result<()> {
     let rpc = RpcClient::new(&args.rpc);
-    let head = rpc.call("eth_getBlockByNumber", json!(["latest", false])).await?;
+    let head = rpc
+        .call("eth_getBlockByNumber", json!(["latest", false]))
+        .await?;
     let status = json!({
         "rpc": args.rpc,
         "client": rpc.call("web3_clientVersion", json!([])).await?,
@@ -136,8 +172,14 @@ mod tests {
     #[test]
     fn amounts_parse_with_units() {
         assert_eq!(parse_amount("1000").unwrap(), U256::from(1000));
-        assert_eq!(parse_amount("20gwei").unwrap(), U256::from(20_000_000_000u64));
-        assert_eq!(parse_amount("1.5ether").unwrap(), U256::from(1_500_000_000_000_000_000u128));
+        assert_eq!(
+            parse_amount("20gwei").unwrap(),
+            U256::from(20_000_000_000u64)
+        );
+        assert_eq!(
+            parse_amount("1.5ether").unwrap(),
+            U256::from(1_500_000_000_000_000_000u128)
+        );
         assert!(parse_amount("lots").is_err());
     }
 }

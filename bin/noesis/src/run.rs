@@ -78,18 +78,23 @@ fn default_port() -> u16 {
 pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("cannot read config {}", args.config.display()))?;
-    let config: NodeConfig =
-        toml::from_str(&text).with_context(|| format!("invalid config {}", args.config.display()))?;
+    let config: NodeConfig = toml::from_str(&text)
+        .with_context(|| format!("invalid config {}", args.config.display()))?;
     let base = args.config.parent().map(PathBuf::from).unwrap_or_default();
     let chain_path = base.join(&config.chain);
     let spec_text = std::fs::read_to_string(&chain_path)
         .with_context(|| format!("cannot read chain spec {}", chain_path.display()))?;
-    let spec = ChainSpec::from_json(&spec_text).with_context(|| format!("in {}", chain_path.display()))?;
+    let spec =
+        ChainSpec::from_json(&spec_text).with_context(|| format!("in {}", chain_path.display()))?;
     let datadir = base.join(&config.datadir);
     let mode = seal_mode((config.block_time > 0).then_some(config.block_time));
     let addr = SocketAddr::new(config.http_addr, config.http_port);
     let (chain, local) = launch(&datadir, spec, mode, addr, Vec::new()).await?;
-    println!("Noesis node (chain id {}), JSON-RPC on http://{local}, head {}", chain.chain_id(), chain.head().header.number);
+    println!(
+        "Noesis node (chain id {}), JSON-RPC on http://{local}, head {}",
+        chain.chain_id(),
+        chain.head().header.number
+    );
     wait_for_shutdown().await;
     Ok(())
 }
@@ -121,12 +126,26 @@ async fn launch(
     let eth = EthRpc::new(chain.clone(), signers, on_submit);
     let metrics_chain = chain.clone();
     let pages: Vec<(&'static str, noesis_rpc::Page)> = vec![
-        ("/metrics", ("text/plain; version=0.0.4", Arc::new(move || metrics_chain.metrics.render()))),
-        ("/health", ("application/json", Arc::new(|| "{\"status\":\"ok\"}".to_string()))),
+        (
+            "/metrics",
+            (
+                "text/plain; version=0.0.4",
+                Arc::new(move || metrics_chain.metrics.render()),
+            ),
+        ),
+        (
+            "/health",
+            (
+                "application/json",
+                Arc::new(|| "{\"status\":\"ok\"}".to_string()),
+            ),
+        ),
     ];
-    let (handle, local) = noesis_rpc::start(addr, eth, pages)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot serve JSON-RPC on {addr}: {e} (is the port in use? try --http-port)"))?;
+    let (handle, local) = noesis_rpc::start(addr, eth, pages).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot serve JSON-RPC on {addr}: {e} (is the port in use? try --http-port)"
+        )
+    })?;
     // The server runs until the process exits.
     std::mem::forget(handle);
     Ok((chain, local))

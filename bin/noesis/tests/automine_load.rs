@@ -28,17 +28,38 @@ fn fifty_thousand_transfers_are_all_mined() {
         .enumerate()
         .map(|(i, s)| {
             let dev = dev_signer((i % 10) as u32);
-            let raw = sign(&dev, eip1559((i / 10) as u64, Some(s.address()), U256::from(10u128.pow(18)), Default::default(), 21_000));
+            let raw = sign(
+                &dev,
+                eip1559(
+                    (i / 10) as u64,
+                    Some(s.address()),
+                    U256::from(10u128.pow(18)),
+                    Default::default(),
+                    21_000,
+                ),
+            );
             json!({"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [raw]})
         })
         .collect();
-    for r in node.raw(&Value::Array(funding)).unwrap().as_array().unwrap() {
+    for r in node
+        .raw(&Value::Array(funding))
+        .unwrap()
+        .as_array()
+        .unwrap()
+    {
         assert!(r.get("error").is_none(), "{r}");
     }
     let last_funding = dev_signer(9);
     let started = Instant::now();
-    while node.quantity("eth_getTransactionCount", json!([last_funding.address(), "latest"])) < (SENDERS / 10) as u128 {
-        assert!(started.elapsed() < Duration::from_secs(60), "funding not mined");
+    while node.quantity(
+        "eth_getTransactionCount",
+        json!([last_funding.address(), "latest"]),
+    ) < (SENDERS / 10) as u128
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "funding not mined"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 
@@ -46,7 +67,12 @@ fn fifty_thousand_transfers_are_all_mined() {
         .into_par_iter()
         .map(|i| {
             let (s, nonce) = (i % SENDERS, (i / SENDERS) as u64);
-            transfer(&senders[s], nonce, Address::from_word(keccak256((i as u64).to_be_bytes())), 1)
+            transfer(
+                &senders[s],
+                nonce,
+                Address::from_word(keccak256((i as u64).to_be_bytes())),
+                1,
+            )
         })
         .collect();
     let started = Instant::now();
@@ -72,15 +98,24 @@ fn fifty_thousand_transfers_are_all_mined() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| u64::from_str_radix(r["result"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap())
+            .map(|r| {
+                u64::from_str_radix(r["result"].as_str().unwrap().trim_start_matches("0x"), 16)
+                    .unwrap()
+            })
             .sum();
         if mined as usize == SENDERS * PER_SENDER {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(300), "automine stalled at {mined} mined transactions");
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "automine stalled at {mined} mined transactions"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    eprintln!("50,000 transfers mined in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "50,000 transfers mined in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     // The pool is empty and the node still answers.
     let status = node.call("eth_getBlockByNumber", json!(["latest", false]));
     assert!(status["number"].is_string());

@@ -8,7 +8,10 @@ use common::*;
 use serde_json::json;
 
 fn message(err: &serde_json::Value) -> String {
-    err.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_string()
+    err.get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]
@@ -29,31 +32,94 @@ fn mempool_errors_use_geth_words_and_the_node_keeps_serving() {
     let mut bump = eip1559(0, Some(to), U256::from(2), Bytes::new(), 21_000);
     bump.max_fee_per_gas = 21_000_000_000;
     bump.max_priority_fee_per_gas = 1_050_000_000;
-    assert_eq!(message(&send(sign(&alice, bump.clone())).unwrap_err()), "replacement transaction underpriced");
+    assert_eq!(
+        message(&send(sign(&alice, bump.clone())).unwrap_err()),
+        "replacement transaction underpriced"
+    );
     bump.max_fee_per_gas = 22_000_000_000;
     bump.max_priority_fee_per_gas = 1_100_000_000;
     send(sign(&alice, bump)).expect("replacement with a 10% bump accepted");
 
     // Nonce gaps are queued, not refused.
     send(transfer(&alice, 5, to, 1)).expect("gapped nonce is queued");
-    assert_eq!(node.quantity("eth_getTransactionCount", json!([alice.address(), "pending"])), 1);
+    assert_eq!(
+        node.quantity(
+            "eth_getTransactionCount",
+            json!([alice.address(), "pending"])
+        ),
+        1
+    );
 
     let cases: Vec<(&str, String)> = vec![
         ("insufficient funds for gas * price + value", {
             let poor = alloy_signer_local::PrivateKeySigner::random();
             transfer(&poor, 0, to, 1)
         }),
-        ("intrinsic gas too low", sign(&alice, eip1559(1, Some(to), U256::ZERO, Bytes::new(), 20_000))),
-        ("exceeds block gas limit", sign(&alice, eip1559(1, Some(to), U256::ZERO, Bytes::new(), 40_000_000))),
-        ("invalid chain id", sign(&alice, TxEip1559 { chain_id: 1, ..eip1559(1, Some(to), U256::ZERO, Bytes::new(), 21_000) })),
-        ("only replay-protected (EIP-155) transactions allowed over RPC", sign(&alice, TxLegacy {
-            chain_id: None, nonce: 1, gas_price: 20_000_000_000, gas_limit: 21_000, to: TxKind::Call(to), ..Default::default()
-        })),
-        ("oversized data", sign(&alice, eip1559(1, None, U256::ZERO, Bytes::from(vec![1u8; 130 * 1024]), 15_000_000))),
-        ("transaction type not supported", "0x03f8".to_string() + &"00".repeat(40)),
-        ("max priority fee per gas higher than max fee per gas", sign(&alice, TxEip1559 {
-            max_priority_fee_per_gas: 30_000_000_000, ..eip1559(1, Some(to), U256::ZERO, Bytes::new(), 21_000)
-        })),
+        (
+            "intrinsic gas too low",
+            sign(
+                &alice,
+                eip1559(1, Some(to), U256::ZERO, Bytes::new(), 20_000),
+            ),
+        ),
+        (
+            "exceeds block gas limit",
+            sign(
+                &alice,
+                eip1559(1, Some(to), U256::ZERO, Bytes::new(), 40_000_000),
+            ),
+        ),
+        (
+            "invalid chain id",
+            sign(
+                &alice,
+                TxEip1559 {
+                    chain_id: 1,
+                    ..eip1559(1, Some(to), U256::ZERO, Bytes::new(), 21_000)
+                },
+            ),
+        ),
+        (
+            "only replay-protected (EIP-155) transactions allowed over RPC",
+            sign(
+                &alice,
+                TxLegacy {
+                    chain_id: None,
+                    nonce: 1,
+                    gas_price: 20_000_000_000,
+                    gas_limit: 21_000,
+                    to: TxKind::Call(to),
+                    ..Default::default()
+                },
+            ),
+        ),
+        (
+            "oversized data",
+            sign(
+                &alice,
+                eip1559(
+                    1,
+                    None,
+                    U256::ZERO,
+                    Bytes::from(vec![1u8; 130 * 1024]),
+                    15_000_000,
+                ),
+            ),
+        ),
+        (
+            "transaction type not supported",
+            "0x03f8".to_string() + &"00".repeat(40),
+        ),
+        (
+            "max priority fee per gas higher than max fee per gas",
+            sign(
+                &alice,
+                TxEip1559 {
+                    max_priority_fee_per_gas: 30_000_000_000,
+                    ..eip1559(1, Some(to), U256::ZERO, Bytes::new(), 21_000)
+                },
+            ),
+        ),
     ];
     for (expected, raw) in cases {
         let err = send(raw).expect_err(expected);
@@ -65,9 +131,17 @@ fn mempool_errors_use_geth_words_and_the_node_keeps_serving() {
     // mined nonce needs a block, so use a second node in automine mode below.
     let dir2 = tempfile::tempdir().unwrap();
     let auto = DevNode::start(dir2.path(), &[]);
-    let hash = auto.call("eth_sendRawTransaction", json!([transfer(&alice, 0, to, 1)]));
+    let hash = auto.call(
+        "eth_sendRawTransaction",
+        json!([transfer(&alice, 0, to, 1)]),
+    );
     auto.receipt(hash.as_str().unwrap());
-    let err = auto.try_call("eth_sendRawTransaction", json!([transfer(&alice, 0, to, 7)])).unwrap_err();
+    let err = auto
+        .try_call(
+            "eth_sendRawTransaction",
+            json!([transfer(&alice, 0, to, 7)]),
+        )
+        .unwrap_err();
     assert_eq!(message(&err), "nonce too low");
 
     // Garbage is a decode error, not a crash.
@@ -75,7 +149,13 @@ fn mempool_errors_use_geth_words_and_the_node_keeps_serving() {
     assert_eq!(err["code"], -32000);
     // The node still serves and still holds the pooled transactions.
     assert_eq!(node.quantity("eth_chainId", json!([])), CHAIN_ID as u128);
-    assert_eq!(node.quantity("eth_getTransactionCount", json!([alice.address(), "pending"])), 1);
+    assert_eq!(
+        node.quantity(
+            "eth_getTransactionCount",
+            json!([alice.address(), "pending"])
+        ),
+        1
+    );
 }
 
 #[test]
@@ -90,11 +170,17 @@ fn malformed_and_oversized_requests() {
 
     assert_eq!(status_for_announced_length(node.port, 9 * 1024 * 1024), 413);
 
-    let (_, body) = post_bytes(&node.url, br#"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0xnothex"]}"#.to_vec());
+    let (_, body) = post_bytes(
+        &node.url,
+        br#"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0xnothex"]}"#.to_vec(),
+    );
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["error"]["code"], -32602);
 
-    let (_, body) = post_bytes(&node.url, br#"{"jsonrpc":"2.0","id":1,"method":"eth_noSuchMethod","params":[]}"#.to_vec());
+    let (_, body) = post_bytes(
+        &node.url,
+        br#"{"jsonrpc":"2.0","id":1,"method":"eth_noSuchMethod","params":[]}"#.to_vec(),
+    );
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["error"]["code"], -32601);
 

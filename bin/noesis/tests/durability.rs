@@ -22,7 +22,10 @@ fn sigkill_mid_stream_loses_nothing_that_was_mined() {
             for k in 0..10u64 {
                 let nonce = wave * 10 + k;
                 let to = Address::repeat_byte(0x10 + i as u8);
-                let hash = node.call("eth_sendRawTransaction", json!([transfer(signer, nonce, to, 1 + nonce)]));
+                let hash = node.call(
+                    "eth_sendRawTransaction",
+                    json!([transfer(signer, nonce, to, 1 + nonce)]),
+                );
                 sent.push(hash.as_str().unwrap().to_string());
             }
         }
@@ -38,7 +41,9 @@ fn sigkill_mid_stream_loses_nothing_that_was_mined() {
 
     let node = DevNode::start(dir.path(), &[]);
     let head_after = node.call("eth_getBlockByNumber", json!(["latest", false]));
-    let n = |b: &Value| u64::from_str_radix(b["number"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let n = |b: &Value| {
+        u64::from_str_radix(b["number"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    };
     assert!(n(&head_after) >= n(&head_before), "head went back");
     // Every receipt seen before the kill is still there, in the same block.
     for (hash, receipt) in &mined {
@@ -47,20 +52,32 @@ fn sigkill_mid_stream_loses_nothing_that_was_mined() {
         assert_eq!(again["status"], "0x1");
     }
     // The block seen as head before the kill is unchanged, state root included.
-    let same = node.call("eth_getBlockByNumber", json!([head_before["number"], false]));
+    let same = node.call(
+        "eth_getBlockByNumber",
+        json!([head_before["number"], false]),
+    );
     assert_eq!(same["hash"], head_before["hash"]);
     assert_eq!(same["stateRoot"], head_before["stateRoot"]);
     // Nonces continue from the chain: the node keeps working.
     let signer = &senders[0];
-    let nonce = node.quantity("eth_getTransactionCount", json!([signer.address(), "latest"])) as u64;
+    let nonce = node.quantity(
+        "eth_getTransactionCount",
+        json!([signer.address(), "latest"]),
+    ) as u64;
     assert!(nonce >= 50);
-    let hash = node.call("eth_sendRawTransaction", json!([transfer(signer, nonce, Address::repeat_byte(9), 1)]));
+    let hash = node.call(
+        "eth_sendRawTransaction",
+        json!([transfer(signer, nonce, Address::repeat_byte(9), 1)]),
+    );
     node.receipt(hash.as_str().unwrap());
     // Balances are consistent with the mined transfers: recipient i got 1+nonce for each.
     for (i, _) in senders.iter().enumerate() {
         let to = Address::repeat_byte(0x10 + i as u8);
         let balance = node.quantity("eth_getBalance", json!([to, "latest"]));
-        let count = node.quantity("eth_getTransactionCount", json!([senders[i].address(), "latest"])) as u64;
+        let count = node.quantity(
+            "eth_getTransactionCount",
+            json!([senders[i].address(), "latest"]),
+        ) as u64;
         let count = if i == 0 { count - 1 } else { count };
         let expected: u64 = (0..count).map(|nonce| 1 + nonce).sum();
         assert_eq!(balance, expected as u128, "recipient {i}");
@@ -85,7 +102,10 @@ fn damaged_stores_are_refused() {
         let node = DevNode::start(dir.path(), &[]);
         let signer = dev_signer(1);
         for nonce in 0..20 {
-            let hash = node.call("eth_sendRawTransaction", json!([transfer(&signer, nonce, Address::repeat_byte(7), 1)]));
+            let hash = node.call(
+                "eth_sendRawTransaction",
+                json!([transfer(&signer, nonce, Address::repeat_byte(7), 1)]),
+            );
             node.receipt(hash.as_str().unwrap());
         }
     }
@@ -131,9 +151,17 @@ fn damaged_stores_are_refused() {
             if let Some(status) = child.try_wait().unwrap() {
                 let mut stderr = String::new();
                 use std::io::Read;
-                child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut stderr)
+                    .unwrap();
                 assert!(!status.success());
-                assert!(stderr.contains("corrupt") && !stderr.contains("panicked"), "{stderr}");
+                assert!(
+                    stderr.contains("corrupt") && !stderr.contains("panicked"),
+                    "{stderr}"
+                );
                 break;
             }
             let probe = DevNodeProbe(format!("http://127.0.0.1:{port}"));
@@ -143,14 +171,23 @@ fn damaged_stores_are_refused() {
                 let _ = child.wait();
                 break;
             }
-            assert!(started.elapsed() < std::time::Duration::from_secs(60), "neither refused nor served");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "neither refused nor served"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
     // Never a panic: the original bytes load again.
     std::fs::write(&file, &bytes).unwrap();
     let node = DevNode::start(dir.path(), &[]);
-    assert_eq!(node.quantity("eth_getTransactionCount", json!([dev_signer(1).address(), "latest"])), 20);
+    assert_eq!(
+        node.quantity(
+            "eth_getTransactionCount",
+            json!([dev_signer(1).address(), "latest"])
+        ),
+        20
+    );
 }
 
 /// Asks a node that may or may not be up for a nonce.

@@ -8,11 +8,16 @@ use alloy_primitives::{Address, B256, Bytes, Log, TxKind, U256};
 use noesis_primitives::{StateChanges, StateView};
 use revm::{
     Context, ExecuteCommitEvm, ExecuteEvm, Journal,
-    context::{BlockEnv, CfgEnv, Evm, TxEnv, result::{EVMError, ExecutionResult, InvalidTransaction}},
+    context::{
+        BlockEnv, CfgEnv, Evm, TxEnv,
+        result::{EVMError, ExecutionResult, InvalidTransaction},
+    },
     context_interface::{either::Either, transaction::AccessList},
     handler::{EthFrame, instructions::EthInstructions},
     interpreter::interpreter::EthInterpreter,
-    primitives::{eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE, eip7825::TX_GAS_LIMIT_CAP, hardfork::SpecId},
+    primitives::{
+        eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE, eip7825::TX_GAS_LIMIT_CAP, hardfork::SpecId,
+    },
 };
 
 use crate::{
@@ -104,12 +109,20 @@ fn block_env(ctx: &BlockContext) -> BlockEnv {
     env
 }
 
-fn new_evm<'a>(overlay: Overlay<'a>, block: &BlockContext, cfg: impl FnOnce(&mut CfgEnv)) -> NoesisEvm<'a> {
+fn new_evm<'a>(
+    overlay: Overlay<'a>,
+    block: &BlockContext,
+    cfg: impl FnOnce(&mut CfgEnv),
+) -> NoesisEvm<'a> {
     let mut context: NoesisContext<'a> = Context::new(overlay, SPEC);
     context.block = block_env(block);
     context.cfg.chain_id = block.chain_id;
     cfg(&mut context.cfg);
-    Evm::new(context, EthInstructions::new_mainnet_with_spec(SPEC), NoesisPrecompiles::new(SPEC))
+    Evm::new(
+        context,
+        EthInstructions::new_mainnet_with_spec(SPEC),
+        NoesisPrecompiles::new(SPEC),
+    )
 }
 
 /// Converts a signed transaction and its sender into revm's transaction environment.
@@ -126,7 +139,10 @@ pub fn tx_env(sender: Address, tx: &TxEnvelope) -> TxEnv {
         chain_id: tx.chain_id(),
         access_list: tx.access_list().cloned().unwrap_or_default(),
         gas_priority_fee: tx.max_priority_fee_per_gas(),
-        blob_hashes: tx.blob_versioned_hashes().map(<[B256]>::to_vec).unwrap_or_default(),
+        blob_hashes: tx
+            .blob_versioned_hashes()
+            .map(<[B256]>::to_vec)
+            .unwrap_or_default(),
         max_fee_per_blob_gas: tx.max_fee_per_blob_gas().unwrap_or_default(),
         authorization_list: tx
             .authorization_list()
@@ -152,7 +168,11 @@ pub struct BlockBuilder<'a> {
 impl<'a> BlockBuilder<'a> {
     /// Starts a block on top of `state`.
     pub fn new(state: &'a dyn StateView, ctx: &BlockContext) -> Self {
-        Self { evm: new_evm(Overlay::new(state), ctx, |_| {}), gas_limit: ctx.gas_limit, block: ExecutedBlock::default() }
+        Self {
+            evm: new_evm(Overlay::new(state), ctx, |_| {}),
+            gas_limit: ctx.gas_limit,
+            block: ExecutedBlock::default(),
+        }
     }
 
     /// Gas left in the block.
@@ -189,7 +209,10 @@ impl<'a> BlockBuilder<'a> {
             cumulative_gas_used: self.block.gas_used,
             logs,
         };
-        self.block.receipts.push(ReceiptEnvelope::from_typed(tx.tx_type(), receipt.with_bloom()));
+        self.block.receipts.push(ReceiptEnvelope::from_typed(
+            tx.tx_type(),
+            receipt.with_bloom(),
+        ));
         self.block.transactions.push((sender, tx));
         Ok(PushOutcome::Included)
     }
@@ -269,7 +292,13 @@ pub enum CallError {
 fn call_tx_env(req: &CallRequest, gas: u64, chain_id: u64) -> TxEnv {
     let gas_price = req.gas_price.or(req.max_fee_per_gas).unwrap_or(0);
     TxEnv {
-        tx_type: if req.max_fee_per_gas.is_some() || req.max_priority_fee_per_gas.is_some() { 2 } else if req.access_list.is_some() { 1 } else { 0 },
+        tx_type: if req.max_fee_per_gas.is_some() || req.max_priority_fee_per_gas.is_some() {
+            2
+        } else if req.access_list.is_some() {
+            1
+        } else {
+            0
+        },
         caller: req.from.unwrap_or_default(),
         gas_limit: gas,
         gas_price,
@@ -285,12 +314,21 @@ fn call_tx_env(req: &CallRequest, gas: u64, chain_id: u64) -> TxEnv {
 }
 
 /// Simulates a call on top of `state` without changing it.
-pub fn call(state: &dyn StateView, ctx: &BlockContext, req: &CallRequest) -> Result<CallOutcome, CallError> {
+pub fn call(
+    state: &dyn StateView,
+    ctx: &BlockContext,
+    req: &CallRequest,
+) -> Result<CallOutcome, CallError> {
     let gas = req.gas.unwrap_or(ctx.gas_limit.min(MAX_TX_GAS));
     call_with_gas(state, ctx, req, gas)
 }
 
-fn call_with_gas(state: &dyn StateView, ctx: &BlockContext, req: &CallRequest, gas: u64) -> Result<CallOutcome, CallError> {
+fn call_with_gas(
+    state: &dyn StateView,
+    ctx: &BlockContext,
+    req: &CallRequest,
+    gas: u64,
+) -> Result<CallOutcome, CallError> {
     let no_fee = req.gas_price.or(req.max_fee_per_gas).unwrap_or(0) == 0;
     let mut block = ctx.clone();
     // Like geth: a call without a fee pays none and is exempt from the base fee, and a
@@ -310,15 +348,26 @@ fn call_with_gas(state: &dyn StateView, ctx: &BlockContext, req: &CallRequest, g
     };
     let gas_used = result.tx_gas_used();
     Ok(match result {
-        ExecutionResult::Success { output, logs, .. } => CallOutcome::Success { output: output.into_data(), gas_used, logs },
+        ExecutionResult::Success { output, logs, .. } => CallOutcome::Success {
+            output: output.into_data(),
+            gas_used,
+            logs,
+        },
         ExecutionResult::Revert { output, .. } => CallOutcome::Revert { output, gas_used },
-        ExecutionResult::Halt { reason, .. } => CallOutcome::Halt { reason: format!("{reason:?}"), gas_used },
+        ExecutionResult::Halt { reason, .. } => CallOutcome::Halt {
+            reason: format!("{reason:?}"),
+            gas_used,
+        },
     })
 }
 
 /// Finds the smallest gas limit with which the call succeeds (binary search, as geth).
 /// Returns the failing outcome when it fails even with the maximum gas.
-pub fn estimate_gas(state: &dyn StateView, ctx: &BlockContext, req: &CallRequest) -> Result<Result<u64, CallOutcome>, CallError> {
+pub fn estimate_gas(
+    state: &dyn StateView,
+    ctx: &BlockContext,
+    req: &CallRequest,
+) -> Result<Result<u64, CallOutcome>, CallError> {
     let mut hi = req.gas.unwrap_or(ctx.gas_limit.min(MAX_TX_GAS));
     let first = call_with_gas(state, ctx, req, hi)?;
     let used = match &first {
@@ -326,13 +375,23 @@ pub fn estimate_gas(state: &dyn StateView, ctx: &BlockContext, req: &CallRequest
         _ => return Ok(Err(first)),
     };
     // Most calls succeed with exactly what they used (always so for plain transfers).
-    if used < hi && matches!(call_with_gas(state, ctx, req, used)?, CallOutcome::Success { .. }) {
+    if used < hi
+        && matches!(
+            call_with_gas(state, ctx, req, used)?,
+            CallOutcome::Success { .. }
+        )
+    {
         return Ok(Ok(used));
     }
     let mut lo = used;
     // Then an optimistic guess covering the 1/64 rule and call stipends.
     let guess = (used + 2300) * 64 / 63;
-    if guess < hi && matches!(call_with_gas(state, ctx, req, guess)?, CallOutcome::Success { .. }) {
+    if guess < hi
+        && matches!(
+            call_with_gas(state, ctx, req, guess)?,
+            CallOutcome::Success { .. }
+        )
+    {
         hi = guess;
     }
     while lo + 1 < hi {
@@ -349,6 +408,10 @@ pub fn estimate_gas(state: &dyn StateView, ctx: &BlockContext, req: &CallRequest
 /// The gas a transaction must pay before executing (intrinsic gas and the EIP-7623
 /// calldata floor, whichever is higher).
 pub fn intrinsic_gas(sender: Address, tx: &TxEnvelope) -> u64 {
-    let gas = revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx(tx_env(sender, tx), SPEC, None);
+    let gas = revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx(
+        tx_env(sender, tx),
+        SPEC,
+        None,
+    );
     (gas.initial_regular_gas + gas.initial_state_gas).max(gas.floor_gas)
 }

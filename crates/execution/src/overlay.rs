@@ -31,12 +31,19 @@ pub struct Overlay<'a> {
 impl<'a> Overlay<'a> {
     /// An empty overlay over `base`.
     pub fn new(base: &'a dyn StateView) -> Self {
-        Self { base, accounts: BTreeMap::new(), codes: BTreeMap::new() }
+        Self {
+            base,
+            accounts: BTreeMap::new(),
+            codes: BTreeMap::new(),
+        }
     }
 
     /// The accumulated changes.
     pub fn into_changes(self) -> StateChanges {
-        StateChanges { accounts: self.accounts, codes: self.codes }
+        StateChanges {
+            accounts: self.accounts,
+            codes: self.codes,
+        }
     }
 
     /// Applies a transaction's final account states (EIP-161 and EIP-6780 semantics).
@@ -47,7 +54,11 @@ impl<'a> Overlay<'a> {
         if account.is_selfdestructed() {
             self.accounts.insert(
                 address,
-                AccountChange { account: None, storage_reset: true, storage: BTreeMap::new() },
+                AccountChange {
+                    account: None,
+                    storage_reset: true,
+                    storage: BTreeMap::new(),
+                },
             );
             return;
         }
@@ -70,7 +81,12 @@ impl<'a> Overlay<'a> {
         if info.code_hash != EMPTY_CODE_HASH
             && let Some(code) = &info.code
             && !self.codes.contains_key(&info.code_hash)
-            && (account.is_created() || self.base.code(info.code_hash).map(|c| c.is_empty()).unwrap_or(true))
+            && (account.is_created()
+                || self
+                    .base
+                    .code(info.code_hash)
+                    .map(|c| c.is_empty())
+                    .unwrap_or(true))
         {
             // New code: a created contract, or an EIP-7702 delegation.
             self.codes.insert(info.code_hash, code.original_bytes());
@@ -95,7 +111,13 @@ impl Database for Overlay<'_> {
         };
         // Code is loaded lazily through `code_by_hash`.
         let code = (code_hash == EMPTY_CODE_HASH).then(Bytecode::default);
-        Ok(Some(AccountInfo { nonce, balance, code_hash, code, ..Default::default() }))
+        Ok(Some(AccountInfo {
+            nonce,
+            balance,
+            code_hash,
+            code,
+            ..Default::default()
+        }))
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
@@ -109,7 +131,11 @@ impl Database for Overlay<'_> {
         Ok(Bytecode::new_raw(bytes))
     }
 
-    fn storage(&mut self, address: Address, index: StorageKey) -> Result<StorageValue, Self::Error> {
+    fn storage(
+        &mut self,
+        address: Address,
+        index: StorageKey,
+    ) -> Result<StorageValue, Self::Error> {
         if let Some(change) = self.accounts.get(&address) {
             if let Some(value) = change.storage.get(&index) {
                 return Ok(*value);

@@ -34,14 +34,19 @@ impl<CTX: ContextTr> PrecompileProvider<CTX> for NoesisPrecompiles {
     type Output = InterpreterResult;
 
     fn set_spec(&mut self, spec: <CTX::Cfg as Cfg>::Spec) -> bool {
-        let changed = <EthPrecompiles as PrecompileProvider<CTX>>::set_spec(&mut self.standard, spec);
+        let changed =
+            <EthPrecompiles as PrecompileProvider<CTX>>::set_spec(&mut self.standard, spec);
         if changed {
             self.warm = self.standard.warm_addresses().clone();
         }
         changed
     }
 
-    fn run(&mut self, context: &mut CTX, inputs: &CallInputs) -> Result<Option<Self::Output>, String> {
+    fn run(
+        &mut self,
+        context: &mut CTX,
+        inputs: &CallInputs,
+    ) -> Result<Option<Self::Output>, String> {
         // Native modules are consulted first once they exist; none claims an address yet.
         self.standard.run(context, inputs)
     }

@@ -86,18 +86,26 @@ pub struct Chain {
 
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chain").field("chain_id", &self.spec.chain_id).finish()
+        f.debug_struct("Chain")
+            .field("chain_id", &self.spec.chain_id)
+            .finish()
     }
 }
 
 impl Chain {
     /// Opens the chain in `datadir`, writing the genesis block on first start.
-    pub fn open(datadir: &Path, spec: ChainSpec, pool_capacity: usize) -> Result<Arc<Self>, NodeError> {
+    pub fn open(
+        datadir: &Path,
+        spec: ChainSpec,
+        pool_capacity: usize,
+    ) -> Result<Arc<Self>, NodeError> {
         let store = Store::open(datadir, spec.hash())?;
         if store.head()?.is_none() {
             write_genesis(&store, &spec)?;
         }
-        let (number, hash) = store.head()?.ok_or_else(|| NodeError::Internal("no genesis".into()))?;
+        let (number, hash) = store
+            .head()?
+            .ok_or_else(|| NodeError::Internal("no genesis".into()))?;
         let header = store
             .header_by_hash(&hash)?
             .ok_or_else(|| NodeError::Internal(format!("head block {number} missing")))?;
@@ -189,7 +197,10 @@ impl Chain {
     }
 
     /// The state after block `number` (the flat latest state when it is the head).
-    pub fn state_at(&self, number: u64) -> Result<Option<Arc<dyn StateView + Send + Sync>>, NodeError> {
+    pub fn state_at(
+        &self,
+        number: u64,
+    ) -> Result<Option<Arc<dyn StateView + Send + Sync>>, NodeError> {
         {
             let head = self.head.read();
             if number == head.header.number {
@@ -217,7 +228,11 @@ impl Chain {
         if let Some(nonce) = self.mempool.lock().pending_nonce(&address) {
             return Ok(nonce);
         }
-        Ok(self.latest_state().account(address)?.map(|a| a.nonce).unwrap_or(0))
+        Ok(self
+            .latest_state()
+            .account(address)?
+            .map(|a| a.nonce)
+            .unwrap_or(0))
     }
 
     /// Whether the pool holds executable transactions.
@@ -260,7 +275,14 @@ impl Chain {
             if account.balance < cost {
                 return Err(PoolError::InsufficientFunds);
             }
-            pool.insert(PooledTx { hash, sender, tx: Arc::new(tx) }, account.nonce)?;
+            pool.insert(
+                PooledTx {
+                    hash,
+                    sender,
+                    tx: Arc::new(tx),
+                },
+                account.nonce,
+            )?;
             self.metrics.mempool_size.set(pool.len() as i64);
         }
         let _ = self.new_txs.send(hash);
@@ -300,7 +322,11 @@ impl Chain {
 
     /// Builds, executes and commits the next block from the pool. Returns `None`
     /// without writing anything when `allow_empty` is false and nothing was executable.
-    pub fn produce_block(&self, timestamp: u64, allow_empty: bool) -> Result<Option<Arc<NewBlock>>, NodeError> {
+    pub fn produce_block(
+        &self,
+        timestamp: u64,
+        allow_empty: bool,
+    ) -> Result<Option<Arc<NewBlock>>, NodeError> {
         let _producing = self.producing.lock();
         let started = Instant::now();
         let ctx = self.next_block_context(timestamp);
@@ -342,7 +368,9 @@ impl Chain {
         drop(state);
         let executed_at = Instant::now();
 
-        let (state_root, prepared) = self.store.compute_state_root(parent.header.state_root, &executed.changes)?;
+        let (state_root, prepared) = self
+            .store
+            .compute_state_root(parent.header.state_root, &executed.changes)?;
         let rooted_at = Instant::now();
         let txs: Vec<&TxEnvelope> = executed.transactions.iter().map(|(_, tx)| tx).collect();
         let header = Header {
@@ -352,7 +380,10 @@ impl Chain {
             state_root,
             transactions_root: calculate_transaction_root(&txs),
             receipts_root: calculate_receipt_root(&executed.receipts),
-            logs_bloom: executed.receipts.iter().fold(Bloom::ZERO, |mut acc, r| { acc.accrue_bloom(&r.bloom()); acc }),
+            logs_bloom: executed.receipts.iter().fold(Bloom::ZERO, |mut acc, r| {
+                acc.accrue_bloom(&r.bloom());
+                acc
+            }),
             difficulty: U256::ZERO,
             number: ctx.number,
             gas_limit: ctx.gas_limit,
@@ -370,8 +401,13 @@ impl Chain {
             ..Default::default()
         };
         let hash = header.hash_slow();
-        let block = StoredBlock { header, hash, transactions: executed.transactions };
-        self.store.commit_block(&block, &executed.receipts, &executed.changes, prepared)?;
+        let block = StoredBlock {
+            header,
+            hash,
+            transactions: executed.transactions,
+        };
+        self.store
+            .commit_block(&block, &executed.receipts, &executed.changes, prepared)?;
         let committed_at = Instant::now();
 
         let announced = Arc::new(NewBlock {
@@ -384,15 +420,20 @@ impl Chain {
             // Head and its state change together.
             let mut head = self.head.write();
             *self.latest.write() = latest;
-            *head = Head { header: block.header.clone(), hash };
+            *head = Head {
+                header: block.header.clone(),
+                hash,
+            };
         }
         self.after_block(&block, &executed.changes);
 
         let m = &self.metrics;
         m.height.set(block.header.number as i64);
         m.transactions.inc_by(block.transactions.len() as u64);
-        m.block_execution_seconds.observe((executed_at - started).as_secs_f64());
-        m.block_commit_seconds.observe((committed_at - executed_at).as_secs_f64());
+        m.block_execution_seconds
+            .observe((executed_at - started).as_secs_f64());
+        m.block_commit_seconds
+            .observe((committed_at - executed_at).as_secs_f64());
         tracing::info!(
             number = block.header.number,
             txs = block.transactions.len(),
@@ -410,7 +451,10 @@ impl Chain {
         let mut nonces = BTreeMap::new();
         for (sender, _) in &block.transactions {
             if let Some(change) = changes.accounts.get(sender) {
-                nonces.insert(*sender, change.account.map(|(nonce, _, _)| nonce).unwrap_or(0));
+                nonces.insert(
+                    *sender,
+                    change.account.map(|(nonce, _, _)| nonce).unwrap_or(0),
+                );
             }
         }
         let mut pool = self.mempool.lock();
@@ -450,7 +494,9 @@ pub fn next_base_fee(parent: &Header) -> u64 {
     BaseFeeParams::ethereum().next_block_base_fee(
         parent.gas_used,
         parent.gas_limit,
-        parent.base_fee_per_gas.unwrap_or(noesis_primitives::INITIAL_BASE_FEE),
+        parent
+            .base_fee_per_gas
+            .unwrap_or(noesis_primitives::INITIAL_BASE_FEE),
     )
 }
 
@@ -470,7 +516,11 @@ fn write_genesis(store: &Store, spec: &ChainSpec) -> Result<(), NodeError> {
             noesis_primitives::AccountChange {
                 account: Some((account.nonce, account.balance, code_hash)),
                 storage_reset: true,
-                storage: account.storage.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+                storage: account
+                    .storage
+                    .iter()
+                    .map(|(k, v)| ((*k).into(), (*v).into()))
+                    .collect(),
             },
         );
     }
@@ -491,6 +541,15 @@ fn write_genesis(store: &Store, spec: &ChainSpec) -> Result<(), NodeError> {
         ..Default::default()
     };
     let hash = header.hash_slow();
-    store.commit_block(&StoredBlock { header, hash, transactions: Vec::new() }, &[], &changes, prepared)?;
+    store.commit_block(
+        &StoredBlock {
+            header,
+            hash,
+            transactions: Vec::new(),
+        },
+        &[],
+        &changes,
+        prepared,
+    )?;
     Ok(())
 }

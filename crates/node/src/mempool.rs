@@ -82,11 +82,14 @@ impl PooledTx {
         self.tx.max_fee_per_gas()
     }
     fn tip_cap(&self) -> u128 {
-        self.tx.max_priority_fee_per_gas().unwrap_or_else(|| self.tx.max_fee_per_gas())
+        self.tx
+            .max_priority_fee_per_gas()
+            .unwrap_or_else(|| self.tx.max_fee_per_gas())
     }
     /// Priority fee actually paid at `base_fee`.
     fn effective_tip(&self, base_fee: u64) -> u128 {
-        self.tip_cap().min(self.max_fee().saturating_sub(base_fee as u128))
+        self.tip_cap()
+            .min(self.max_fee().saturating_sub(base_fee as u128))
     }
 }
 
@@ -131,7 +134,11 @@ pub struct Mempool {
 impl Mempool {
     /// An empty pool holding at most `capacity` transactions.
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, senders: BTreeMap::new(), by_hash: HashMap::new() }
+        Self {
+            capacity,
+            senders: BTreeMap::new(),
+            by_hash: HashMap::new(),
+        }
     }
 
     /// Number of transactions held.
@@ -158,12 +165,17 @@ impl Mempool {
     /// Pending and queued counts.
     pub fn status(&self) -> PoolStatus {
         let pending: usize = self.senders.values().map(SenderQueue::pending_len).sum();
-        PoolStatus { pending, queued: self.len() - pending }
+        PoolStatus {
+            pending,
+            queued: self.len() - pending,
+        }
     }
 
     /// Whether any transaction is executable now.
     pub fn has_pending(&self) -> bool {
-        self.senders.values().any(|q| q.txs.contains_key(&q.state_nonce))
+        self.senders
+            .values()
+            .any(|q| q.txs.contains_key(&q.state_nonce))
     }
 
     /// The next nonce for `sender` counting its executable pooled transactions, or
@@ -214,7 +226,11 @@ impl Mempool {
         let victim = self
             .senders
             .iter()
-            .filter_map(|(sender, q)| q.txs.last_key_value().map(|(nonce, tx)| (tx.max_fee(), *sender, *nonce)))
+            .filter_map(|(sender, q)| {
+                q.txs
+                    .last_key_value()
+                    .map(|(nonce, tx)| (tx.max_fee(), *sender, *nonce))
+            })
             .min();
         match victim {
             Some((fee, sender, nonce)) if fee < incoming.max_fee() => {
@@ -238,7 +254,9 @@ impl Mempool {
     /// Removes a transaction and every later one from the same sender (used when it
     /// turned out invalid at execution).
     pub fn remove_with_descendants(&mut self, hash: &B256) {
-        let Some((sender, nonce)) = self.by_hash.get(hash).copied() else { return };
+        let Some((sender, nonce)) = self.by_hash.get(hash).copied() else {
+            return;
+        };
         if let Some(queue) = self.senders.get(&sender) {
             let doomed: Vec<u64> = queue.txs.range(nonce..).map(|(n, _)| *n).collect();
             for n in doomed {
@@ -251,7 +269,9 @@ impl Mempool {
     /// senders whose transactions were included. Drops what is now stale.
     pub fn on_block(&mut self, nonces: &BTreeMap<Address, u64>) {
         for (sender, new_nonce) in nonces {
-            let Entry::Occupied(mut entry) = self.senders.entry(*sender) else { continue };
+            let Entry::Occupied(mut entry) = self.senders.entry(*sender) else {
+                continue;
+            };
             let queue = entry.get_mut();
             queue.state_nonce = *new_nonce;
             let kept = queue.txs.split_off(new_nonce);
@@ -283,14 +303,22 @@ impl Mempool {
             if let Some(tx) = queue.txs.get(&queue.state_nonce)
                 && tx.max_fee() >= base_fee as u128
             {
-                heap.push(Head { tip: tx.effective_tip(base_fee), sender: std::cmp::Reverse(*sender), nonce: queue.state_nonce });
+                heap.push(Head {
+                    tip: tx.effective_tip(base_fee),
+                    sender: std::cmp::Reverse(*sender),
+                    nonce: queue.state_nonce,
+                });
             }
         }
         let mut out = Vec::new();
         while let Some(head) = heap.pop() {
             let sender = head.sender.0;
-            let Some(queue) = self.senders.get(&sender) else { continue };
-            let Some(tx) = queue.txs.get(&head.nonce) else { continue };
+            let Some(queue) = self.senders.get(&sender) else {
+                continue;
+            };
+            let Some(tx) = queue.txs.get(&head.nonce) else {
+                continue;
+            };
             gas = gas.saturating_add(tx.tx.gas_limit());
             if gas > budget {
                 break;
@@ -299,7 +327,11 @@ impl Mempool {
             if let Some(next) = queue.txs.get(&(head.nonce + 1))
                 && next.max_fee() >= base_fee as u128
             {
-                heap.push(Head { tip: next.effective_tip(base_fee), sender: head.sender, nonce: head.nonce + 1 });
+                heap.push(Head {
+                    tip: next.effective_tip(base_fee),
+                    sender: head.sender,
+                    nonce: head.nonce + 1,
+                });
             }
         }
         out
@@ -312,7 +344,11 @@ impl Mempool {
         for queue in self.senders.values() {
             let executable = queue.pending_len();
             for (i, tx) in queue.txs.values().enumerate() {
-                if i < executable { pending.push(tx.clone()) } else { queued.push(tx.clone()) }
+                if i < executable {
+                    pending.push(tx.clone())
+                } else {
+                    queued.push(tx.clone())
+                }
             }
         }
         (pending, queued)
@@ -339,19 +375,39 @@ mod tests {
         };
         let hash = alloy_primitives::keccak256([sender, nonce as u8, fee as u8, tip as u8]);
         let signed = Signed::new_unchecked(inner, Signature::test_signature(), hash);
-        PooledTx { hash, sender: Address::repeat_byte(sender), tx: Arc::new(signed.into()) }
+        PooledTx {
+            hash,
+            sender: Address::repeat_byte(sender),
+            tx: Arc::new(signed.into()),
+        }
     }
 
     #[test]
     fn gapped_transactions_are_queued_until_the_gap_fills() {
         let mut pool = Mempool::new(100);
         pool.insert(tx(1, 2, 10, 1), 0).unwrap();
-        assert_eq!(pool.status(), PoolStatus { pending: 0, queued: 1 });
+        assert_eq!(
+            pool.status(),
+            PoolStatus {
+                pending: 0,
+                queued: 1
+            }
+        );
         assert!(pool.best(1, u64::MAX).is_empty());
         pool.insert(tx(1, 0, 10, 1), 0).unwrap();
         pool.insert(tx(1, 1, 10, 1), 0).unwrap();
-        assert_eq!(pool.status(), PoolStatus { pending: 3, queued: 0 });
-        let order: Vec<u64> = pool.best(1, u64::MAX).iter().map(|t| t.tx.nonce()).collect();
+        assert_eq!(
+            pool.status(),
+            PoolStatus {
+                pending: 3,
+                queued: 0
+            }
+        );
+        let order: Vec<u64> = pool
+            .best(1, u64::MAX)
+            .iter()
+            .map(|t| t.tx.nonce())
+            .collect();
         assert_eq!(order, vec![0, 1, 2]);
         assert_eq!(pool.pending_nonce(&Address::repeat_byte(1)), Some(3));
     }
@@ -362,7 +418,11 @@ mod tests {
         pool.insert(tx(1, 0, 100, 1), 0).unwrap();
         pool.insert(tx(2, 0, 100, 5), 0).unwrap();
         pool.insert(tx(3, 0, 100, 3), 0).unwrap();
-        let senders: Vec<u8> = pool.best(10, u64::MAX).iter().map(|t| t.sender.0[0]).collect();
+        let senders: Vec<u8> = pool
+            .best(10, u64::MAX)
+            .iter()
+            .map(|t| t.sender.0[0])
+            .collect();
         assert_eq!(senders, vec![2, 3, 1]);
         // A fee cap below the base fee is not executable.
         assert!(pool.best(101, u64::MAX).is_empty());
@@ -372,8 +432,14 @@ mod tests {
     fn replacement_needs_a_ten_percent_bump() {
         let mut pool = Mempool::new(100);
         pool.insert(tx(1, 0, 100, 10), 0).unwrap();
-        assert_eq!(pool.insert(tx(1, 0, 109, 11), 0), Err(PoolError::ReplacementUnderpriced));
-        assert_eq!(pool.insert(tx(1, 0, 110, 10), 0), Err(PoolError::ReplacementUnderpriced));
+        assert_eq!(
+            pool.insert(tx(1, 0, 109, 11), 0),
+            Err(PoolError::ReplacementUnderpriced)
+        );
+        assert_eq!(
+            pool.insert(tx(1, 0, 110, 10), 0),
+            Err(PoolError::ReplacementUnderpriced)
+        );
         let replaced = pool.insert(tx(1, 0, 110, 11), 0).unwrap();
         assert!(replaced.is_some());
         assert_eq!(pool.len(), 1);
@@ -383,8 +449,14 @@ mod tests {
     fn duplicates_and_stale_nonces_are_refused() {
         let mut pool = Mempool::new(100);
         pool.insert(tx(1, 5, 100, 10), 5).unwrap();
-        assert_eq!(pool.insert(tx(1, 5, 100, 10), 5), Err(PoolError::AlreadyKnown));
-        assert_eq!(pool.insert(tx(1, 4, 100, 10), 5), Err(PoolError::NonceTooLow));
+        assert_eq!(
+            pool.insert(tx(1, 5, 100, 10), 5),
+            Err(PoolError::AlreadyKnown)
+        );
+        assert_eq!(
+            pool.insert(tx(1, 4, 100, 10), 5),
+            Err(PoolError::NonceTooLow)
+        );
     }
 
     #[test]
@@ -395,7 +467,7 @@ mod tests {
         assert_eq!(pool.insert(tx(3, 0, 40, 1), 0), Err(PoolError::PoolFull));
         pool.insert(tx(3, 0, 90, 1), 0).unwrap();
         assert_eq!(pool.len(), 2);
-        assert!(pool.senders.get(&Address::repeat_byte(1)).is_none());
+        assert!(!pool.senders.contains_key(&Address::repeat_byte(1)));
     }
 
     #[test]

@@ -23,7 +23,11 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let buckets = || Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]);
+        let buckets = || {
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ])
+        };
         let m = Self {
             height: Gauge::default(),
             transactions: Counter::default(),
@@ -34,8 +38,16 @@ impl Default for Metrics {
         };
         let mut registry = Registry::with_prefix("noesis");
         registry.register("chain_height", "Head block number", m.height.clone());
-        registry.register("chain_transactions", "Transactions included in blocks", m.transactions.clone());
-        registry.register("mempool_size", "Transactions waiting in the pool", m.mempool_size.clone());
+        registry.register(
+            "chain_transactions",
+            "Transactions included in blocks",
+            m.transactions.clone(),
+        );
+        registry.register(
+            "mempool_size",
+            "Transactions waiting in the pool",
+            m.mempool_size.clone(),
+        );
         registry.register(
             "block_execution_seconds",
             "Time to execute a block's transactions",

@@ -47,7 +47,10 @@ impl SealerHandle {
 
 /// Seconds since the Unix epoch (block timestamps; never used inside execution).
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Starts the dev sealer on its own thread.

@@ -76,7 +76,15 @@ impl ChainSpec {
         let balance = U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18u64));
         let alloc = dev_accounts(10)
             .into_iter()
-            .map(|a| (a.address, GenesisAccount { balance, ..Default::default() }))
+            .map(|a| {
+                (
+                    a.address,
+                    GenesisAccount {
+                        balance,
+                        ..Default::default()
+                    },
+                )
+            })
             .collect();
         Self {
             chain_id: DEV_CHAIN_ID,

@@ -25,7 +25,10 @@ pub fn dev_accounts(count: u32) -> Vec<DevAccount> {
                 .ok()?
                 .build()
                 .ok()?;
-            Some(DevAccount { address: signer.address(), private_key: B256::from_slice(&signer.to_bytes()[..]) })
+            Some(DevAccount {
+                address: signer.address(),
+                private_key: B256::from_slice(&signer.to_bytes()[..]),
+            })
         })
         .collect()
 }

@@ -10,10 +10,12 @@ mod dev;
 mod state;
 mod transaction;
 
-pub use chain_spec::{ChainSpec, ChainSpecError, GenesisAccount, DEV_CHAIN_ID, DEFAULT_GAS_LIMIT, INITIAL_BASE_FEE};
-pub use dev::{dev_accounts, DevAccount, DEV_MNEMONIC};
-pub use transaction::{DecodeError, MAX_TX_SIZE, decode_transaction};
+pub use chain_spec::{
+    ChainSpec, ChainSpecError, DEFAULT_GAS_LIMIT, DEV_CHAIN_ID, GenesisAccount, INITIAL_BASE_FEE,
+};
+pub use dev::{DEV_MNEMONIC, DevAccount, dev_accounts};
 pub use state::{AccountChange, AccountState, StateChanges, StateError, StateView};
+pub use transaction::{DecodeError, MAX_TX_SIZE, decode_transaction};
 
 /// Re-exported Ethereum types used across the workspace, so every crate agrees on one version.
 pub use alloy_consensus::{

@@ -52,10 +52,24 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for raw in [&[][..], &[0x00], &[0x02], &[0x03, 0xc0], &[0xf8, 0xff], &[0xc0], &[0x7f; 40]] {
+        for raw in [
+            &[][..],
+            &[0x00],
+            &[0x02],
+            &[0x03, 0xc0],
+            &[0xf8, 0xff],
+            &[0xc0],
+            &[0x7f; 40],
+        ] {
             assert!(decode_transaction(raw).is_err(), "{raw:?}");
         }
-        assert_eq!(decode_transaction(&[0x03, 0x01]), Err(DecodeError::TypeNotSupported));
-        assert_eq!(decode_transaction(&vec![0u8; MAX_TX_SIZE + 1]), Err(DecodeError::Oversized));
+        assert_eq!(
+            decode_transaction(&[0x03, 0x01]),
+            Err(DecodeError::TypeNotSupported)
+        );
+        assert_eq!(
+            decode_transaction(&vec![0u8; MAX_TX_SIZE + 1]),
+            Err(DecodeError::Oversized)
+        );
     }
 }

@@ -3,7 +3,9 @@
 
 use alloy_consensus::{ReceiptEnvelope, Transaction as _, TxEnvelope, transaction::Recovered};
 use alloy_primitives::{Address, U256};
-use alloy_rpc_types_eth::{Block, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt};
+use alloy_rpc_types_eth::{
+    Block, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt,
+};
 use noesis_node::IndexedLog;
 use noesis_storage::StoredBlock;
 
@@ -18,16 +20,17 @@ pub fn rpc_transaction(
     tx: TxEnvelope,
     block: Option<(&StoredBlock, u64)>,
 ) -> Transaction {
-    let (block_hash, block_number, transaction_index, effective_gas_price, block_timestamp) = match block {
-        Some((b, index)) => (
-            Some(b.hash),
-            Some(b.header.number),
-            Some(index),
-            Some(effective_gas_price(&tx, b.header.base_fee_per_gas)),
-            Some(b.header.timestamp),
-        ),
-        None => (None, None, None, None, None),
-    };
+    let (block_hash, block_number, transaction_index, effective_gas_price, block_timestamp) =
+        match block {
+            Some((b, index)) => (
+                Some(b.hash),
+                Some(b.header.number),
+                Some(index),
+                Some(effective_gas_price(&tx, b.header.base_fee_per_gas)),
+                Some(b.header.timestamp),
+            ),
+            None => (None, None, None, None, None),
+        };
     Transaction {
         inner: Recovered::new_unchecked(tx, sender),
         block_hash,
@@ -41,21 +44,38 @@ pub fn rpc_transaction(
 /// An RPC block with transaction hashes or full transactions.
 pub fn rpc_block(block: StoredBlock, full: bool) -> Block {
     let size = alloy_rlp::encode(&block.header).len()
-        + block.transactions.iter().map(|(_, tx)| alloy_eips::eip2718::Encodable2718::encode_2718_len(tx)).sum::<usize>();
+        + block
+            .transactions
+            .iter()
+            .map(|(_, tx)| alloy_eips::eip2718::Encodable2718::encode_2718_len(tx))
+            .sum::<usize>();
     let transactions = if full {
         BlockTransactions::Full(
             block
                 .transactions
                 .iter()
                 .enumerate()
-                .map(|(i, (sender, tx))| rpc_transaction(*sender, tx.clone(), Some((&block, i as u64))))
+                .map(|(i, (sender, tx))| {
+                    rpc_transaction(*sender, tx.clone(), Some((&block, i as u64)))
+                })
                 .collect(),
         )
     } else {
-        BlockTransactions::Hashes(block.transactions.iter().map(|(_, tx)| *tx.tx_hash()).collect())
+        BlockTransactions::Hashes(
+            block
+                .transactions
+                .iter()
+                .map(|(_, tx)| *tx.tx_hash())
+                .collect(),
+        )
     };
     Block {
-        header: RpcHeader { hash: block.hash, inner: block.header, total_difficulty: Some(U256::ZERO), size: Some(U256::from(size)) },
+        header: RpcHeader {
+            hash: block.hash,
+            inner: block.header,
+            total_difficulty: Some(U256::ZERO),
+            size: Some(U256::from(size)),
+        },
         uncles: Vec::new(),
         transactions,
         withdrawals: Some(Default::default()),
@@ -77,10 +97,18 @@ pub fn rpc_log(log: &IndexedLog) -> Log {
 }
 
 /// The receipt of the transaction at `index` in `block`.
-pub fn rpc_receipt(block: &StoredBlock, receipts: &[ReceiptEnvelope], index: usize) -> Option<TransactionReceipt> {
+pub fn rpc_receipt(
+    block: &StoredBlock,
+    receipts: &[ReceiptEnvelope],
+    index: usize,
+) -> Option<TransactionReceipt> {
     let receipt = receipts.get(index)?;
     let (sender, tx) = block.transactions.get(index)?;
-    let previous_cumulative = if index == 0 { 0 } else { receipts.get(index - 1)?.cumulative_gas_used() };
+    let previous_cumulative = if index == 0 {
+        0
+    } else {
+        receipts.get(index - 1)?.cumulative_gas_used()
+    };
     let first_log_index: usize = receipts[..index].iter().map(|r| r.logs().len()).sum();
     let tx_hash = *tx.tx_hash();
     let logs: Vec<Log> = receipt

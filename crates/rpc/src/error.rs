@@ -59,13 +59,17 @@ fn reason_suffix(data: &Bytes) -> String {
 /// geth's words for invalid transactions.
 fn invalid_tx_message(invalid: &InvalidTransaction) -> String {
     match invalid {
-        InvalidTransaction::LackOfFundForMaxFee { .. } => "insufficient funds for gas * price + value".into(),
+        InvalidTransaction::LackOfFundForMaxFee { .. } => {
+            "insufficient funds for gas * price + value".into()
+        }
         InvalidTransaction::NonceTooLow { .. } => "nonce too low".into(),
         InvalidTransaction::NonceTooHigh { .. } => "nonce too high".into(),
         InvalidTransaction::CallGasCostMoreThanGasLimit { .. } => "intrinsic gas too low".into(),
         InvalidTransaction::GasFloorMoreThanGasLimit { .. } => "intrinsic gas too low".into(),
         InvalidTransaction::CallerGasLimitMoreThanBlock => "exceeds block gas limit".into(),
-        InvalidTransaction::GasPriceLessThanBasefee => "max fee per gas less than block base fee".into(),
+        InvalidTransaction::GasPriceLessThanBasefee => {
+            "max fee per gas less than block base fee".into()
+        }
         InvalidTransaction::PriorityFeeGreaterThanMaxFee => {
             "max priority fee per gas higher than max fee per gas".into()
         }

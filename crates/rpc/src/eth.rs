@@ -6,8 +6,8 @@ use alloy_consensus::{SignableTransaction, TxEnvelope, TypedTransaction};
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes, U64, U256, keccak256};
 use alloy_rpc_types_eth::{
-    Block, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory, Filter, Log, SyncStatus, Transaction,
-    TransactionReceipt, TransactionRequest,
+    Block, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory, Filter, Log, SyncStatus,
+    Transaction, TransactionReceipt, TransactionRequest,
 };
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
@@ -55,7 +55,12 @@ pub trait EthApi {
     fn get_code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes>;
     /// Storage slot at a block.
     #[method(name = "getStorageAt")]
-    fn get_storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256>;
+    fn get_storage_at(
+        &self,
+        address: Address,
+        slot: U256,
+        block: Option<BlockId>,
+    ) -> RpcResult<B256>;
     /// Simulates a call.
     #[method(name = "call")]
     fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes>;
@@ -76,22 +81,34 @@ pub trait EthApi {
     fn get_transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>>;
     /// A block by number or tag.
     #[method(name = "getBlockByNumber")]
-    fn get_block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>>;
+    fn get_block_by_number(&self, number: BlockNumberOrTag, full: bool)
+    -> RpcResult<Option<Block>>;
     /// A block by hash.
     #[method(name = "getBlockByHash")]
     fn get_block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>>;
     /// Transaction count of a block by number.
     #[method(name = "getBlockTransactionCountByNumber")]
-    fn get_block_transaction_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>>;
+    fn get_block_transaction_count_by_number(
+        &self,
+        number: BlockNumberOrTag,
+    ) -> RpcResult<Option<U64>>;
     /// Transaction count of a block by hash.
     #[method(name = "getBlockTransactionCountByHash")]
     fn get_block_transaction_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>>;
     /// A transaction by block number and index.
     #[method(name = "getTransactionByBlockNumberAndIndex")]
-    fn get_transaction_by_block_number_and_index(&self, number: BlockNumberOrTag, index: U64) -> RpcResult<Option<Transaction>>;
+    fn get_transaction_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>>;
     /// A transaction by block hash and index.
     #[method(name = "getTransactionByBlockHashAndIndex")]
-    fn get_transaction_by_block_hash_and_index(&self, hash: B256, index: U64) -> RpcResult<Option<Transaction>>;
+    fn get_transaction_by_block_hash_and_index(
+        &self,
+        hash: B256,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>>;
     /// All receipts of a block.
     #[method(name = "getBlockReceipts")]
     fn get_block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>>;
@@ -109,13 +126,23 @@ pub trait EthApi {
     fn blob_base_fee(&self) -> RpcResult<U256>;
     /// Fee history.
     #[method(name = "feeHistory")]
-    fn fee_history(&self, block_count: U64, newest: BlockNumberOrTag, percentiles: Option<Vec<f64>>) -> RpcResult<FeeHistory>;
+    fn fee_history(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory>;
     /// Sync status (a dev node is never syncing).
     #[method(name = "syncing")]
     fn syncing(&self) -> RpcResult<SyncStatus>;
     /// Account and storage proofs.
     #[method(name = "getProof")]
-    fn get_proof(&self, address: Address, slots: Vec<B256>, block: Option<BlockId>) -> RpcResult<EIP1186AccountProofResponse>;
+    fn get_proof(
+        &self,
+        address: Address,
+        slots: Vec<B256>,
+        block: Option<BlockId>,
+    ) -> RpcResult<EIP1186AccountProofResponse>;
     /// Installs a log filter.
     #[method(name = "newFilter")]
     fn new_filter(&self, filter: Filter) -> RpcResult<U256>;
@@ -136,7 +163,11 @@ pub trait EthApi {
     fn uninstall_filter(&self, id: U256) -> RpcResult<bool>;
     /// Subscriptions: `newHeads`, `logs`, `newPendingTransactions`.
     #[subscription(name = "subscribe" => "subscription", unsubscribe = "unsubscribe", item = serde_json::Value)]
-    async fn subscribe(&self, kind: String, params: Option<serde_json::Value>) -> SubscriptionResult;
+    async fn subscribe(
+        &self,
+        kind: String,
+        params: Option<serde_json::Value>,
+    ) -> SubscriptionResult;
 }
 
 /// `net` namespace.
@@ -176,9 +207,18 @@ pub struct EthRpc {
 impl EthRpc {
     /// Serves `chain`; `dev_signers` sign `eth_sendTransaction`; `on_submit` runs after
     /// each accepted transaction (wakes the dev sealer).
-    pub fn new(chain: Arc<Chain>, dev_signers: Vec<PrivateKeySigner>, on_submit: Arc<dyn Fn() + Send + Sync>) -> Self {
+    pub fn new(
+        chain: Arc<Chain>,
+        dev_signers: Vec<PrivateKeySigner>,
+        on_submit: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
         let filters = Arc::new(Filters::new(chain.clone()));
-        Self { chain, dev_signers, filters, on_submit }
+        Self {
+            chain,
+            dev_signers,
+            filters,
+            on_submit,
+        }
     }
 
     fn head_number(&self) -> u64 {
@@ -212,9 +252,14 @@ impl EthRpc {
         }
     }
 
-    fn state(&self, block: Option<BlockId>) -> Result<std::sync::Arc<dyn StateView + Send + Sync>, RpcError> {
+    fn state(
+        &self,
+        block: Option<BlockId>,
+    ) -> Result<std::sync::Arc<dyn StateView + Send + Sync>, RpcError> {
         let number = self.state_number(block)?;
-        self.chain.state_at(number)?.ok_or_else(|| RpcError::NotFound("header not found".into()))
+        self.chain
+            .state_at(number)?
+            .ok_or_else(|| RpcError::NotFound("header not found".into()))
     }
 
     fn block(&self, number: u64) -> Result<Option<StoredBlock>, RpcError> {
@@ -228,21 +273,41 @@ impl EthRpc {
         }
     }
 
-    fn simulate(&self, request: &TransactionRequest, block: Option<BlockId>) -> Result<(std::sync::Arc<dyn StateView + Send + Sync>, noesis_execution::BlockContext, CallRequest), RpcError> {
+    fn simulate(
+        &self,
+        request: &TransactionRequest,
+        block: Option<BlockId>,
+    ) -> Result<
+        (
+            std::sync::Arc<dyn StateView + Send + Sync>,
+            noesis_execution::BlockContext,
+            CallRequest,
+        ),
+        RpcError,
+    > {
         let pending = matches!(block, Some(BlockId::Number(BlockNumberOrTag::Pending)));
         let number = self.state_number(block)?;
-        let state = self.chain.state_at(number)?.ok_or_else(|| RpcError::NotFound("header not found".into()))?;
+        let state = self
+            .chain
+            .state_at(number)?
+            .ok_or_else(|| RpcError::NotFound("header not found".into()))?;
         let ctx = if pending || number == self.head_number() {
             self.chain.next_block_context(unix_now())
         } else {
-            let header = self.chain.store().header_by_number(number)?.ok_or_else(|| RpcError::NotFound("header not found".into()))?;
+            let header = self
+                .chain
+                .store()
+                .header_by_number(number)?
+                .ok_or_else(|| RpcError::NotFound("header not found".into()))?;
             self.chain.context_after(&header)
         };
         Ok((state, ctx, call_request(request)?))
     }
 
     fn sign_with_dev_key(&self, request: TransactionRequest) -> Result<TxEnvelope, RpcError> {
-        let from = request.from.ok_or_else(|| RpcError::InvalidParams("missing \"from\"".into()))?;
+        let from = request
+            .from
+            .ok_or_else(|| RpcError::InvalidParams("missing \"from\"".into()))?;
         let signer = self
             .dev_signers
             .iter()
@@ -254,7 +319,11 @@ impl EthRpc {
             request.nonce = Some(self.chain.pending_nonce(from)?);
         }
         if request.gas.is_none() {
-            request.gas = Some(self.estimate_gas(request.clone(), Some(BlockId::pending())).map_err(|e| RpcError::InvalidParams(e.message().to_string()))?.to());
+            request.gas = Some(
+                self.estimate_gas(request.clone(), Some(BlockId::pending()))
+                    .map_err(|e| RpcError::InvalidParams(e.message().to_string()))?
+                    .to(),
+            );
         }
         if request.gas_price.is_none() {
             let tip = request.max_priority_fee_per_gas.unwrap_or(SUGGESTED_TIP);
@@ -281,8 +350,13 @@ impl EthRpc {
 
 /// Converts an RPC request into an execution call.
 fn call_request(request: &TransactionRequest) -> Result<CallRequest, RpcError> {
-    if request.input.input.is_some() && request.input.data.is_some() && request.input.input != request.input.data {
-        return Err(RpcError::InvalidParams("both \"data\" and \"input\" are set and not equal; use \"input\"".into()));
+    if request.input.input.is_some()
+        && request.input.data.is_some()
+        && request.input.input != request.input.data
+    {
+        return Err(RpcError::InvalidParams(
+            "both \"data\" and \"input\" are set and not equal; use \"input\"".into(),
+        ));
     }
     Ok(CallRequest {
         from: request.from,
@@ -307,7 +381,11 @@ fn outcome_to_result(outcome: CallOutcome) -> Result<Bytes, RpcError> {
 }
 
 fn halt_message(reason: &str) -> String {
-    if reason.starts_with("OutOfGas") { "out of gas".into() } else { format!("execution halted: {reason}") }
+    if reason.starts_with("OutOfGas") {
+        "out of gas".into()
+    } else {
+        format!("execution halted: {reason}")
+    }
 }
 
 #[jsonrpsee::core::async_trait]
@@ -326,15 +404,27 @@ impl EthApiServer for EthRpc {
 
     fn get_balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256> {
         let state = self.state(block)?;
-        Ok(state.account(address).map_err(RpcError::from)?.map(|a| a.balance).unwrap_or_default())
+        Ok(state
+            .account(address)
+            .map_err(RpcError::from)?
+            .map(|a| a.balance)
+            .unwrap_or_default())
     }
 
     fn get_transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64> {
         if matches!(block, Some(BlockId::Number(BlockNumberOrTag::Pending))) {
-            return Ok(U64::from(self.chain.pending_nonce(address).map_err(RpcError::from)?));
+            return Ok(U64::from(
+                self.chain.pending_nonce(address).map_err(RpcError::from)?,
+            ));
         }
         let state = self.state(block)?;
-        Ok(U64::from(state.account(address).map_err(RpcError::from)?.map(|a| a.nonce).unwrap_or_default()))
+        Ok(U64::from(
+            state
+                .account(address)
+                .map_err(RpcError::from)?
+                .map(|a| a.nonce)
+                .unwrap_or_default(),
+        ))
     }
 
     fn get_code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes> {
@@ -345,9 +435,16 @@ impl EthApiServer for EthRpc {
         }
     }
 
-    fn get_storage_at(&self, address: Address, slot: U256, block: Option<BlockId>) -> RpcResult<B256> {
+    fn get_storage_at(
+        &self,
+        address: Address,
+        slot: U256,
+        block: Option<BlockId>,
+    ) -> RpcResult<B256> {
         let state = self.state(block)?;
-        Ok(B256::from(state.storage(address, slot).map_err(RpcError::from)?))
+        Ok(B256::from(
+            state.storage(address, slot).map_err(RpcError::from)?,
+        ))
     }
 
     fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes> {
@@ -361,13 +458,19 @@ impl EthApiServer for EthRpc {
         match estimate_gas(&*state, &ctx, &req).map_err(RpcError::from)? {
             Ok(gas) => Ok(U64::from(gas)),
             Err(CallOutcome::Revert { output, .. }) => Err(RpcError::Reverted(output).into()),
-            Err(CallOutcome::Halt { reason, .. }) if reason.starts_with("OutOfGas") => Err(RpcError::Halted(format!(
-                "gas required exceeds allowance ({})",
-                req.gas.unwrap_or(ctx.gas_limit.min(MAX_TX_GAS))
-            ))
-            .into()),
-            Err(CallOutcome::Halt { reason, .. }) => Err(RpcError::Halted(halt_message(&reason)).into()),
-            Err(CallOutcome::Success { .. }) => Err(RpcError::Internal("estimate failed".into()).into()),
+            Err(CallOutcome::Halt { reason, .. }) if reason.starts_with("OutOfGas") => {
+                Err(RpcError::Halted(format!(
+                    "gas required exceeds allowance ({})",
+                    req.gas.unwrap_or(ctx.gas_limit.min(MAX_TX_GAS))
+                ))
+                .into())
+            }
+            Err(CallOutcome::Halt { reason, .. }) => {
+                Err(RpcError::Halted(halt_message(&reason)).into())
+            }
+            Err(CallOutcome::Success { .. }) => {
+                Err(RpcError::Internal("estimate failed".into()).into())
+            }
         }
     }
 
@@ -383,48 +486,104 @@ impl EthApiServer for EthRpc {
     }
 
     fn get_transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {
-        if let Some(location) = self.chain.store().tx_location(&hash).map_err(RpcError::from)?
+        if let Some(location) = self
+            .chain
+            .store()
+            .tx_location(&hash)
+            .map_err(RpcError::from)?
             && let Some(block) = self.block(location.block)?
             && let Some((sender, tx)) = block.transactions.get(location.index as usize).cloned()
         {
-            return Ok(Some(rpc_transaction(sender, tx, Some((&block, location.index as u64)))));
+            return Ok(Some(rpc_transaction(
+                sender,
+                tx,
+                Some((&block, location.index as u64)),
+            )));
         }
-        Ok(self.chain.pooled(&hash).map(|p| rpc_transaction(p.sender, (*p.tx).clone(), None)))
+        Ok(self
+            .chain
+            .pooled(&hash)
+            .map(|p| rpc_transaction(p.sender, (*p.tx).clone(), None)))
     }
 
     fn get_transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>> {
-        let Some(location) = self.chain.store().tx_location(&hash).map_err(RpcError::from)? else { return Ok(None) };
-        let Some(block) = self.block(location.block)? else { return Ok(None) };
-        let receipts = self.chain.receipts(location.block).map_err(RpcError::from)?;
+        let Some(location) = self
+            .chain
+            .store()
+            .tx_location(&hash)
+            .map_err(RpcError::from)?
+        else {
+            return Ok(None);
+        };
+        let Some(block) = self.block(location.block)? else {
+            return Ok(None);
+        };
+        let receipts = self
+            .chain
+            .receipts(location.block)
+            .map_err(RpcError::from)?;
         Ok(rpc_receipt(&block, &receipts, location.index as usize))
     }
 
-    fn get_block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>> {
-        Ok(self.block(self.number_of(number))?.map(|b| rpc_block(b, full)))
+    fn get_block_by_number(
+        &self,
+        number: BlockNumberOrTag,
+        full: bool,
+    ) -> RpcResult<Option<Block>> {
+        Ok(self
+            .block(self.number_of(number))?
+            .map(|b| rpc_block(b, full)))
     }
 
     fn get_block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>> {
         Ok(self.block_by_hash(&hash)?.map(|b| rpc_block(b, full)))
     }
 
-    fn get_block_transaction_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
-        Ok(self.block(self.number_of(number))?.map(|b| U64::from(b.transactions.len())))
+    fn get_block_transaction_count_by_number(
+        &self,
+        number: BlockNumberOrTag,
+    ) -> RpcResult<Option<U64>> {
+        Ok(self
+            .block(self.number_of(number))?
+            .map(|b| U64::from(b.transactions.len())))
     }
 
     fn get_block_transaction_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>> {
-        Ok(self.block_by_hash(&hash)?.map(|b| U64::from(b.transactions.len())))
+        Ok(self
+            .block_by_hash(&hash)?
+            .map(|b| U64::from(b.transactions.len())))
     }
 
-    fn get_transaction_by_block_number_and_index(&self, number: BlockNumberOrTag, index: U64) -> RpcResult<Option<Transaction>> {
-        let Some(block) = self.block(self.number_of(number))? else { return Ok(None) };
+    fn get_transaction_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>> {
+        let Some(block) = self.block(self.number_of(number))? else {
+            return Ok(None);
+        };
         let i = index.to::<u64>();
-        Ok(block.transactions.get(i as usize).cloned().map(|(s, tx)| rpc_transaction(s, tx, Some((&block, i)))))
+        Ok(block
+            .transactions
+            .get(i as usize)
+            .cloned()
+            .map(|(s, tx)| rpc_transaction(s, tx, Some((&block, i)))))
     }
 
-    fn get_transaction_by_block_hash_and_index(&self, hash: B256, index: U64) -> RpcResult<Option<Transaction>> {
-        let Some(block) = self.block_by_hash(&hash)? else { return Ok(None) };
+    fn get_transaction_by_block_hash_and_index(
+        &self,
+        hash: B256,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>> {
+        let Some(block) = self.block_by_hash(&hash)? else {
+            return Ok(None);
+        };
         let i = index.to::<u64>();
-        Ok(block.transactions.get(i as usize).cloned().map(|(s, tx)| rpc_transaction(s, tx, Some((&block, i)))))
+        Ok(block
+            .transactions
+            .get(i as usize)
+            .cloned()
+            .map(|(s, tx)| rpc_transaction(s, tx, Some((&block, i)))))
     }
 
     fn get_block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
@@ -433,8 +592,15 @@ impl EthApiServer for EthRpc {
             BlockId::Hash(hash) => self.block_by_hash(&hash.block_hash)?,
         };
         let Some(block) = block else { return Ok(None) };
-        let receipts = self.chain.receipts(block.header.number).map_err(RpcError::from)?;
-        Ok(Some((0..block.transactions.len()).filter_map(|i| rpc_receipt(&block, &receipts, i)).collect()))
+        let receipts = self
+            .chain
+            .receipts(block.header.number)
+            .map_err(RpcError::from)?;
+        Ok(Some(
+            (0..block.transactions.len())
+                .filter_map(|i| rpc_receipt(&block, &receipts, i))
+                .collect(),
+        ))
     }
 
     fn get_logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
@@ -442,7 +608,9 @@ impl EthApiServer for EthRpc {
     }
 
     fn gas_price(&self) -> RpcResult<U256> {
-        Ok(U256::from(self.chain.next_base_fee() as u128 + SUGGESTED_TIP))
+        Ok(U256::from(
+            self.chain.next_base_fee() as u128 + SUGGESTED_TIP,
+        ))
     }
 
     fn max_priority_fee_per_gas(&self) -> RpcResult<U256> {
@@ -453,22 +621,48 @@ impl EthApiServer for EthRpc {
         Ok(U256::from(1))
     }
 
-    fn fee_history(&self, block_count: U64, newest: BlockNumberOrTag, percentiles: Option<Vec<f64>>) -> RpcResult<FeeHistory> {
-        crate::fees::fee_history(&self.chain, block_count.to::<u64>(), self.number_of(newest), percentiles)
-            .map_err(Into::into)
+    fn fee_history(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory> {
+        crate::fees::fee_history(
+            &self.chain,
+            block_count.to::<u64>(),
+            self.number_of(newest),
+            percentiles,
+        )
+        .map_err(Into::into)
     }
 
     fn syncing(&self) -> RpcResult<SyncStatus> {
         Ok(SyncStatus::None)
     }
 
-    fn get_proof(&self, address: Address, slots: Vec<B256>, block: Option<BlockId>) -> RpcResult<EIP1186AccountProofResponse> {
+    fn get_proof(
+        &self,
+        address: Address,
+        slots: Vec<B256>,
+        block: Option<BlockId>,
+    ) -> RpcResult<EIP1186AccountProofResponse> {
         if slots.len() > 1024 {
-            return Err(RpcError::LimitExceeded("at most 1024 storage slots per proof".into()).into());
+            return Err(
+                RpcError::LimitExceeded("at most 1024 storage slots per proof".into()).into(),
+            );
         }
         let number = self.state_number(block)?;
-        let header = self.chain.store().header_by_number(number).map_err(RpcError::from)?.ok_or_else(|| RpcError::NotFound("header not found".into()))?;
-        let proof = self.chain.store().proof(header.state_root, address, &slots).map_err(RpcError::from)?;
+        let header = self
+            .chain
+            .store()
+            .header_by_number(number)
+            .map_err(RpcError::from)?
+            .ok_or_else(|| RpcError::NotFound("header not found".into()))?;
+        let proof = self
+            .chain
+            .store()
+            .proof(header.state_root, address, &slots)
+            .map_err(RpcError::from)?;
         let account = proof.account.unwrap_or_default();
         Ok(EIP1186AccountProofResponse {
             address,
@@ -480,7 +674,11 @@ impl EthApiServer for EthRpc {
             storage_proof: proof
                 .storage
                 .into_iter()
-                .map(|s| EIP1186StorageProof { key: s.slot.into(), value: s.value, proof: s.proof })
+                .map(|s| EIP1186StorageProof {
+                    key: s.slot.into(),
+                    value: s.value,
+                    proof: s.proof,
+                })
                 .collect(),
         })
     }
@@ -509,14 +707,25 @@ impl EthApiServer for EthRpc {
         Ok(self.filters.uninstall(id))
     }
 
-    async fn subscribe(&self, pending: PendingSubscriptionSink, kind: String, params: Option<serde_json::Value>) -> SubscriptionResult {
+    async fn subscribe(
+        &self,
+        pending: PendingSubscriptionSink,
+        kind: String,
+        params: Option<serde_json::Value>,
+    ) -> SubscriptionResult {
         match kind.as_str() {
             "newHeads" | "logs" => {
                 let filter = match (kind.as_str(), params) {
                     ("logs", Some(p)) => match serde_json::from_value::<Filter>(p) {
                         Ok(f) => Some(f),
                         Err(e) => {
-                            pending.reject(ErrorObject::owned(-32602, format!("invalid logs filter: {e}"), None::<()>)).await;
+                            pending
+                                .reject(ErrorObject::owned(
+                                    -32602,
+                                    format!("invalid logs filter: {e}"),
+                                    None::<()>,
+                                ))
+                                .await;
                             return Ok(());
                         }
                     },
@@ -537,12 +746,22 @@ impl EthApiServer for EthRpc {
                     };
                     match &filter {
                         None => {
-                            let header = alloy_rpc_types_eth::Header { hash: block.hash, inner: block.header.clone(), total_difficulty: Some(U256::ZERO), size: None };
+                            let header = alloy_rpc_types_eth::Header {
+                                hash: block.hash,
+                                inner: block.header.clone(),
+                                total_difficulty: Some(U256::ZERO),
+                                size: None,
+                            };
                             let raw = serde_json::value::to_raw_value(&header)?;
                             sink.send(SubscriptionMessage::from(raw)).await?;
                         }
                         Some(filter) => {
-                            for log in block.logs.iter().map(rpc_log).filter(|l| filter.matches(&l.inner)) {
+                            for log in block
+                                .logs
+                                .iter()
+                                .map(rpc_log)
+                                .filter(|l| filter.matches(&l.inner))
+                            {
                                 let raw = serde_json::value::to_raw_value(&log)?;
                                 sink.send(SubscriptionMessage::from(raw)).await?;
                             }
@@ -559,7 +778,12 @@ impl EthApiServer for EthRpc {
                         hash = txs.recv() => hash,
                     };
                     match hash {
-                        Ok(hash) => sink.send(SubscriptionMessage::from(serde_json::value::to_raw_value(&hash)?)).await?,
+                        Ok(hash) => {
+                            sink.send(SubscriptionMessage::from(serde_json::value::to_raw_value(
+                                &hash,
+                            )?))
+                            .await?
+                        }
                         Err(RecvError::Lagged(_)) => continue,
                         Err(RecvError::Closed) => break,
                     }
@@ -593,7 +817,10 @@ impl NetApiServer for EthRpc {
 
 impl Web3ApiServer for EthRpc {
     fn client_version(&self) -> RpcResult<String> {
-        Ok(format!("Noesis/v{}/linux-x86_64/rust", env!("CARGO_PKG_VERSION")))
+        Ok(format!(
+            "Noesis/v{}/linux-x86_64/rust",
+            env!("CARGO_PKG_VERSION")
+        ))
     }
     fn sha3(&self, data: Bytes) -> RpcResult<B256> {
         Ok(keccak256(data))

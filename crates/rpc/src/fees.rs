@@ -1,6 +1,6 @@
 //! `eth_feeHistory`: base fees, gas used ratios and priority-fee percentiles.
 
-use alloy_consensus::{Transaction as _};
+use alloy_consensus::Transaction as _;
 use alloy_rpc_types_eth::FeeHistory;
 use noesis_node::{Chain, next_base_fee};
 
@@ -10,15 +10,24 @@ use crate::error::RpcError;
 pub const MAX_FEE_HISTORY_BLOCKS: u64 = 1024;
 
 /// Fee history of `count` blocks ending at `newest`.
-pub fn fee_history(chain: &Chain, count: u64, newest: u64, percentiles: Option<Vec<f64>>) -> Result<FeeHistory, RpcError> {
+pub fn fee_history(
+    chain: &Chain,
+    count: u64,
+    newest: u64,
+    percentiles: Option<Vec<f64>>,
+) -> Result<FeeHistory, RpcError> {
     let head = chain.head().header.number;
     if newest > head {
-        return Err(RpcError::InvalidParams(format!("request beyond head block: requested {newest}, head {head}")));
+        return Err(RpcError::InvalidParams(format!(
+            "request beyond head block: requested {newest}, head {head}"
+        )));
     }
     if let Some(p) = &percentiles
         && (p.iter().any(|x| !(0.0..=100.0).contains(x)) || p.windows(2).any(|w| w[0] > w[1]))
     {
-        return Err(RpcError::InvalidParams("invalid reward percentiles: must be ascending values in [0, 100]".into()));
+        return Err(RpcError::InvalidParams(
+            "invalid reward percentiles: must be ascending values in [0, 100]".into(),
+        ));
     }
     let count = count.min(MAX_FEE_HISTORY_BLOCKS).min(newest + 1);
     if count == 0 {
@@ -26,7 +35,10 @@ pub fn fee_history(chain: &Chain, count: u64, newest: u64, percentiles: Option<V
     }
     let oldest = newest + 1 - count;
     let store = chain.store();
-    let mut history = FeeHistory { oldest_block: oldest, ..Default::default() };
+    let mut history = FeeHistory {
+        oldest_block: oldest,
+        ..Default::default()
+    };
     let mut rewards = Vec::new();
     let mut last_header = None;
     for number in oldest..=newest {
@@ -36,7 +48,9 @@ pub fn fee_history(chain: &Chain, count: u64, newest: u64, percentiles: Option<V
         let header = &block.header;
         let base_fee = header.base_fee_per_gas.unwrap_or_default();
         history.base_fee_per_gas.push(base_fee as u128);
-        history.gas_used_ratio.push(header.gas_used as f64 / header.gas_limit.max(1) as f64);
+        history
+            .gas_used_ratio
+            .push(header.gas_used as f64 / header.gas_limit.max(1) as f64);
         history.base_fee_per_blob_gas.push(1);
         history.blob_gas_used_ratio.push(0.0);
         if let Some(percentiles) = &percentiles {
@@ -54,7 +68,9 @@ pub fn fee_history(chain: &Chain, count: u64, newest: u64, percentiles: Option<V
         last_header = Some(block.header);
     }
     if let Some(header) = last_header {
-        history.base_fee_per_gas.push(next_base_fee(&header) as u128);
+        history
+            .base_fee_per_gas
+            .push(next_base_fee(&header) as u128);
         history.base_fee_per_blob_gas.push(1);
     }
     if percentiles.is_some() {
@@ -64,7 +80,11 @@ pub fn fee_history(chain: &Chain, count: u64, newest: u64, percentiles: Option<V
 }
 
 /// Tips at the given percentiles of gas used, as geth computes them.
-fn percentile_rewards(sorted_tips: &[(u128, u64)], gas_used: u64, percentiles: &[f64]) -> Vec<u128> {
+fn percentile_rewards(
+    sorted_tips: &[(u128, u64)],
+    gas_used: u64,
+    percentiles: &[f64],
+) -> Vec<u128> {
     if sorted_tips.is_empty() {
         return vec![0; percentiles.len()];
     }

@@ -23,15 +23,24 @@ pub const MAX_LOGS: usize = 20_000;
 const FILTER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Logs in the blocks `filter` names, newest block bounded by `head_limit`.
-pub fn logs_in_range(chain: &Chain, filter: &Filter, head_limit: Option<u64>) -> Result<Vec<Log>, RpcError> {
+pub fn logs_in_range(
+    chain: &Chain,
+    filter: &Filter,
+    head_limit: Option<u64>,
+) -> Result<Vec<Log>, RpcError> {
     let head = head_limit.unwrap_or_else(|| chain.head().header.number);
     let store = chain.store();
     let (from, to) = match filter.block_option {
         FilterBlockOption::AtBlockHash(hash) => {
-            let n = store.number_by_hash(&hash)?.ok_or_else(|| RpcError::NotFound(format!("unknown block {hash}")))?;
+            let n = store
+                .number_by_hash(&hash)?
+                .ok_or_else(|| RpcError::NotFound(format!("unknown block {hash}")))?;
             (n, n)
         }
-        FilterBlockOption::Range { from_block, to_block } => {
+        FilterBlockOption::Range {
+            from_block,
+            to_block,
+        } => {
             let resolve = |tag: Option<alloy_eips::BlockNumberOrTag>| match tag {
                 Some(alloy_eips::BlockNumberOrTag::Number(n)) => n.min(head),
                 Some(alloy_eips::BlockNumberOrTag::Earliest) => 0,
@@ -41,18 +50,26 @@ pub fn logs_in_range(chain: &Chain, filter: &Filter, head_limit: Option<u64>) ->
         }
     };
     if from > to {
-        return Err(RpcError::InvalidParams(format!("invalid block range: fromBlock {from} is after toBlock {to}")));
+        return Err(RpcError::InvalidParams(format!(
+            "invalid block range: fromBlock {from} is after toBlock {to}"
+        )));
     }
     if to - from >= MAX_LOG_RANGE {
-        return Err(RpcError::LimitExceeded(format!("query exceeds max block range {MAX_LOG_RANGE}")));
+        return Err(RpcError::LimitExceeded(format!(
+            "query exceeds max block range {MAX_LOG_RANGE}"
+        )));
     }
     let mut out = Vec::new();
     for number in from..=to {
-        let Some(header) = store.header_by_number(number)? else { break };
+        let Some(header) = store.header_by_number(number)? else {
+            break;
+        };
         if !filter.matches_bloom(header.logs_bloom) {
             continue;
         }
-        let Some(block) = store.block_by_number(number)? else { break };
+        let Some(block) = store.block_by_number(number)? else {
+            break;
+        };
         let receipts = store.receipts(number)?;
         for log in index_logs(&block, &receipts) {
             if filter.matches(&log.log) {
@@ -79,7 +96,7 @@ pub enum FilterChanges {
 }
 
 enum Kind {
-    Logs(Filter),
+    Logs(Box<Filter>),
     Blocks,
     Pending(broadcast::Receiver<B256>),
 }
@@ -101,7 +118,11 @@ pub struct Filters {
 impl Filters {
     /// No filters yet.
     pub fn new(chain: Arc<Chain>) -> Self {
-        Self { chain, next_id: Mutex::new(1), installed: Mutex::new(BTreeMap::new()) }
+        Self {
+            chain,
+            next_id: Mutex::new(1),
+            installed: Mutex::new(BTreeMap::new()),
+        }
     }
 
     fn install(&self, kind: Kind) -> U256 {
@@ -111,13 +132,20 @@ impl Filters {
         let id = *next;
         *next += 1;
         let last_block = self.chain.head().header.number;
-        installed.insert(id, Installed { kind, last_block, last_poll: Instant::now() });
+        installed.insert(
+            id,
+            Installed {
+                kind,
+                last_block,
+                last_poll: Instant::now(),
+            },
+        );
         U256::from(id)
     }
 
     /// Installs a log filter.
     pub fn install_logs(&self, filter: Filter) -> U256 {
-        self.install(Kind::Logs(filter))
+        self.install(Kind::Logs(Box::new(filter)))
     }
 
     /// Installs a new-block filter.
@@ -132,13 +160,18 @@ impl Filters {
 
     /// Removes a filter; false if it did not exist.
     pub fn uninstall(&self, id: U256) -> bool {
-        self.installed.lock().remove(&id.saturating_to::<u64>()).is_some()
+        self.installed
+            .lock()
+            .remove(&id.saturating_to::<u64>())
+            .is_some()
     }
 
     /// Changes since the previous poll.
     pub fn changes(&self, id: U256) -> Result<FilterChanges, RpcError> {
         let mut installed = self.installed.lock();
-        let filter = installed.get_mut(&id.saturating_to::<u64>()).ok_or_else(|| RpcError::NotFound("filter not found".into()))?;
+        let filter = installed
+            .get_mut(&id.saturating_to::<u64>())
+            .ok_or_else(|| RpcError::NotFound("filter not found".into()))?;
         filter.last_poll = Instant::now();
         let head = self.chain.head().header.number;
         let from = filter.last_block + 1;
@@ -169,16 +202,31 @@ impl Filters {
                     return Ok(FilterChanges::Logs(Vec::new()));
                 }
                 // Only the blocks not yet reported, within the filter's own range.
-                let mut window = f.clone();
-                let to = f.block_option.get_to_block().and_then(|t| t.as_number()).map_or(head, |t| t.min(head));
-                let start = f.block_option.get_from_block().and_then(|t| t.as_number()).map_or(from, |f0| f0.max(from));
+                let mut window = (**f).clone();
+                let to = f
+                    .block_option
+                    .get_to_block()
+                    .and_then(|t| t.as_number())
+                    .map_or(head, |t| t.min(head));
+                let start = f
+                    .block_option
+                    .get_from_block()
+                    .and_then(|t| t.as_number())
+                    .map_or(from, |f0| f0.max(from));
                 filter.last_block = head;
                 if start > to {
                     return Ok(FilterChanges::Logs(Vec::new()));
                 }
-                window.block_option = FilterBlockOption::Range { from_block: Some(start.into()), to_block: Some(to.into()) };
+                window.block_option = FilterBlockOption::Range {
+                    from_block: Some(start.into()),
+                    to_block: Some(to.into()),
+                };
                 drop(installed);
-                Ok(FilterChanges::Logs(logs_in_range(&self.chain, &window, Some(head))?))
+                Ok(FilterChanges::Logs(logs_in_range(
+                    &self.chain,
+                    &window,
+                    Some(head),
+                )?))
             }
         }
     }
@@ -187,10 +235,12 @@ impl Filters {
     pub fn all_logs(&self, id: U256) -> Result<Vec<Log>, RpcError> {
         let filter = {
             let mut installed = self.installed.lock();
-            let f = installed.get_mut(&id.saturating_to::<u64>()).ok_or_else(|| RpcError::NotFound("filter not found".into()))?;
+            let f = installed
+                .get_mut(&id.saturating_to::<u64>())
+                .ok_or_else(|| RpcError::NotFound("filter not found".into()))?;
             f.last_poll = Instant::now();
             match &f.kind {
-                Kind::Logs(filter) => filter.clone(),
+                Kind::Logs(filter) => (**filter).clone(),
                 _ => return Err(RpcError::InvalidParams("filter is not a log filter".into())),
             }
         };

@@ -13,7 +13,9 @@ use http::{Method, Response, StatusCode, header};
 use jsonrpsee::{
     RpcModule,
     core::BoxError,
-    server::{BatchRequestConfig, HttpBody, HttpRequest, HttpResponse, Server, ServerConfig, ServerHandle},
+    server::{
+        BatchRequestConfig, HttpBody, HttpRequest, HttpResponse, Server, ServerConfig, ServerHandle,
+    },
 };
 use tower::{Layer, Service};
 use tower_http::cors::{Any, CorsLayer};
@@ -40,11 +42,22 @@ pub fn rpc_module(eth: EthRpc) -> Result<RpcModule<()>, BoxError> {
 }
 
 /// Starts the server on `addr` with the Ethereum namespaces and `pages` (GET routes).
-pub async fn start(addr: SocketAddr, eth: EthRpc, pages: Vec<(&'static str, Page)>) -> Result<(ServerHandle, SocketAddr), BoxError> {
+pub async fn start(
+    addr: SocketAddr,
+    eth: EthRpc,
+    pages: Vec<(&'static str, Page)>,
+) -> Result<(ServerHandle, SocketAddr), BoxError> {
     let module = rpc_module(eth)?;
     let middleware = tower::ServiceBuilder::new()
-        .layer(CorsLayer::new().allow_origin(Any).allow_headers(Any).allow_methods([Method::GET, Method::POST, Method::OPTIONS]))
-        .layer(PagesLayer { pages: Arc::new(pages) });
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_headers(Any)
+                .allow_methods([Method::GET, Method::POST, Method::OPTIONS]),
+        )
+        .layer(PagesLayer {
+            pages: Arc::new(pages),
+        });
     let config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(MAX_RESPONSE_BYTES)
@@ -70,7 +83,10 @@ struct PagesLayer {
 impl<S> Layer<S> for PagesLayer {
     type Service = Pages<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Pages { inner, pages: self.pages.clone() }
+        Pages {
+            inner,
+            pages: self.pages.clone(),
+        }
     }
 }
 
@@ -121,6 +137,8 @@ struct HexIdProvider;
 impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
     fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
         let bytes: [u8; 16] = rand::random();
-        jsonrpsee::types::SubscriptionId::Str(format!("0x{}", alloy_primitives::hex::encode(bytes)).into())
+        jsonrpsee::types::SubscriptionId::Str(
+            format!("0x{}", alloy_primitives::hex::encode(bytes)).into(),
+        )
     }
 }

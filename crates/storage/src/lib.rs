@@ -8,7 +8,10 @@
 mod store;
 pub mod trie;
 
-pub use store::{AccountProof, LatestState, PreparedState, StorageProof, Store, StoredBlock, TrieState, TxLocation};
+pub use store::{
+    AccountProof, LatestState, PreparedState, StorageProof, Store, StoredBlock, TrieState,
+    TxLocation,
+};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +23,9 @@ pub enum StoreError {
     #[error("store is corrupted: {0}")]
     Corrupt(String),
     /// The data dir belongs to another chain.
-    #[error("the data dir at {0} belongs to another chain (different chain spec); use another --datadir")]
+    #[error(
+        "the data dir at {0} belongs to another chain (different chain spec); use another --datadir"
+    )]
     WrongChain(String),
     /// A file system error.
     #[error("{0}")]

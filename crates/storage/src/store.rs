@@ -12,7 +12,9 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::Decodable;
 use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use noesis_primitives::{AccountState, StateChanges, StateError, StateView};
-use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+};
 
 use crate::{
     StoreError,
@@ -81,8 +83,9 @@ impl Store {
     /// A store that is truncated or corrupted, of another format version, or made for
     /// another chain is refused with a message that says so; it is never loaded silently.
     pub fn open(dir: &Path, spec_hash: B256) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Io(format!("cannot create data dir {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Io(format!("cannot create data dir {}: {e}", dir.display()))
+        })?;
         let path = dir.join(FILE_NAME);
         let existed = path.exists();
         let mut builder = Database::builder();
@@ -113,7 +116,8 @@ impl Store {
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut meta = tx.open_table(META).map_err(db_err)?;
-            meta.insert("format", FORMAT_VERSION.to_be_bytes().as_slice()).map_err(db_err)?;
+            meta.insert("format", FORMAT_VERSION.to_be_bytes().as_slice())
+                .map_err(db_err)?;
             meta.insert("spec", spec_hash.as_slice()).map_err(db_err)?;
             // Create every table so readers never meet a missing one.
             tx.open_table(CANONICAL).map_err(db_err)?;
@@ -138,16 +142,23 @@ impl Store {
             ))
         };
         let tx = self.db.begin_read().map_err(|e| corrupt(e.to_string()))?;
-        let meta = tx.open_table(META).map_err(|e| corrupt(format!("no metadata ({e})")))?;
+        let meta = tx
+            .open_table(META)
+            .map_err(|e| corrupt(format!("no metadata ({e})")))?;
         let format = meta
             .get("format")
             .map_err(|e| corrupt(e.to_string()))?
             .ok_or_else(|| corrupt("no format version".into()))?;
         let format = u64::from_be_bytes(
-            format.value().try_into().map_err(|_| corrupt("bad format version".into()))?,
+            format
+                .value()
+                .try_into()
+                .map_err(|_| corrupt("bad format version".into()))?,
         );
         if format != FORMAT_VERSION {
-            return Err(corrupt(format!("format version {format}, expected {FORMAT_VERSION}")));
+            return Err(corrupt(format!(
+                "format version {format}, expected {FORMAT_VERSION}"
+            )));
         }
         let spec = meta
             .get("spec")
@@ -161,13 +172,18 @@ impl Store {
         let head = self.head()?;
         if let Some((recorded, recorded_hash)) = self.recorded_head() {
             match head {
-                Some((number, hash)) if number > recorded || (number == recorded && hash == recorded_hash) => {}
+                Some((number, hash))
+                    if number > recorded || (number == recorded && hash == recorded_hash) => {}
                 Some((number, _)) => {
                     return Err(corrupt(format!(
                         "it ends at block {number} but block {recorded} ({recorded_hash}) was committed"
                     )));
                 }
-                None => return Err(corrupt(format!("it is empty but block {recorded} was committed"))),
+                None => {
+                    return Err(corrupt(format!(
+                        "it is empty but block {recorded} was committed"
+                    )));
+                }
             }
         }
         // The head block, its state root and the flat state must all be present.
@@ -176,7 +192,9 @@ impl Store {
                 .header_by_hash(&hash)?
                 .ok_or_else(|| corrupt(format!("head block {number} ({hash}) is missing")))?;
             if header.number != number || header.hash_slow() != hash {
-                return Err(corrupt(format!("head block {number} does not match its hash")));
+                return Err(corrupt(format!(
+                    "head block {number} does not match its hash"
+                )));
             }
             if header.state_root != EMPTY_ROOT_HASH && self.node(&header.state_root)?.is_none() {
                 return Err(corrupt(format!("state root of block {number} is missing")));
@@ -197,7 +215,10 @@ impl Store {
     pub fn hash_by_number(&self, number: u64) -> Result<Option<B256>, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
         let table = tx.open_table(CANONICAL).map_err(db_err)?;
-        Ok(table.get(number).map_err(db_err)?.map(|h| B256::from(*h.value())))
+        Ok(table
+            .get(number)
+            .map_err(db_err)?
+            .map(|h| B256::from(*h.value())))
     }
 
     /// The number of the block with hash `hash`.
@@ -212,10 +233,11 @@ impl Store {
         let tx = self.db.begin_read().map_err(db_err)?;
         let table = tx.open_table(HEADERS).map_err(db_err)?;
         match table.get(&hash.0).map_err(db_err)? {
-            Some(raw) => Ok(Some(
-                Header::decode(&mut raw.value())
-                    .map_err(|e| StoreError::Corrupt(format!("bad header {hash}: {e}")))?,
-            )),
+            Some(raw) => {
+                Ok(Some(Header::decode(&mut raw.value()).map_err(|e| {
+                    StoreError::Corrupt(format!("bad header {hash}: {e}"))
+                })?))
+            }
             None => Ok(None),
         }
     }
@@ -230,15 +252,23 @@ impl Store {
 
     /// The canonical block at `number` with its transactions.
     pub fn block_by_number(&self, number: u64) -> Result<Option<StoredBlock>, StoreError> {
-        let Some(hash) = self.hash_by_number(number)? else { return Ok(None) };
-        let Some(header) = self.header_by_hash(&hash)? else { return Ok(None) };
+        let Some(hash) = self.hash_by_number(number)? else {
+            return Ok(None);
+        };
+        let Some(header) = self.header_by_hash(&hash)? else {
+            return Ok(None);
+        };
         let tx = self.db.begin_read().map_err(db_err)?;
         let bodies = tx.open_table(BODIES).map_err(db_err)?;
         let transactions = match bodies.get(number).map_err(db_err)? {
             Some(raw) => decode_body(raw.value())?,
             None => Vec::new(),
         };
-        Ok(Some(StoredBlock { header, hash, transactions }))
+        Ok(Some(StoredBlock {
+            header,
+            hash,
+            transactions,
+        }))
     }
 
     /// The receipts of the canonical block at `number`.
@@ -255,10 +285,10 @@ impl Store {
     pub fn tx_location(&self, hash: &B256) -> Result<Option<TxLocation>, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
         let table = tx.open_table(TX_LOOKUP).map_err(db_err)?;
-        Ok(table
-            .get(&hash.0)
-            .map_err(db_err)?
-            .map(|v| { let (block, index) = v.value(); TxLocation { block, index } }))
+        Ok(table.get(&hash.0).map_err(db_err)?.map(|v| {
+            let (block, index) = v.value();
+            TxLocation { block, index }
+        }))
     }
 
     /// A snapshot of the latest state (flat tables, fast reads).
@@ -268,7 +298,10 @@ impl Store {
 
     /// A snapshot of the state with root `root`, read through the trie (any past block).
     pub fn at_root(&self, root: B256) -> Result<TrieState, StoreError> {
-        Ok(TrieState { tables: StateTables::open(&self.db.begin_read().map_err(db_err)?)?, root })
+        Ok(TrieState {
+            tables: StateTables::open(&self.db.begin_read().map_err(db_err)?)?,
+            root,
+        })
     }
 
     /// Computes the state root after applying `changes` on top of the latest state,
@@ -293,7 +326,11 @@ impl Store {
             let previous_root = if change.storage_reset {
                 EMPTY_ROOT_HASH
             } else {
-                snapshot.account(*address).map_err(|e| StoreError::Db(e.0))?.map(|a| a.storage_root).unwrap_or(EMPTY_ROOT_HASH)
+                snapshot
+                    .account(*address)
+                    .map_err(|e| StoreError::Db(e.0))?
+                    .map(|a| a.storage_root)
+                    .unwrap_or(EMPTY_ROOT_HASH)
             };
             let storage_root = if change.storage.is_empty() {
                 previous_root
@@ -301,17 +338,32 @@ impl Store {
                 let mut storage = TrieUpdate::new(&snapshot, previous_root);
                 for (slot, value) in &change.storage {
                     let key = keccak256(slot.to_be_bytes::<32>());
-                    let encoded = if value.is_zero() { Vec::new() } else { alloy_rlp::encode(value) };
+                    let encoded = if value.is_zero() {
+                        Vec::new()
+                    } else {
+                        alloy_rlp::encode(value)
+                    };
                     storage.set(&key, encoded)?;
                 }
                 storage.commit(&mut writes)
             };
-            let account = TrieAccount { nonce, balance, storage_root, code_hash, ..Default::default() };
-            update.set(&key, alloy_rlp::encode(&account))?;
+            let account = TrieAccount {
+                nonce,
+                balance,
+                storage_root,
+                code_hash,
+            };
+            update.set(&key, alloy_rlp::encode(account))?;
             accounts.push((*address, Some(account)));
         }
         let root = update.commit(&mut writes);
-        Ok((root, PreparedState { nodes: writes, accounts }))
+        Ok((
+            root,
+            PreparedState {
+                nodes: writes,
+                accounts,
+            },
+        ))
     }
 
     /// Writes a block, its receipts and its state changes in one durable transaction.
@@ -326,9 +378,17 @@ impl Store {
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut headers = tx.open_table(HEADERS).map_err(db_err)?;
-            headers.insert(&block.hash.0, alloy_rlp::encode(&block.header).as_slice()).map_err(db_err)?;
-            tx.open_table(BLOCK_NUMBERS).map_err(db_err)?.insert(&block.hash.0, number).map_err(db_err)?;
-            tx.open_table(CANONICAL).map_err(db_err)?.insert(number, &block.hash.0).map_err(db_err)?;
+            headers
+                .insert(&block.hash.0, alloy_rlp::encode(&block.header).as_slice())
+                .map_err(db_err)?;
+            tx.open_table(BLOCK_NUMBERS)
+                .map_err(db_err)?
+                .insert(&block.hash.0, number)
+                .map_err(db_err)?;
+            tx.open_table(CANONICAL)
+                .map_err(db_err)?
+                .insert(number, &block.hash.0)
+                .map_err(db_err)?;
             tx.open_table(BODIES)
                 .map_err(db_err)?
                 .insert(number, encode_body(&block.transactions).as_slice())
@@ -339,7 +399,9 @@ impl Store {
                 .map_err(db_err)?;
             let mut lookup = tx.open_table(TX_LOOKUP).map_err(db_err)?;
             for (index, (_, transaction)) in block.transactions.iter().enumerate() {
-                lookup.insert(&transaction.trie_hash().0, (number, index as u32)).map_err(db_err)?;
+                lookup
+                    .insert(&transaction.trie_hash().0, (number, index as u32))
+                    .map_err(db_err)?;
             }
             let mut code = tx.open_table(CODE).map_err(db_err)?;
             for (hash, bytes) in &changes.codes {
@@ -354,17 +416,24 @@ impl Store {
             for (address, account) in &prepared.accounts {
                 match account {
                     Some(account) => {
-                        accounts.insert(&address.0 .0, alloy_rlp::encode(account).as_slice()).map_err(db_err)?;
+                        accounts
+                            .insert(&address.0.0, alloy_rlp::encode(account).as_slice())
+                            .map_err(db_err)?;
                     }
                     None => {
-                        accounts.remove(&address.0 .0).map_err(db_err)?;
+                        accounts.remove(&address.0.0).map_err(db_err)?;
                     }
                 }
             }
             for (address, change) in &changes.accounts {
                 if change.storage_reset || change.account.is_none() {
-                    let (start, end) = (slot_key(address, &U256::ZERO), slot_key(address, &U256::MAX));
-                    storage.retain_in::<&[u8; 52], _>(&start..=&end, |_, _| false).map_err(db_err)?;
+                    let (start, end) = (
+                        slot_key(address, &U256::ZERO),
+                        slot_key(address, &U256::MAX),
+                    );
+                    storage
+                        .retain_in::<&[u8; 52], _>(&start..=&end, |_, _| false)
+                        .map_err(db_err)?;
                 }
                 if change.account.is_none() {
                     continue;
@@ -374,7 +443,9 @@ impl Store {
                     if value.is_zero() {
                         storage.remove(&key).map_err(db_err)?;
                     } else {
-                        storage.insert(&key, &value.to_be_bytes::<32>()).map_err(db_err)?;
+                        storage
+                            .insert(&key, &value.to_be_bytes::<32>())
+                            .map_err(db_err)?;
                     }
                 }
             }
@@ -391,7 +462,12 @@ impl Store {
         let tmp = self.path.with_file_name("HEAD.tmp");
         std::fs::write(&tmp, format!("{number} {hash}\n"))
             .and_then(|()| std::fs::rename(&tmp, self.head_file()))
-            .map_err(|e| StoreError::Io(format!("cannot record the head in {}: {e}", self.head_file().display())))
+            .map_err(|e| {
+                StoreError::Io(format!(
+                    "cannot record the head in {}: {e}",
+                    self.head_file().display()
+                ))
+            })
     }
 
     /// The head recorded beside the store, if any.
@@ -420,9 +496,17 @@ impl Store {
                     .map_err(|e| StoreError::Corrupt(format!("bad storage value: {e}")))?,
                 None => U256::ZERO,
             };
-            storage.push(StorageProof { slot: *slot, value, proof: trie::proof(&state, storage_root, &key)? });
+            storage.push(StorageProof {
+                slot: *slot,
+                value,
+                proof: trie::proof(&state, storage_root, &key)?,
+            });
         }
-        Ok(AccountProof { account, account_proof, storage })
+        Ok(AccountProof {
+            account,
+            account_proof,
+            storage,
+        })
     }
 
     fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
@@ -516,7 +600,8 @@ fn decode_receipts(mut raw: &[u8]) -> Result<Vec<ReceiptEnvelope>, StoreError> {
 }
 
 fn decode_account(raw: &[u8]) -> Result<AccountState, StateError> {
-    let account = TrieAccount::decode(&mut &raw[..]).map_err(|e| StateError(format!("bad account record: {e}")))?;
+    let account = TrieAccount::decode(&mut &raw[..])
+        .map_err(|e| StateError(format!("bad account record: {e}")))?;
     Ok(AccountState {
         nonce: account.nonce,
         balance: account.balance,
@@ -546,15 +631,29 @@ impl StateTables {
     }
 
     fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.trie.get(&hash.0).map_err(db_err)?.map(|v| v.value().to_vec()))
+        Ok(self
+            .trie
+            .get(&hash.0)
+            .map_err(db_err)?
+            .map(|v| v.value().to_vec()))
     }
 
     fn code(&self, code_hash: B256) -> Result<Bytes, StateError> {
-        Ok(self.code.get(&code_hash.0).map_err(state_err)?.map(|v| Bytes::copy_from_slice(v.value())).unwrap_or_default())
+        Ok(self
+            .code
+            .get(&code_hash.0)
+            .map_err(state_err)?
+            .map(|v| Bytes::copy_from_slice(v.value()))
+            .unwrap_or_default())
     }
 
     fn block_hash(&self, number: u64) -> Result<B256, StateError> {
-        Ok(self.canonical.get(number).map_err(state_err)?.map(|h| B256::from(*h.value())).unwrap_or_default())
+        Ok(self
+            .canonical
+            .get(number)
+            .map_err(state_err)?
+            .map(|h| B256::from(*h.value()))
+            .unwrap_or_default())
     }
 }
 
@@ -583,7 +682,7 @@ impl NodeSource for LatestState {
 
 impl StateView for LatestState {
     fn account(&self, address: Address) -> Result<Option<AccountState>, StateError> {
-        match self.accounts.get(&address.0 .0).map_err(state_err)? {
+        match self.accounts.get(&address.0.0).map_err(state_err)? {
             Some(raw) => decode_account(raw.value()).map(Some),
             None => Ok(None),
         }
@@ -628,7 +727,9 @@ impl StateView for TrieState {
     }
 
     fn storage(&self, address: Address, slot: U256) -> Result<U256, StateError> {
-        let Some(account) = self.account(address)? else { return Ok(U256::ZERO) };
+        let Some(account) = self.account(address)? else {
+            return Ok(U256::ZERO);
+        };
         let key = keccak256(slot.to_be_bytes::<32>());
         match trie::get(self, account.storage_root, &key).map_err(state_err)? {
             Some(raw) => U256::decode(&mut raw.as_slice()).map_err(state_err),

@@ -25,8 +25,9 @@ pub trait NodeSource {
 }
 
 /// A trie node in memory. `Stored` is a reference not yet loaded.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 enum Node {
+    #[default]
     Empty,
     Leaf(Nibbles, Vec<u8>),
     Extension(Nibbles, Box<Node>),
@@ -46,7 +47,11 @@ pub struct TrieUpdate<'a, S: NodeSource> {
 impl<'a, S: NodeSource> TrieUpdate<'a, S> {
     /// Starts an update of the trie with the given root.
     pub fn new(source: &'a S, root: B256) -> Self {
-        let root = if root == EMPTY_ROOT_HASH { Node::Empty } else { Node::Stored(root) };
+        let root = if root == EMPTY_ROOT_HASH {
+            Node::Empty
+        } else {
+            Node::Stored(root)
+        };
         Self { source, root }
     }
 
@@ -86,7 +91,11 @@ impl<'a, S: NodeSource> TrieUpdate<'a, S> {
 }
 
 /// Reads the value stored under `key` (already hashed) in the trie with root `root`.
-pub fn get<S: NodeSource>(source: &S, root: B256, key: &B256) -> Result<Option<Vec<u8>>, StoreError> {
+pub fn get<S: NodeSource>(
+    source: &S,
+    root: B256,
+    key: &B256,
+) -> Result<Option<Vec<u8>>, StoreError> {
     let mut proof = Vec::new();
     walk(source, root, key, &mut proof, false)
 }
@@ -130,7 +139,9 @@ fn walk<S: NodeSource>(
                 next = Some(ext.child);
             }
             TrieNode::Branch(branch) => {
-                let Some(nibble) = path.get(depth) else { return Ok(None) };
+                let Some(nibble) = path.get(depth) else {
+                    return Ok(None);
+                };
                 let mut stack = branch.stack.into_iter();
                 for i in 0..16u8 {
                     if branch.state_mask.is_bit_set(i) {
@@ -165,7 +176,11 @@ fn walk<S: NodeSource>(
 
 /// Finishes a walk inside an inline node (only leaves can be inline in a secure trie,
 /// but extensions and branches are handled for completeness).
-fn walk_inline(node: TrieNode, path: &Nibbles, depth: usize) -> Result<Option<Vec<u8>>, StoreError> {
+fn walk_inline(
+    node: TrieNode,
+    path: &Nibbles,
+    depth: usize,
+) -> Result<Option<Vec<u8>>, StoreError> {
     match node {
         TrieNode::Leaf(leaf) => Ok((path.slice(depth..) == leaf.key).then_some(leaf.value)),
         TrieNode::EmptyRoot => Ok(None),
@@ -173,10 +188,16 @@ fn walk_inline(node: TrieNode, path: &Nibbles, depth: usize) -> Result<Option<Ve
             if !path.slice(depth..).starts_with(&ext.key) || ext.child.is_hash() {
                 return Ok(None);
             }
-            walk_inline(decode_trie_node(ext.child.as_slice())?, path, depth + ext.key.len())
+            walk_inline(
+                decode_trie_node(ext.child.as_slice())?,
+                path,
+                depth + ext.key.len(),
+            )
         }
         TrieNode::Branch(branch) => {
-            let Some(nibble) = path.get(depth) else { return Ok(None) };
+            let Some(nibble) = path.get(depth) else {
+                return Ok(None);
+            };
             let mut stack = branch.stack.into_iter();
             for i in 0..16u8 {
                 if branch.state_mask.is_bit_set(i) {
@@ -229,21 +250,15 @@ fn from_trie_node(node: TrieNode) -> Result<Node, StoreError> {
             let mut stack = branch.stack.iter();
             for (i, slot) in children.iter_mut().enumerate() {
                 if branch.state_mask.is_bit_set(i as u8) {
-                    let child = stack
-                        .next()
-                        .ok_or_else(|| StoreError::Corrupt("branch node mask/stack mismatch".into()))?;
+                    let child = stack.next().ok_or_else(|| {
+                        StoreError::Corrupt("branch node mask/stack mismatch".into())
+                    })?;
                     *slot = from_child(child)?;
                 }
             }
             Node::Branch(Box::new(children))
         }
     })
-}
-
-impl Default for Node {
-    fn default() -> Self {
-        Node::Empty
-    }
 }
 
 fn resolve<S: NodeSource>(source: &S, node: Node) -> Result<Node, StoreError> {
@@ -253,7 +268,12 @@ fn resolve<S: NodeSource>(source: &S, node: Node) -> Result<Node, StoreError> {
     }
 }
 
-fn insert<S: NodeSource>(source: &S, node: Node, path: Nibbles, value: Vec<u8>) -> Result<Node, StoreError> {
+fn insert<S: NodeSource>(
+    source: &S,
+    node: Node,
+    path: Nibbles,
+    value: Vec<u8>,
+) -> Result<Node, StoreError> {
     Ok(match resolve(source, node)? {
         Node::Empty => Node::Leaf(path, value),
         Node::Leaf(key, old) => {
@@ -280,8 +300,11 @@ fn insert<S: NodeSource>(source: &S, node: Node, path: Nibbles, value: Vec<u8>) 
             };
             let mut children: [Node; 16] = Default::default();
             let rest = key.slice(common + 1..);
-            children[ext_nibble as usize] =
-                if rest.is_empty() { *child } else { Node::Extension(rest, child) };
+            children[ext_nibble as usize] = if rest.is_empty() {
+                *child
+            } else {
+                Node::Extension(rest, child)
+            };
             children[new_nibble as usize] = Node::Leaf(path.slice(common + 1..), value);
             with_prefix(path.slice(..common), Node::Branch(Box::new(children)))
         }
@@ -298,7 +321,11 @@ fn insert<S: NodeSource>(source: &S, node: Node, path: Nibbles, value: Vec<u8>) 
 }
 
 fn with_prefix(prefix: Nibbles, node: Node) -> Node {
-    if prefix.is_empty() { node } else { Node::Extension(prefix, Box::new(node)) }
+    if prefix.is_empty() {
+        node
+    } else {
+        Node::Extension(prefix, Box::new(node))
+    }
 }
 
 fn remove<S: NodeSource>(source: &S, node: Node, path: Nibbles) -> Result<Node, StoreError> {
@@ -324,7 +351,10 @@ fn remove<S: NodeSource>(source: &S, node: Node, path: Nibbles) -> Result<Node, 
             };
             let slot = &mut children[nibble as usize];
             *slot = remove(source, std::mem::take(slot), path.slice(1..))?;
-            let mut remaining = children.iter().enumerate().filter(|(_, c)| !matches!(c, Node::Empty));
+            let mut remaining = children
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| !matches!(c, Node::Empty));
             match (remaining.next(), remaining.next()) {
                 (None, _) => Node::Empty,
                 (Some((index, _)), None) => {

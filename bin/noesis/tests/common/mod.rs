@@ -22,7 +22,10 @@ pub const CHAIN_ID: u64 = 7337;
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// A running `noesis dev` process.
@@ -47,10 +50,18 @@ impl DevNode {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn noesis");
-        let node = DevNode { child, url: format!("http://127.0.0.1:{port}"), port, datadir: datadir.to_path_buf() };
+        let node = DevNode {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            datadir: datadir.to_path_buf(),
+        };
         let started = Instant::now();
         while node.try_call("eth_chainId", json!([])).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "node did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "node did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         node
@@ -58,8 +69,13 @@ impl DevNode {
 
     /// Sends a JSON-RPC request; returns the raw response object.
     pub fn raw(&self, body: &Value) -> Result<Value, String> {
-        let mut response = ureq::post(&self.url).send_json(body).map_err(|e| e.to_string())?;
-        response.body_mut().read_json::<Value>().map_err(|e| e.to_string())
+        let mut response = ureq::post(&self.url)
+            .send_json(body)
+            .map_err(|e| e.to_string())?;
+        response
+            .body_mut()
+            .read_json::<Value>()
+            .map_err(|e| e.to_string())
     }
 
     /// Calls `method`; Err holds the JSON-RPC error object.
@@ -75,13 +91,15 @@ impl DevNode {
 
     /// Calls `method` and expects success.
     pub fn call(&self, method: &str, params: Value) -> Value {
-        self.try_call(method, params.clone()).unwrap_or_else(|e| panic!("{method}({params}) failed: {e}"))
+        self.try_call(method, params.clone())
+            .unwrap_or_else(|e| panic!("{method}({params}) failed: {e}"))
     }
 
     /// A hex quantity result as u128.
     pub fn quantity(&self, method: &str, params: Value) -> u128 {
         let v = self.call(method, params);
-        u128::from_str_radix(v.as_str().expect("hex").trim_start_matches("0x"), 16).expect("quantity")
+        u128::from_str_radix(v.as_str().expect("hex").trim_start_matches("0x"), 16)
+            .expect("quantity")
     }
 
     /// Waits for the receipt of `hash`.
@@ -92,7 +110,10 @@ impl DevNode {
             if !receipt.is_null() {
                 return receipt;
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "no receipt for {hash}");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no receipt for {hash}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -117,7 +138,13 @@ pub fn dev_signer(i: u32) -> PrivateKeySigner {
 }
 
 /// A transaction template: EIP-1559 with generous fees.
-pub fn eip1559(nonce: u64, to: Option<Address>, value: U256, input: Bytes, gas_limit: u64) -> TxEip1559 {
+pub fn eip1559(
+    nonce: u64,
+    to: Option<Address>,
+    value: U256,
+    input: Bytes,
+    gas_limit: u64,
+) -> TxEip1559 {
     TxEip1559 {
         chain_id: CHAIN_ID,
         nonce,
@@ -132,26 +159,45 @@ pub fn eip1559(nonce: u64, to: Option<Address>, value: U256, input: Bytes, gas_l
 }
 
 /// Signs any signable transaction and returns its raw hex.
-pub fn sign<T: SignableTransaction<alloy_primitives::Signature>>(signer: &PrivateKeySigner, tx: T) -> String
+pub fn sign<T: SignableTransaction<alloy_primitives::Signature>>(
+    signer: &PrivateKeySigner,
+    tx: T,
+) -> String
 where
     TxEnvelope: From<alloy_consensus::Signed<T>>,
 {
     let signature = signer.sign_hash_sync(&tx.signature_hash()).expect("sign");
     let envelope: TxEnvelope = tx.into_signed(signature).into();
-    format!("0x{}", alloy_primitives::hex::encode(envelope.encoded_2718()))
+    format!(
+        "0x{}",
+        alloy_primitives::hex::encode(envelope.encoded_2718())
+    )
 }
 
 /// A transfer of `value` wei from `signer` with `nonce`.
 pub fn transfer(signer: &PrivateKeySigner, nonce: u64, to: Address, value: u64) -> String {
-    sign(signer, eip1559(nonce, Some(to), U256::from(value), Bytes::new(), 21_000))
+    sign(
+        signer,
+        eip1559(nonce, Some(to), U256::from(value), Bytes::new(), 21_000),
+    )
 }
 
 /// POSTs raw bytes; returns the HTTP status and body.
 pub fn post_bytes(url: &str, body: Vec<u8>) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut response = agent.post(url).header("content-type", "application/json").send(&body[..]).expect("http");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .send(&body[..])
+        .expect("http");
     let status = response.status().as_u16();
-    (status, response.body_mut().read_to_string().unwrap_or_default())
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
 }
 
 /// Announces a body of `length` bytes, sends only its start, and returns the HTTP
@@ -159,7 +205,9 @@ pub fn post_bytes(url: &str, body: Vec<u8>) -> (u16, String) {
 pub fn status_for_announced_length(port: u16, length: usize) -> u16 {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let head = format!(
         "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
     );
@@ -168,5 +216,8 @@ pub fn status_for_announced_length(port: u16, length: usize) -> u16 {
     let mut response = [0u8; 64];
     let n = stream.read(&mut response).unwrap_or(0);
     let text = String::from_utf8_lossy(&response[..n]);
-    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
