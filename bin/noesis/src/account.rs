@@ -15,7 +15,7 @@ pub fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             let password = password(&ks)?;
             let signer = PrivateKeySigner::random();
             save(&dir, &signer, &password)?;
-            println!("{}", signer.address());
+            crate::say!("{}", signer.address());
         }
         AccountCommand::Import { key_file, keystore } => {
             let text = if key_file.as_os_str() == "-" {
@@ -30,12 +30,12 @@ pub fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             })?;
             let dir = keystore_dir(&keystore)?;
             save(&dir, &signer, &password(&keystore)?)?;
-            println!("{}", signer.address());
+            crate::say!("{}", signer.address());
         }
         AccountCommand::List(ks) => {
             let dir = keystore_dir(&ks)?;
             for address in list(&dir)? {
-                println!("{address}");
+                crate::say!("{address}");
             }
         }
     }

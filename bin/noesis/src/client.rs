@@ -127,7 +127,7 @@ pub async fn send(args: SendArgs) -> anyhow::Result<()> {
         let receipt = rpc.call("eth_getTransactionReceipt", json!([hash])).await?;
         if !receipt.is_null() {
             let ok = receipt.get("status").and_then(Value::as_str) == Some("0x1");
-            println!(
+            crate::say!(
                 "{}",
                 json!({"hash": hash, "from": signer.address(), "to": args.to, "value": value.to_string(),
                        "blockNumber": receipt.get("blockNumber"), "status": if ok { "success" } else { "failed" }})
@@ -161,7 +161,7 @@ pub async fn status(args: RpcArgs) -> anyhow::Result<()> {
         "syncing": rpc.call("eth_syncing", json!([])).await?,
         "peers": rpc.quantity("net_peerCount", json!([])).await?,
     });
-    println!("{}", serde_json::to_string_pretty(&status)?);
+    crate::say!("{}", serde_json::to_string_pretty(&status)?);
     Ok(())
 }
 

@@ -1,6 +1,15 @@
 //! `noesis`: the command-line entry point. Parses arguments and launches; the work
 //! lives in the library crates.
 
+/// Prints a line to stdout; a closed stdout (e.g. `| head`) is not an error.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod account;
 mod cli;
 mod client;

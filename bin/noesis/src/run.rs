@@ -31,21 +31,21 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let addr = SocketAddr::new(args.http.http_addr, args.http.http_port);
     let (chain, local) = launch(&datadir, spec, mode, addr, signers).await?;
 
-    println!("Noesis dev chain (chain id {})", chain.chain_id());
-    println!("\nAvailable accounts (10,000 ETH each)\n==================");
+    crate::say!("Noesis dev chain (chain id {})", chain.chain_id());
+    crate::say!("\nAvailable accounts (10,000 ETH each)\n==================");
     for (i, a) in accounts.iter().enumerate() {
-        println!("({i}) {}", a.address);
+        crate::say!("({i}) {}", a.address);
     }
-    println!("\nPrivate keys\n==================");
+    crate::say!("\nPrivate keys\n==================");
     for (i, a) in accounts.iter().enumerate() {
-        println!("({i}) {}", a.private_key);
+        crate::say!("({i}) {}", a.private_key);
     }
-    println!("\nMnemonic: {}", noesis_primitives::DEV_MNEMONIC);
-    println!("Derivation path: m/44'/60'/0'/0/");
-    println!("\nData dir:  {}", datadir.display());
-    println!("Mining:    {}", describe(mode));
-    println!("JSON-RPC:  http://{local}  (WebSocket: ws://{local})");
-    println!("Metrics:   http://{local}/metrics");
+    crate::say!("\nMnemonic: {}", noesis_primitives::DEV_MNEMONIC);
+    crate::say!("Derivation path: m/44'/60'/0'/0/");
+    crate::say!("\nData dir:  {}", datadir.display());
+    crate::say!("Mining:    {}", describe(mode));
+    crate::say!("JSON-RPC:  http://{local}  (WebSocket: ws://{local})");
+    crate::say!("Metrics:   http://{local}/metrics");
     wait_for_shutdown().await;
     Ok(())
 }
@@ -90,7 +90,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let mode = seal_mode((config.block_time > 0).then_some(config.block_time));
     let addr = SocketAddr::new(config.http_addr, config.http_port);
     let (chain, local) = launch(&datadir, spec, mode, addr, Vec::new()).await?;
-    println!(
+    crate::say!(
         "Noesis node (chain id {}), JSON-RPC on http://{local}, head {}",
         chain.chain_id(),
         chain.head().header.number
