@@ -7,7 +7,7 @@ use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes, U64, U256, keccak256};
 use alloy_rpc_types_eth::{
     Block, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory, Filter, Log, SyncStatus,
-    Transaction, TransactionReceipt, TransactionRequest,
+    Transaction, TransactionReceipt, TransactionRequest, state::StateOverride,
 };
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
@@ -27,6 +27,7 @@ use crate::{
     convert::{rpc_block, rpc_log, rpc_receipt, rpc_transaction},
     error::RpcError,
     filters::{FilterChanges, Filters, logs_in_range},
+    overrides::OverriddenState,
 };
 
 /// Default priority fee suggested to wallets (1 gwei), as geth's dev mode.
@@ -63,10 +64,20 @@ pub trait EthApi {
     ) -> RpcResult<B256>;
     /// Simulates a call.
     #[method(name = "call")]
-    fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes>;
+    fn call(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        overrides: Option<StateOverride>,
+    ) -> RpcResult<Bytes>;
     /// Estimates gas for a transaction.
     #[method(name = "estimateGas")]
-    fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64>;
+    fn estimate_gas(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        overrides: Option<StateOverride>,
+    ) -> RpcResult<U64>;
     /// Submits a signed transaction.
     #[method(name = "sendRawTransaction")]
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
@@ -320,7 +331,7 @@ impl EthRpc {
         }
         if request.gas.is_none() {
             request.gas = Some(
-                self.estimate_gas(request.clone(), Some(BlockId::pending()))
+                self.estimate_gas(request.clone(), Some(BlockId::pending()), None)
                     .map_err(|e| RpcError::InvalidParams(e.message().to_string()))?
                     .to(),
             );
@@ -447,15 +458,27 @@ impl EthApiServer for EthRpc {
         ))
     }
 
-    fn call(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<Bytes> {
+    fn call(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        overrides: Option<StateOverride>,
+    ) -> RpcResult<Bytes> {
         let (state, ctx, req) = self.simulate(&request, block)?;
-        let outcome = call(&*state, &ctx, &req).map_err(RpcError::from)?;
+        let state = OverriddenState::new(&*state, overrides.unwrap_or_default())?;
+        let outcome = call(&state, &ctx, &req).map_err(RpcError::from)?;
         Ok(outcome_to_result(outcome)?)
     }
 
-    fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64> {
+    fn estimate_gas(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        overrides: Option<StateOverride>,
+    ) -> RpcResult<U64> {
         let (state, ctx, req) = self.simulate(&request, block)?;
-        match estimate_gas(&*state, &ctx, &req).map_err(RpcError::from)? {
+        let state = OverriddenState::new(&*state, overrides.unwrap_or_default())?;
+        match estimate_gas(&state, &ctx, &req).map_err(RpcError::from)? {
             Ok(gas) => Ok(U64::from(gas)),
             Err(CallOutcome::Revert { output, .. }) => Err(RpcError::Reverted(output).into()),
             Err(CallOutcome::Halt { reason, .. }) if reason.starts_with("OutOfGas") => {

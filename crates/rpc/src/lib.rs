@@ -9,6 +9,7 @@ pub mod error;
 pub mod eth;
 mod fees;
 mod filters;
+mod overrides;
 pub mod server;
 
 pub use eth::EthRpc;
