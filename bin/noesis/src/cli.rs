@@ -61,7 +61,7 @@ pub struct DevArgs {
 /// `noesis node`.
 #[derive(Args, Debug)]
 pub struct NodeArgs {
-    /// TOML config file (see docs/architecture.md).
+    /// TOML config file (format in README.md: datadir, chain, http_addr, http_port, block_time).
     #[arg(long)]
     pub config: PathBuf,
 }
