@@ -451,7 +451,12 @@ impl Store {
             }
         }
         tx.commit().map_err(db_err)?;
-        self.record_head(number, block.hash)
+        // The block is committed whatever happens next; a missing HEAD record only
+        // weakens the check at the next open.
+        if let Err(e) = self.record_head(number, block.hash) {
+            tracing::warn!("{e}");
+        }
+        Ok(())
     }
 
     fn head_file(&self) -> PathBuf {
