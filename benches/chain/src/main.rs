@@ -494,6 +494,7 @@ async fn deploy_reader(peer: &Peer) -> anyhow::Result<Address> {
 
 struct Report {
     ingest: IngestResult,
+    chain_id_rps: f64,
     balance_rps: f64,
     call_rps: f64,
     rss_mib: f64,
@@ -503,6 +504,7 @@ async fn run_peer(peer: Peer, args: &Args) -> anyhow::Result<Report> {
     let ingest = ingest(&peer, args).await?;
     let reader = deploy_reader(&peer).await?;
     let who = bench_senders(1)[0].address();
+    let chain_id_rps = reads(&peer, args, "eth_chainId", json!([])).await?;
     let balance_rps = reads(&peer, args, "eth_getBalance", json!([who, "latest"])).await?;
     let call_rps = reads(
         &peer,
@@ -514,6 +516,7 @@ async fn run_peer(peer: Peer, args: &Args) -> anyhow::Result<Report> {
     let rss_mib = peer.peak_rss_mib();
     Ok(Report {
         ingest,
+        chain_id_rps,
         balance_rps,
         call_rps,
         rss_mib,
@@ -545,6 +548,15 @@ async fn main() -> anyhow::Result<()> {
         noesis.ingest.seconds,
         anvil.as_ref().map(|a| a.ingest.seconds),
         "s",
+    );
+    row(
+        &format!(
+            "eth_chainId at {} connections (server overhead only)",
+            args.connections
+        ),
+        noesis.chain_id_rps,
+        anvil.as_ref().map(|a| a.chain_id_rps),
+        "req/s",
     );
     row(
         &format!("eth_getBalance at {} connections", args.connections),

@@ -99,3 +99,47 @@ fn state_overrides_historical_reads_and_limits() {
     // Subscriptions need a WebSocket: over HTTP they are an error, not a hang.
     assert!(node.try_call("eth_subscribe", json!(["newHeads"])).is_err());
 }
+
+#[test]
+fn eth_send_transaction_signs_for_dev_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path(), &["--block-time", "3600"]);
+    let from = dev_signer(4).address();
+    // Several in a row without gas or nonce, before any is mined: nonces follow the pool.
+    let mut hashes = Vec::new();
+    for _ in 0..3 {
+        hashes.push(node.call(
+            "eth_sendTransaction",
+            json!([{"from": from, "to": Address::repeat_byte(5), "value": "0x1"}]),
+        ));
+    }
+    assert_eq!(
+        node.quantity("eth_getTransactionCount", json!([from, "pending"])),
+        3
+    );
+    // A creation: no "to".
+    node.call(
+        "eth_sendTransaction",
+        json!([{"from": from, "data": "0x600a600c600039600a6000f3602a60005260206000f3"}]),
+    );
+    assert_eq!(
+        node.quantity("eth_getTransactionCount", json!([from, "pending"])),
+        4
+    );
+    // A revert surfaces as code 3 from the estimate.
+    let err = node
+        .try_call(
+            "eth_sendTransaction",
+            json!([{"from": from, "data": "0x60006000fd"}]),
+        )
+        .unwrap_err();
+    assert_eq!(err["code"], 3);
+    // Not a dev account.
+    let err = node
+        .try_call(
+            "eth_sendTransaction",
+            json!([{"from": Address::repeat_byte(1), "to": from}]),
+        )
+        .unwrap_err();
+    assert_eq!(err["code"], -32602);
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use alloy_consensus::{SignableTransaction, TxEnvelope, TypedTransaction};
 use alloy_eips::{BlockId, BlockNumberOrTag};
-use alloy_primitives::{Address, B256, Bytes, U64, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256, keccak256};
 use alloy_rpc_types_eth::{
     Block, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory, Filter, Log, SyncStatus,
     Transaction, TransactionReceipt, TransactionRequest, state::StateOverride,
@@ -326,15 +326,12 @@ impl EthRpc {
             .ok_or_else(|| RpcError::InvalidParams(format!("unknown account {from}: eth_sendTransaction signs only for dev accounts; sign locally and use eth_sendRawTransaction")))?;
         let mut request = request;
         request.chain_id = Some(self.chain.chain_id());
+        if request.to.is_none() {
+            // No recipient: a contract creation.
+            request.to = Some(TxKind::Create);
+        }
         if request.nonce.is_none() {
             request.nonce = Some(self.chain.pending_nonce(from)?);
-        }
-        if request.gas.is_none() {
-            request.gas = Some(
-                self.estimate_gas(request.clone(), Some(BlockId::pending()), None)
-                    .map_err(|e| RpcError::InvalidParams(e.message().to_string()))?
-                    .to(),
-            );
         }
         if request.gas_price.is_none() {
             let tip = request.max_priority_fee_per_gas.unwrap_or(SUGGESTED_TIP);
@@ -503,7 +500,17 @@ impl EthApiServer for EthRpc {
         Ok(hash)
     }
 
-    fn send_transaction(&self, request: TransactionRequest) -> RpcResult<B256> {
+    fn send_transaction(&self, mut request: TransactionRequest) -> RpcResult<B256> {
+        if request.gas.is_none() {
+            // Estimated on the pending state without the nonce (earlier transactions
+            // of the sender may still be pooled); a revert surfaces as code 3.
+            let mut estimate = request.clone();
+            estimate.nonce = None;
+            request.gas = Some(
+                self.estimate_gas(estimate, Some(BlockId::pending()), None)?
+                    .to(),
+            );
+        }
         let tx = self.sign_with_dev_key(request)?;
         Ok(self.submit(tx)?)
     }
