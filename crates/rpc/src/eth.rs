@@ -273,7 +273,13 @@ impl EthRpc {
             .ok_or_else(|| RpcError::NotFound("header not found".into()))
     }
 
+    /// A block, if it is at or below the head. A block is written to the store just
+    /// before the head moves to it; until then it (and its receipts) stay invisible,
+    /// so a client that sees a receipt always finds its block at `latest`.
     fn block(&self, number: u64) -> Result<Option<StoredBlock>, RpcError> {
+        if number > self.head_number() {
+            return Ok(None);
+        }
         Ok(self.chain.store().block_by_number(number)?)
     }
 
