@@ -393,12 +393,7 @@ impl Chain {
             mix_hash: ctx.prevrandao,
             nonce: Default::default(),
             base_fee_per_gas: Some(ctx.base_fee),
-            withdrawals_root: Some(alloy_trie::EMPTY_ROOT_HASH),
-            blob_gas_used: Some(0),
-            excess_blob_gas: Some(0),
-            parent_beacon_block_root: Some(B256::ZERO),
-            requests_hash: Some(EMPTY_REQUESTS_HASH),
-            ..Default::default()
+            ..post_prague_header()
         };
         let hash = header.hash_slow();
         let block = StoredBlock {
@@ -533,12 +528,7 @@ fn write_genesis(store: &Store, spec: &ChainSpec) -> Result<(), NodeError> {
         gas_limit: spec.gas_limit,
         timestamp: spec.genesis_timestamp,
         base_fee_per_gas: Some(spec.initial_base_fee),
-        withdrawals_root: Some(alloy_trie::EMPTY_ROOT_HASH),
-        blob_gas_used: Some(0),
-        excess_blob_gas: Some(0),
-        parent_beacon_block_root: Some(B256::ZERO),
-        requests_hash: Some(EMPTY_REQUESTS_HASH),
-        ..Default::default()
+        ..post_prague_header()
     };
     let hash = header.hash_slow();
     store.commit_block(
@@ -552,4 +542,18 @@ fn write_genesis(store: &Store, spec: &ChainSpec) -> Result<(), NodeError> {
         prepared,
     )?;
     Ok(())
+}
+
+/// A header with the post-Cancun/Prague fields this chain always sets (no
+/// withdrawals, no blobs, no beacon root, no requests; ADR 0003).
+fn post_prague_header() -> Header {
+    Header {
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        withdrawals_root: Some(alloy_trie::EMPTY_ROOT_HASH),
+        blob_gas_used: Some(0),
+        excess_blob_gas: Some(0),
+        parent_beacon_block_root: Some(B256::ZERO),
+        requests_hash: Some(EMPTY_REQUESTS_HASH),
+        ..Default::default()
+    }
 }
