@@ -161,61 +161,58 @@ async fn wait_ready(url: &str) -> anyhow::Result<u64> {
     }
 }
 
-async fn start_noesis(bin: &PathBuf) -> anyhow::Result<Peer> {
-    let port = free_port()?;
-    let dir = std::env::temp_dir().join(format!("noesis-bench-{port}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    let child = Command::new(bin)
-        .args(["dev", "--datadir"])
-        .arg(&dir)
-        .args(["--http-port", &port.to_string()])
-        // The same block gas limit as anvil's run below: the same workload on both.
-        .args(["--gas-limit", "1000000000"])
-        .env("RUST_LOG", "warn")
+/// Spawns a node on `port`, waits until it answers, and learns its chain id.
+async fn launch(
+    name: &'static str,
+    mut command: Command,
+    port: u16,
+    dir: Option<PathBuf>,
+) -> anyhow::Result<Peer> {
+    let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .with_context(|| format!("cannot start {}", bin.display()))?;
-    let url = format!("http://127.0.0.1:{port}");
+        .with_context(|| format!("cannot start {name}"))?;
     let mut peer = Peer {
-        name: "noesis",
+        name,
         child,
-        url,
+        url: format!("http://127.0.0.1:{port}"),
         chain_id: 0,
-        _dir: Some(dir),
+        _dir: dir,
     };
     peer.chain_id = wait_ready(&peer.url).await?;
     Ok(peer)
 }
 
+async fn start_noesis(bin: &PathBuf) -> anyhow::Result<Peer> {
+    let port = free_port()?;
+    let dir = std::env::temp_dir().join(format!("noesis-bench-{port}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut command = Command::new(bin);
+    command
+        .args(["dev", "--datadir"])
+        .arg(&dir)
+        .args(["--http-port", &port.to_string()])
+        // The same block gas limit as anvil's run below: the same workload on both.
+        .args(["--gas-limit", "1000000000"])
+        .env("RUST_LOG", "warn");
+    launch("noesis", command, port, Some(dir)).await
+}
+
 async fn start_anvil(bin: &PathBuf) -> anyhow::Result<Peer> {
     let port = free_port()?;
-    let child = Command::new(bin)
+    let mut command = Command::new(bin);
+    command
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
             "--block-time",
             "1",
             "--gas-limit",
             "1000000000",
-        ])
-        .args(["--hardfork", "osaka"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {}", bin.display()))?;
-    let url = format!("http://127.0.0.1:{port}");
-    let mut peer = Peer {
-        name: "anvil",
-        child,
-        url,
-        chain_id: 0,
-        _dir: None,
-    };
-    peer.chain_id = wait_ready(&peer.url).await?;
-    Ok(peer)
+            "--hardfork",
+            "osaka",
+        ]);
+    launch("anvil", command, port, None).await
 }
 
 fn sign(signer: &PrivateKeySigner, tx: TxEip1559) -> String {

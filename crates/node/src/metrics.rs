@@ -28,37 +28,41 @@ impl Default for Metrics {
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             ])
         };
-        let m = Self {
-            height: Gauge::default(),
-            transactions: Counter::default(),
-            mempool_size: Gauge::default(),
-            block_execution_seconds: buckets(),
-            block_commit_seconds: buckets(),
-            registry: Registry::with_prefix("noesis"),
-        };
+        let height = Gauge::default();
+        let transactions = Counter::default();
+        let mempool_size = Gauge::default();
+        let block_execution_seconds = buckets();
+        let block_commit_seconds = buckets();
         let mut registry = Registry::with_prefix("noesis");
-        registry.register("chain_height", "Head block number", m.height.clone());
+        registry.register("chain_height", "Head block number", height.clone());
         registry.register(
             "chain_transactions",
             "Transactions included in blocks",
-            m.transactions.clone(),
+            transactions.clone(),
         );
         registry.register(
             "mempool_size",
             "Transactions waiting in the pool",
-            m.mempool_size.clone(),
+            mempool_size.clone(),
         );
         registry.register(
             "block_execution_seconds",
             "Time to execute a block's transactions",
-            m.block_execution_seconds.clone(),
+            block_execution_seconds.clone(),
         );
         registry.register(
             "block_commit_seconds",
             "Time to compute the state root and commit a block",
-            m.block_commit_seconds.clone(),
+            block_commit_seconds.clone(),
         );
-        Self { registry, ..m }
+        Self {
+            height,
+            transactions,
+            mempool_size,
+            block_execution_seconds,
+            block_commit_seconds,
+            registry,
+        }
     }
 }
 

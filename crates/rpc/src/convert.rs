@@ -9,11 +9,6 @@ use alloy_rpc_types_eth::{
 use noesis_node::IndexedLog;
 use noesis_storage::StoredBlock;
 
-/// Effective gas price of `tx` in a block with `base_fee`.
-pub fn effective_gas_price(tx: &TxEnvelope, base_fee: Option<u64>) -> u128 {
-    tx.effective_gas_price(base_fee)
-}
-
 /// An RPC transaction, mined (with its block position) or pending.
 pub fn rpc_transaction(
     sender: Address,
@@ -26,7 +21,7 @@ pub fn rpc_transaction(
                 Some(b.hash),
                 Some(b.header.number),
                 Some(index),
-                Some(effective_gas_price(&tx, b.header.base_fee_per_gas)),
+                Some(tx.effective_gas_price(b.header.base_fee_per_gas)),
                 Some(b.header.timestamp),
             ),
             None => (None, None, None, None, None),
@@ -111,23 +106,21 @@ pub fn rpc_receipt(
     };
     let first_log_index: usize = receipts[..index].iter().map(|r| r.logs().len()).sum();
     let tx_hash = *tx.tx_hash();
-    let logs: Vec<Log> = receipt
-        .logs()
-        .iter()
-        .enumerate()
-        .map(|(i, log)| Log {
-            inner: log.clone(),
-            block_hash: Some(block.hash),
-            block_number: Some(block.header.number),
-            block_timestamp: Some(block.header.timestamp),
-            transaction_hash: Some(tx_hash),
-            transaction_index: Some(index as u64),
-            log_index: Some((first_log_index + i) as u64),
-            removed: false,
-        })
-        .collect();
-    let inner = receipt.clone().map_logs(|_| Log::default());
-    let inner = replace_logs(inner, logs);
+    // The receipt's logs with their positions, built the same way as for eth_getLogs.
+    let mut log_index = first_log_index as u64;
+    let inner = receipt.clone().map_logs(|log| {
+        let positioned = rpc_log(&IndexedLog {
+            log,
+            block_number: block.header.number,
+            block_hash: block.hash,
+            block_timestamp: block.header.timestamp,
+            tx_hash,
+            tx_index: index as u64,
+            log_index,
+        });
+        log_index += 1;
+        positioned
+    });
     let contract_address = tx.to().is_none().then(|| sender.create(tx.nonce()));
     Some(TransactionReceipt {
         inner,
@@ -136,18 +129,11 @@ pub fn rpc_receipt(
         block_hash: Some(block.hash),
         block_number: Some(block.header.number),
         gas_used: receipt.cumulative_gas_used() - previous_cumulative,
-        effective_gas_price: effective_gas_price(tx, block.header.base_fee_per_gas),
+        effective_gas_price: tx.effective_gas_price(block.header.base_fee_per_gas),
         blob_gas_used: None,
         blob_gas_price: None,
         from: *sender,
         to: tx.to(),
         contract_address,
     })
-}
-
-fn replace_logs(mut receipt: ReceiptEnvelope<Log>, logs: Vec<Log>) -> ReceiptEnvelope<Log> {
-    if let Some(r) = receipt.as_receipt_with_bloom_mut() {
-        r.receipt.logs = logs;
-    }
-    receipt
 }

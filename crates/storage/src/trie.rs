@@ -162,14 +162,7 @@ fn walk<S: NodeSource>(
         // (and is already part of its parent's RLP in the proof).
         match child.as_hash() {
             Some(hash) => rlp = load_rlp(source, &hash)?,
-            None => {
-                rlp = child.as_slice().to_vec();
-                // Inline nodes are not separate proof elements.
-                if record {
-                    let inline = decode_trie_node(&rlp)?;
-                    return walk_inline(inline, &path, depth);
-                }
-            }
+            None => return walk_inline(decode_trie_node(child.as_slice())?, &path, depth),
         }
     }
 }
