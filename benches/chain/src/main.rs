@@ -8,6 +8,7 @@
 //! Reports both sides, the ratio, and each process's peak RSS.
 
 use std::{
+    collections::HashSet,
     path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{
@@ -19,7 +20,7 @@ use std::{
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{Address, Bytes, TxKind, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context, bail};
@@ -51,6 +52,9 @@ struct Args {
     /// Seconds per read benchmark.
     #[arg(long, default_value_t = 5)]
     read_seconds: u64,
+    /// Write Noesis's block log (`RUST_LOG=noesis_node=info`) to this file.
+    #[arg(long)]
+    noesis_log: Option<PathBuf>,
 }
 
 struct Peer {
@@ -122,6 +126,27 @@ impl Rpc {
         Ok(v["result"].clone())
     }
 
+    /// Posts a serialized batch; returns how many of its calls failed.
+    async fn raw_batch(&self, body: Vec<u8>) -> anyhow::Result<usize> {
+        /// A reply, parsed no further than whether it is an error.
+        #[derive(serde::Deserialize)]
+        struct Reply {
+            #[serde(default)]
+            error: Option<serde::de::IgnoredAny>,
+        }
+        let bytes = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        let replies: Vec<Reply> = serde_json::from_slice(&bytes)?;
+        Ok(replies.iter().filter(|r| r.error.is_some()).count())
+    }
+
     async fn batch(&self, calls: &[(String, Value)]) -> anyhow::Result<Vec<Value>> {
         let body: Vec<Value> = calls
             .iter()
@@ -170,7 +195,6 @@ async fn launch(
 ) -> anyhow::Result<Peer> {
     let child = command
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {name}"))?;
     let mut peer = Peer {
@@ -184,7 +208,7 @@ async fn launch(
     Ok(peer)
 }
 
-async fn start_noesis(bin: &PathBuf) -> anyhow::Result<Peer> {
+async fn start_noesis(bin: &PathBuf, log: Option<&PathBuf>) -> anyhow::Result<Peer> {
     let port = free_port()?;
     let dir = std::env::temp_dir().join(format!("noesis-bench-{port}"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -196,6 +220,12 @@ async fn start_noesis(bin: &PathBuf) -> anyhow::Result<Peer> {
         // The same block gas limit as anvil's run below: the same workload on both.
         .args(["--gas-limit", "1000000000"])
         .env("RUST_LOG", "warn");
+    match log {
+        Some(log) => command
+            .env("RUST_LOG", "noesis_node=info")
+            .stderr(std::fs::File::create(log)?),
+        None => command.stderr(Stdio::null()),
+    };
     launch("noesis", command, port, Some(dir)).await
 }
 
@@ -212,6 +242,7 @@ async fn start_anvil(bin: &PathBuf) -> anyhow::Result<Peer> {
             "--hardfork",
             "osaka",
         ]);
+    command.stderr(Stdio::null());
     launch("anvil", command, port, None).await
 }
 
@@ -319,16 +350,24 @@ async fn ingest(peer: &Peer, args: &Args) -> anyhow::Result<IngestResult> {
             )
         })
         .collect();
-    let batches: Vec<Vec<(String, Value)>> = raws
+    // Request bodies are serialized before the clock starts, so the client spends as
+    // little CPU as possible while the node (on the same cores) is measured.
+    let batches: Vec<Vec<u8>> = raws
         .chunks(args.batch)
         .map(|c| {
-            c.iter()
-                .map(|r| ("eth_sendRawTransaction".to_string(), json!([r])))
-                .collect()
+            let calls: Vec<Value> = c
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    json!({"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [r]})
+                })
+                .collect();
+            serde_json::to_vec(&calls).unwrap_or_default()
         })
         .collect();
     let rpc = Arc::new(Rpc::new(&peer.url));
     eprintln!("[{}] submitting in {} batches...", peer.name, batches.len());
+    let first_block = quantity(&rpc.call("eth_blockNumber", json!([])).await?) + 1;
     let started = Instant::now();
     // Four connections submit in parallel, each in order.
     let lanes = 4;
@@ -340,11 +379,7 @@ async fn ingest(peer: &Peer, args: &Args) -> anyhow::Result<IngestResult> {
         tasks.push(tokio::spawn(async move {
             let mut rejected = 0usize;
             for batch in batches.iter().skip(lane).step_by(lanes) {
-                for r in rpc.batch(batch).await? {
-                    if r.get("error").is_some() {
-                        rejected += 1;
-                    }
-                }
+                rejected += rpc.raw_batch(batch.clone()).await?;
             }
             anyhow::Ok(rejected)
         }));
@@ -357,56 +392,63 @@ async fn ingest(peer: &Peer, args: &Args) -> anyhow::Result<IngestResult> {
         bail!("{}: {rejected} transactions were rejected", peer.name);
     }
     let submitted = started.elapsed().as_secs_f64();
-    // Mined when every sender's latest nonce reached its count.
-    loop {
-        let checks: Vec<(String, Value)> = senders
-            .iter()
-            .map(|s| {
-                (
-                    "eth_getTransactionCount".to_string(),
-                    json!([s.address(), "latest"]),
+    // Mined when the blocks since the start hold every transfer: poll the head every
+    // 10 ms and count each new block's transactions (a light load on either node,
+    // unlike polling every sender's nonce).
+    let mut mined = 0usize;
+    let mut counted = first_block - 1;
+    while mined < raws.len() {
+        let head = quantity(&rpc.call("eth_blockNumber", json!([])).await?);
+        while counted < head {
+            counted += 1;
+            let count = rpc
+                .call(
+                    "eth_getBlockTransactionCountByNumber",
+                    json!([format!("{counted:#x}")]),
                 )
-            })
-            .collect();
-        let done = rpc
-            .batch(&checks)
-            .await?
-            .iter()
-            .all(|r| quantity(&r["result"]) as usize >= per_sender);
-        if done {
-            break;
+                .await?;
+            mined += quantity(&count) as usize;
         }
         if started.elapsed() > Duration::from_secs(600) {
             bail!(
-                "{}: not all transactions mined within 600 s (stalled?)",
-                peer.name
+                "{}: only {mined} of {} transactions mined within 600 s (stalled?)",
+                peer.name,
+                raws.len()
             );
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        if mined < raws.len() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "[{}] submitted in {submitted:.2} s, all mined at {seconds:.2} s; checking receipts...",
         peer.name
     );
-    // Every receipt must exist and succeed.
-    let hashes: Vec<String> = raws
+    // Every receipt must exist and succeed. Read block by block with
+    // eth_getBlockReceipts: looking each one up by hash is quadratic in block size on
+    // anvil (minutes for blocks of thousands of transactions).
+    let mut expected: HashSet<B256> = raws
         .iter()
-        .map(|r| {
-            let bytes = alloy_primitives::hex::decode(r).unwrap_or_default();
-            format!("{}", keccak256(bytes))
-        })
+        .map(|r| keccak256(alloy_primitives::hex::decode(r).unwrap_or_default()))
         .collect();
-    for chunk in hashes.chunks(1000) {
-        let calls: Vec<(String, Value)> = chunk
-            .iter()
-            .map(|h| ("eth_getTransactionReceipt".to_string(), json!([h])))
-            .collect();
-        for r in rpc.batch(&calls).await? {
-            if r["result"]["status"] != "0x1" {
-                bail!("{}: a receipt is missing or failed: {r}", peer.name);
+    let head = quantity(&rpc.call("eth_blockNumber", json!([])).await?);
+    for number in (first_block..=head).rev() {
+        let receipts = rpc
+            .call("eth_getBlockReceipts", json!([format!("{number:#x}")]))
+            .await?;
+        for r in receipts.as_array().into_iter().flatten() {
+            let hash: B256 = serde_json::from_value(r["transactionHash"].clone())?;
+            if expected.remove(&hash) && r["status"] != "0x1" {
+                bail!("{}: a transfer failed: {r}", peer.name);
             }
         }
+        if expected.is_empty() {
+            break;
+        }
+    }
+    if !expected.is_empty() {
+        bail!("{}: {} receipts are missing", peer.name, expected.len());
     }
     Ok(IngestResult {
         seconds,
@@ -523,7 +565,11 @@ async fn run_peer(peer: Peer, args: &Args) -> anyhow::Result<Report> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let noesis = run_peer(start_noesis(&args.noesis).await?, &args).await?;
+    let noesis = run_peer(
+        start_noesis(&args.noesis, args.noesis_log.as_ref()).await?,
+        &args,
+    )
+    .await?;
     let anvil = match &args.anvil {
         Some(bin) => Some(run_peer(start_anvil(bin).await?, &args).await?),
         None => None,

@@ -4,7 +4,7 @@
 //! sealer (automine or interval). Only one block is produced at a time.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     path::Path,
     sync::Arc,
     time::Instant,
@@ -59,6 +59,41 @@ pub struct NewBlock {
     pub logs: Vec<IndexedLog>,
 }
 
+/// A canonical block with its receipts, decoded once and shared by RPC readers.
+#[derive(Debug)]
+pub struct BlockWithReceipts {
+    /// The block.
+    pub block: StoredBlock,
+    /// Its receipts, in transaction order.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// The block-wide index of each transaction's first log.
+    pub first_log_index: Vec<u64>,
+}
+
+impl BlockWithReceipts {
+    fn new(block: StoredBlock, receipts: Vec<ReceiptEnvelope>) -> Self {
+        let mut next = 0u64;
+        let first_log_index = receipts
+            .iter()
+            .map(|r| {
+                let first = next;
+                next += r.logs().len() as u64;
+                first
+            })
+            .collect();
+        Self {
+            block,
+            receipts,
+            first_log_index,
+        }
+    }
+}
+
+/// How many recently read or produced blocks stay decoded in memory. Receipt and
+/// transaction lookups hit the newest blocks; a block of a 1B-gas chain holds tens of
+/// thousands of transactions, so decoding it once per lookup would be quadratic.
+const BLOCK_CACHE_CAPACITY: usize = 8;
+
 /// The chain's current head.
 #[derive(Clone, Debug)]
 pub struct Head {
@@ -77,6 +112,8 @@ pub struct Chain {
     /// Snapshot of the head's state, replaced after every block.
     latest: RwLock<Arc<LatestState>>,
     producing: Mutex<()>,
+    /// Recently used canonical blocks with receipts, newest last.
+    block_cache: Mutex<VecDeque<Arc<BlockWithReceipts>>>,
     beneficiary: Address,
     new_blocks: broadcast::Sender<Arc<NewBlock>>,
     new_txs: broadcast::Sender<B256>,
@@ -121,6 +158,7 @@ impl Chain {
             head: RwLock::new(Head { header, hash }),
             latest: RwLock::new(latest),
             producing: Mutex::new(()),
+            block_cache: Mutex::new(VecDeque::with_capacity(BLOCK_CACHE_CAPACITY)),
             beneficiary: Address::ZERO,
             new_blocks,
             new_txs,
@@ -410,6 +448,10 @@ impl Chain {
             header: block.header.clone(),
             hash,
         });
+        // Cached before the head moves, so the first receipt lookups find it decoded.
+        let entry = Arc::new(BlockWithReceipts::new(block, executed.receipts));
+        self.cache_block(entry.clone());
+        let block = &entry.block;
         let latest = Arc::new(self.store.latest()?);
         {
             // Head and its state change together.
@@ -420,7 +462,7 @@ impl Chain {
                 hash,
             };
         }
-        self.after_block(&block, &executed.changes);
+        self.after_block(block, &executed.changes);
 
         let m = &self.metrics;
         m.height.set(block.header.number as i64);
@@ -457,9 +499,37 @@ impl Chain {
         self.metrics.mempool_size.set(pool.len() as i64);
     }
 
-    /// Receipts of block `number` with the data RPC needs to present them.
-    pub fn receipts(&self, number: u64) -> Result<Vec<ReceiptEnvelope>, NodeError> {
-        Ok(self.store.receipts(number)?)
+    /// The canonical block `number` with its receipts, from the cache of recent blocks
+    /// or decoded from the store (and then cached).
+    pub fn block_with_receipts(
+        &self,
+        number: u64,
+    ) -> Result<Option<Arc<BlockWithReceipts>>, NodeError> {
+        if let Some(hit) = self
+            .block_cache
+            .lock()
+            .iter()
+            .rev()
+            .find(|b| b.block.header.number == number)
+        {
+            return Ok(Some(hit.clone()));
+        }
+        let Some(block) = self.store.block_by_number(number)? else {
+            return Ok(None);
+        };
+        let receipts = self.store.receipts(number)?;
+        let entry = Arc::new(BlockWithReceipts::new(block, receipts));
+        self.cache_block(entry.clone());
+        Ok(Some(entry))
+    }
+
+    fn cache_block(&self, entry: Arc<BlockWithReceipts>) {
+        let mut cache = self.block_cache.lock();
+        cache.retain(|b| b.block.header.number != entry.block.header.number);
+        if cache.len() == BLOCK_CACHE_CAPACITY {
+            cache.pop_front();
+        }
+        cache.push_back(entry);
     }
 }
 

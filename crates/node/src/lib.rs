@@ -10,7 +10,7 @@ pub mod mempool;
 mod metrics;
 pub mod sealer;
 
-pub use chain::{Chain, Head, IndexedLog, NewBlock, next_base_fee};
+pub use chain::{BlockWithReceipts, Chain, Head, IndexedLog, NewBlock, next_base_fee};
 pub use metrics::Metrics;
 pub use sealer::{SealMode, SealerHandle, spawn_dev_sealer, unix_now};
 

@@ -1,12 +1,12 @@
 //! Builds the JSON-RPC shapes of blocks, transactions, receipts and logs from what
 //! the store holds.
 
-use alloy_consensus::{ReceiptEnvelope, Transaction as _, TxEnvelope, transaction::Recovered};
+use alloy_consensus::{Transaction as _, TxEnvelope, transaction::Recovered};
 use alloy_primitives::{Address, U256};
 use alloy_rpc_types_eth::{
     Block, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt,
 };
-use noesis_node::IndexedLog;
+use noesis_node::{BlockWithReceipts, IndexedLog};
 use noesis_storage::StoredBlock;
 
 /// An RPC transaction, mined (with its block position) or pending.
@@ -37,7 +37,7 @@ pub fn rpc_transaction(
 }
 
 /// An RPC block with transaction hashes or full transactions.
-pub fn rpc_block(block: StoredBlock, full: bool) -> Block {
+pub fn rpc_block(block: &StoredBlock, full: bool) -> Block {
     let size = alloy_rlp::encode(&block.header).len()
         + block
             .transactions
@@ -51,7 +51,7 @@ pub fn rpc_block(block: StoredBlock, full: bool) -> Block {
                 .iter()
                 .enumerate()
                 .map(|(i, (sender, tx))| {
-                    rpc_transaction(*sender, tx.clone(), Some((&block, i as u64)))
+                    rpc_transaction(*sender, tx.clone(), Some((block, i as u64)))
                 })
                 .collect(),
         )
@@ -67,7 +67,7 @@ pub fn rpc_block(block: StoredBlock, full: bool) -> Block {
     Block {
         header: RpcHeader {
             hash: block.hash,
-            inner: block.header,
+            inner: block.header.clone(),
             total_difficulty: Some(U256::ZERO),
             size: Some(U256::from(size)),
         },
@@ -92,22 +92,17 @@ pub fn rpc_log(log: &IndexedLog) -> Log {
 }
 
 /// The receipt of the transaction at `index` in `block`.
-pub fn rpc_receipt(
-    block: &StoredBlock,
-    receipts: &[ReceiptEnvelope],
-    index: usize,
-) -> Option<TransactionReceipt> {
-    let receipt = receipts.get(index)?;
+pub fn rpc_receipt(data: &BlockWithReceipts, index: usize) -> Option<TransactionReceipt> {
+    let block = &data.block;
+    let receipt = data.receipts.get(index)?;
     let (sender, tx) = block.transactions.get(index)?;
-    let previous_cumulative = if index == 0 {
-        0
-    } else {
-        receipts.get(index - 1)?.cumulative_gas_used()
+    let previous_cumulative = match index.checked_sub(1) {
+        None => 0,
+        Some(previous) => data.receipts.get(previous)?.cumulative_gas_used(),
     };
-    let first_log_index: usize = receipts[..index].iter().map(|r| r.logs().len()).sum();
     let tx_hash = *tx.tx_hash();
     // The receipt's logs with their positions, built the same way as for eth_getLogs.
-    let mut log_index = first_log_index as u64;
+    let mut log_index = *data.first_log_index.get(index)?;
     let inner = receipt.clone().map_logs(|log| {
         let positioned = rpc_log(&IndexedLog {
             log,

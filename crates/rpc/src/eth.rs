@@ -18,9 +18,8 @@ use jsonrpsee::{
     types::ErrorObject,
 };
 use noesis_execution::{CallOutcome, CallRequest, MAX_TX_GAS, call, estimate_gas};
-use noesis_node::{Chain, unix_now};
+use noesis_node::{BlockWithReceipts, Chain, unix_now};
 use noesis_primitives::StateView;
-use noesis_storage::StoredBlock;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::{
@@ -276,14 +275,14 @@ impl EthRpc {
     /// A block, if it is at or below the head. A block is written to the store just
     /// before the head moves to it; until then it (and its receipts) stay invisible,
     /// so a client that sees a receipt always finds its block at `latest`.
-    fn block(&self, number: u64) -> Result<Option<StoredBlock>, RpcError> {
+    fn block(&self, number: u64) -> Result<Option<Arc<BlockWithReceipts>>, RpcError> {
         if number > self.head_number() {
             return Ok(None);
         }
-        Ok(self.chain.store().block_by_number(number)?)
+        Ok(self.chain.block_with_receipts(number)?)
     }
 
-    fn block_by_hash(&self, hash: &B256) -> Result<Option<StoredBlock>, RpcError> {
+    fn block_by_hash(&self, hash: &B256) -> Result<Option<Arc<BlockWithReceipts>>, RpcError> {
         match self.chain.store().number_by_hash(hash)? {
             Some(n) => self.block(n),
             None => Ok(None),
@@ -528,12 +527,16 @@ impl EthApiServer for EthRpc {
             .tx_location(&hash)
             .map_err(RpcError::from)?
             && let Some(block) = self.block(location.block)?
-            && let Some((sender, tx)) = block.transactions.get(location.index as usize).cloned()
+            && let Some((sender, tx)) = block
+                .block
+                .transactions
+                .get(location.index as usize)
+                .cloned()
         {
             return Ok(Some(rpc_transaction(
                 sender,
                 tx,
-                Some((&block, location.index as u64)),
+                Some((&block.block, location.index as u64)),
             )));
         }
         Ok(self
@@ -554,11 +557,7 @@ impl EthApiServer for EthRpc {
         let Some(block) = self.block(location.block)? else {
             return Ok(None);
         };
-        let receipts = self
-            .chain
-            .receipts(location.block)
-            .map_err(RpcError::from)?;
-        Ok(rpc_receipt(&block, &receipts, location.index as usize))
+        Ok(rpc_receipt(&block, location.index as usize))
     }
 
     fn get_block_by_number(
@@ -568,11 +567,13 @@ impl EthApiServer for EthRpc {
     ) -> RpcResult<Option<Block>> {
         Ok(self
             .block(self.number_of(number))?
-            .map(|b| rpc_block(b, full)))
+            .map(|b| rpc_block(&b.block, full)))
     }
 
     fn get_block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>> {
-        Ok(self.block_by_hash(&hash)?.map(|b| rpc_block(b, full)))
+        Ok(self
+            .block_by_hash(&hash)?
+            .map(|b| rpc_block(&b.block, full)))
     }
 
     fn get_block_transaction_count_by_number(
@@ -581,13 +582,13 @@ impl EthApiServer for EthRpc {
     ) -> RpcResult<Option<U64>> {
         Ok(self
             .block(self.number_of(number))?
-            .map(|b| U64::from(b.transactions.len())))
+            .map(|b| U64::from(b.block.transactions.len())))
     }
 
     fn get_block_transaction_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>> {
         Ok(self
             .block_by_hash(&hash)?
-            .map(|b| U64::from(b.transactions.len())))
+            .map(|b| U64::from(b.block.transactions.len())))
     }
 
     fn get_transaction_by_block_number_and_index(
@@ -600,10 +601,11 @@ impl EthApiServer for EthRpc {
         };
         let i = index.to::<u64>();
         Ok(block
+            .block
             .transactions
             .get(i as usize)
             .cloned()
-            .map(|(s, tx)| rpc_transaction(s, tx, Some((&block, i)))))
+            .map(|(s, tx)| rpc_transaction(s, tx, Some((&block.block, i)))))
     }
 
     fn get_transaction_by_block_hash_and_index(
@@ -616,10 +618,11 @@ impl EthApiServer for EthRpc {
         };
         let i = index.to::<u64>();
         Ok(block
+            .block
             .transactions
             .get(i as usize)
             .cloned()
-            .map(|(s, tx)| rpc_transaction(s, tx, Some((&block, i)))))
+            .map(|(s, tx)| rpc_transaction(s, tx, Some((&block.block, i)))))
     }
 
     fn get_block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
@@ -628,13 +631,9 @@ impl EthApiServer for EthRpc {
             BlockId::Hash(hash) => self.block_by_hash(&hash.block_hash)?,
         };
         let Some(block) = block else { return Ok(None) };
-        let receipts = self
-            .chain
-            .receipts(block.header.number)
-            .map_err(RpcError::from)?;
         Ok(Some(
-            (0..block.transactions.len())
-                .filter_map(|i| rpc_receipt(&block, &receipts, i))
+            (0..block.block.transactions.len())
+                .filter_map(|i| rpc_receipt(&block, i))
                 .collect(),
         ))
     }

@@ -18,7 +18,7 @@ use redb::{
 
 use crate::{
     StoreError,
-    trie::{self, NodeSource, NodeWrites, TrieUpdate},
+    trie::{self, NodeId, NodeSource, NodeWrites, TrieUpdate},
 };
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -31,10 +31,11 @@ const TX_LOOKUP: TableDefinition<&[u8; 32], (u64, u32)> = TableDefinition::new("
 const ACCOUNTS: TableDefinition<&[u8; 20], &[u8]> = TableDefinition::new("accounts");
 const STORAGE: TableDefinition<&[u8; 52], &[u8; 32]> = TableDefinition::new("storage");
 const CODE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("code");
-const TRIE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("trie_nodes");
+const TRIE: TableDefinition<NodeId, &[u8]> = TableDefinition::new("trie_nodes");
+const TRIE_ROOTS: TableDefinition<&[u8; 32], NodeId> = TableDefinition::new("trie_roots");
 
 /// Version of the on-disk layout; a store of another version is refused.
-const FORMAT_VERSION: u64 = 1;
+const FORMAT_VERSION: u64 = 2;
 const FILE_NAME: &str = "chain.redb";
 /// Beside the store: the last head whose commit returned. Written after each commit
 /// (no fsync needed: it only ever lags the store), it lets an open detect a store that
@@ -130,6 +131,7 @@ impl Store {
             tx.open_table(STORAGE).map_err(db_err)?;
             tx.open_table(CODE).map_err(db_err)?;
             tx.open_table(TRIE).map_err(db_err)?;
+            tx.open_table(TRIE_ROOTS).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)
     }
@@ -196,7 +198,9 @@ impl Store {
                     "head block {number} does not match its hash"
                 )));
             }
-            if header.state_root != EMPTY_ROOT_HASH && self.node(&header.state_root)?.is_none() {
+            if header.state_root != EMPTY_ROOT_HASH
+                && self.latest()?.root_id(&header.state_root)?.is_none()
+            {
                 return Err(corrupt(format!("state root of block {number} is missing")));
             }
         }
@@ -313,9 +317,9 @@ impl Store {
         changes: &StateChanges,
     ) -> Result<(B256, PreparedState), StoreError> {
         let snapshot = self.latest()?;
-        let mut writes = NodeWrites::new();
+        let mut writes = NodeWrites::new(snapshot.tables.next_node_id()?);
         let mut accounts = Vec::with_capacity(changes.accounts.len());
-        let mut update = TrieUpdate::new(&snapshot, parent_root);
+        let mut update = TrieUpdate::new(&snapshot, parent_root)?;
         for (address, change) in &changes.accounts {
             let key = keccak256(address);
             let Some((nonce, balance, code_hash)) = change.account else {
@@ -335,7 +339,7 @@ impl Store {
             let storage_root = if change.storage.is_empty() {
                 previous_root
             } else {
-                let mut storage = TrieUpdate::new(&snapshot, previous_root);
+                let mut storage = TrieUpdate::new(&snapshot, previous_root)?;
                 for (slot, value) in &change.storage {
                     let key = keccak256(slot.to_be_bytes::<32>());
                     let encoded = if value.is_zero() {
@@ -398,18 +402,41 @@ impl Store {
                 .insert(number, encode_receipts(receipts).as_slice())
                 .map_err(db_err)?;
             let mut lookup = tx.open_table(TX_LOOKUP).map_err(db_err)?;
-            for (index, (_, transaction)) in block.transactions.iter().enumerate() {
-                lookup
-                    .insert(&transaction.trie_hash().0, (number, index as u32))
-                    .map_err(db_err)?;
+            // In key order: consecutive inserts then share the B-tree pages they touch.
+            let mut locations: Vec<([u8; 32], u32)> = block
+                .transactions
+                .iter()
+                .enumerate()
+                .map(|(index, (_, transaction))| (transaction.trie_hash().0, index as u32))
+                .collect();
+            locations.sort_unstable();
+            for (hash, index) in &locations {
+                lookup.insert(hash, (number, *index)).map_err(db_err)?;
             }
             let mut code = tx.open_table(CODE).map_err(db_err)?;
             for (hash, bytes) in &changes.codes {
                 code.insert(&hash.0, bytes.as_ref()).map_err(db_err)?;
             }
             let mut trie = tx.open_table(TRIE).map_err(db_err)?;
-            for (hash, rlp) in &prepared.nodes {
-                trie.insert(&hash.0, rlp.as_slice()).map_err(db_err)?;
+            // Node ids were handed out from the snapshot the state root was computed
+            // on; they must continue the table exactly.
+            let next = trie
+                .last()
+                .map_err(db_err)?
+                .map_or(1, |(id, _)| id.value() + 1);
+            if let Some((first, _)) = prepared.nodes.nodes.first()
+                && *first != next
+            {
+                return Err(StoreError::Db(format!(
+                    "prepared state is stale: its nodes start at #{first}, the store at #{next}"
+                )));
+            }
+            for (id, record) in &prepared.nodes.nodes {
+                trie.insert(*id, record.as_slice()).map_err(db_err)?;
+            }
+            let mut roots = tx.open_table(TRIE_ROOTS).map_err(db_err)?;
+            for (hash, id) in &prepared.nodes.roots {
+                roots.insert(&hash.0, *id).map_err(db_err)?;
             }
             let mut accounts = tx.open_table(ACCOUNTS).map_err(db_err)?;
             let mut storage = tx.open_table(STORAGE).map_err(db_err)?;
@@ -512,10 +539,6 @@ impl Store {
             account_proof,
             storage,
         })
-    }
-
-    fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
-        self.latest()?.node(hash)
     }
 }
 
@@ -621,7 +644,8 @@ fn state_err(e: impl std::fmt::Display) -> StateError {
 
 /// Tables every state snapshot reads, opened once per snapshot.
 struct StateTables {
-    trie: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
+    trie: ReadOnlyTable<NodeId, &'static [u8]>,
+    trie_roots: ReadOnlyTable<&'static [u8; 32], NodeId>,
     code: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     canonical: ReadOnlyTable<u64, &'static [u8; 32]>,
 }
@@ -630,17 +654,35 @@ impl StateTables {
     fn open(tx: &ReadTransaction) -> Result<Self, StoreError> {
         Ok(Self {
             trie: tx.open_table(TRIE).map_err(db_err)?,
+            trie_roots: tx.open_table(TRIE_ROOTS).map_err(db_err)?,
             code: tx.open_table(CODE).map_err(db_err)?,
             canonical: tx.open_table(CANONICAL).map_err(db_err)?,
         })
     }
 
-    fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
+    fn node(&self, id: NodeId) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .trie
-            .get(&hash.0)
+            .get(id)
             .map_err(db_err)?
             .map(|v| v.value().to_vec()))
+    }
+
+    fn root_id(&self, hash: &B256) -> Result<Option<NodeId>, StoreError> {
+        Ok(self
+            .trie_roots
+            .get(&hash.0)
+            .map_err(db_err)?
+            .map(|v| v.value()))
+    }
+
+    /// The id the next stored node will get.
+    fn next_node_id(&self) -> Result<NodeId, StoreError> {
+        Ok(self
+            .trie
+            .last()
+            .map_err(db_err)?
+            .map_or(1, |(id, _)| id.value() + 1))
     }
 
     fn code(&self, code_hash: B256) -> Result<Bytes, StateError> {
@@ -680,8 +722,12 @@ impl LatestState {
 }
 
 impl NodeSource for LatestState {
-    fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
-        self.tables.node(hash)
+    fn node(&self, id: NodeId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.tables.node(id)
+    }
+
+    fn root_id(&self, hash: &B256) -> Result<Option<NodeId>, StoreError> {
+        self.tables.root_id(hash)
     }
 }
 
@@ -718,8 +764,12 @@ pub struct TrieState {
 }
 
 impl NodeSource for TrieState {
-    fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
-        self.tables.node(hash)
+    fn node(&self, id: NodeId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.tables.node(id)
+    }
+
+    fn root_id(&self, hash: &B256) -> Result<Option<NodeId>, StoreError> {
+        self.tables.root_id(hash)
     }
 }
 
@@ -748,5 +798,132 @@ impl StateView for TrieState {
 
     fn block_hash(&self, number: u64) -> Result<B256, StateError> {
         self.tables.block_hash(number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_trie::{Nibbles, proof::verify_proof};
+    use noesis_primitives::{AccountChange, EMPTY_CODE_HASH};
+
+    use super::*;
+
+    fn fresh_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("noesis-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn block(number: u64, state_root: B256) -> StoredBlock {
+        let header = Header {
+            number,
+            state_root,
+            ..Default::default()
+        };
+        StoredBlock {
+            hash: header.hash_slow(),
+            header,
+            transactions: Vec::new(),
+        }
+    }
+
+    /// Account `0xseed…` with balance `balance` and slots 1..=slots set.
+    fn account(changes: &mut StateChanges, seed: u8, balance: u64, slots: u64) {
+        let storage = (1..=slots)
+            .map(|i| (U256::from(i), U256::from(i * 1000 + balance)))
+            .collect();
+        changes.accounts.insert(
+            Address::repeat_byte(seed),
+            AccountChange {
+                account: Some((1, U256::from(balance), EMPTY_CODE_HASH)),
+                storage_reset: false,
+                storage,
+            },
+        );
+    }
+
+    fn commit(store: &Store, number: u64, parent: B256, changes: &StateChanges) -> B256 {
+        let (root, prepared) = store.compute_state_root(parent, changes).unwrap();
+        store
+            .commit_block(&block(number, root), &[], changes, prepared)
+            .unwrap();
+        root
+    }
+
+    #[test]
+    fn every_past_root_stays_readable_and_provable() {
+        let dir = fresh_dir("archive");
+        let store = Store::open(&dir, B256::ZERO).unwrap();
+        let mut genesis = StateChanges::default();
+        for seed in 1..=40 {
+            account(&mut genesis, seed, seed as u64, (seed % 4) as u64);
+        }
+        let root0 = commit(&store, 0, EMPTY_ROOT_HASH, &genesis);
+        let mut next = StateChanges::default();
+        account(&mut next, 3, 999, 5);
+        let root1 = commit(&store, 1, root0, &next);
+        assert_ne!(root0, root1);
+
+        let (old, new) = (store.at_root(root0).unwrap(), store.latest().unwrap());
+        let who = Address::repeat_byte(3);
+        assert_eq!(old.account(who).unwrap().unwrap().balance, U256::from(3));
+        assert_eq!(new.account(who).unwrap().unwrap().balance, U256::from(999));
+        assert_eq!(old.storage(who, U256::from(5)).unwrap(), U256::ZERO);
+        assert_eq!(
+            new.storage(who, U256::from(5)).unwrap(),
+            U256::from(5999u64)
+        );
+        // The trie read of the latest root agrees with the flat tables.
+        let latest_by_trie = store.at_root(root1).unwrap();
+        assert_eq!(
+            latest_by_trie.storage(who, U256::from(2)).unwrap(),
+            new.storage(who, U256::from(2)).unwrap()
+        );
+        // Proofs against either root verify independently.
+        for (root, balance) in [(root0, 3u64), (root1, 999)] {
+            let proof = store.proof(root, who, &[]).unwrap();
+            let account = proof.account.unwrap();
+            assert_eq!(account.balance, U256::from(balance));
+            let expected = alloy_rlp::encode(TrieAccount {
+                nonce: account.nonce,
+                balance: account.balance,
+                storage_root: account.storage_root,
+                code_hash: account.code_hash,
+            });
+            verify_proof(
+                root,
+                Nibbles::unpack(keccak256(who)),
+                Some(expected),
+                &proof.account_proof,
+            )
+            .unwrap();
+        }
+        drop((old, new, latest_by_trie, store));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_state_prepared_on_an_outdated_snapshot_is_refused() {
+        let dir = fresh_dir("stale");
+        let store = Store::open(&dir, B256::ZERO).unwrap();
+        let mut genesis = StateChanges::default();
+        account(&mut genesis, 1, 1, 1);
+        let root0 = commit(&store, 0, EMPTY_ROOT_HASH, &genesis);
+        // Two candidates for block 1 on the same parent: only one can be committed.
+        let mut a = StateChanges::default();
+        account(&mut a, 2, 2, 0);
+        let mut b = StateChanges::default();
+        account(&mut b, 3, 3, 0);
+        let (root_a, prepared_a) = store.compute_state_root(root0, &a).unwrap();
+        let (root_b, prepared_b) = store.compute_state_root(root0, &b).unwrap();
+        store
+            .commit_block(&block(1, root_a), &[], &a, prepared_a)
+            .unwrap();
+        let err = store
+            .commit_block(&block(1, root_b), &[], &b, prepared_b)
+            .unwrap_err();
+        assert!(err.to_string().contains("stale"), "{err}");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,13 +1,19 @@
 //! Ethereum's Merkle-Patricia trie, persisted node by node and updated incrementally.
 //!
-//! Nodes are content-addressed: a node whose RLP is 32 bytes or longer is stored under
-//! its keccak256 hash; shorter nodes are embedded in their parent, exactly as in
-//! Ethereum. An update loads only the nodes on the paths of the keys it touches, so
-//! its cost grows with the number of touched keys, not with the size of the state.
-//! Old nodes are never overwritten, so every past root stays readable (archive state)
-//! and `eth_getProof` can be answered for any block.
+//! Hashes and proofs are Ethereum's: a node whose RLP is 32 bytes or longer is referenced
+//! by its keccak256 hash, shorter nodes are embedded in their parent, and the node
+//! encoding is alloy-trie's, so proofs verify with `alloy_trie::proof`.
 //!
-//! The node encoding is alloy-trie's, so proofs verify with `alloy_trie::proof`.
+//! Storage is by sequence number, not by hash: each new node gets the next [`NodeId`],
+//! and its record keeps the ids of its hashed children beside its RLP. New nodes are
+//! therefore appended at the end of the node table instead of scattered over it by
+//! their random hashes, so a block's write cost grows with the nodes it creates, not
+//! with the size of the table (see ADR 0002). Roots are found by hash through a
+//! separate index of every committed root.
+//!
+//! An update loads only the nodes on the paths of the keys it touches. Old nodes are
+//! never overwritten, so every past root stays readable (archive state) and
+//! `eth_getProof` can be answered for any block.
 
 use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_rlp::Decodable;
@@ -18,10 +24,15 @@ use alloy_trie::{
 
 use crate::StoreError;
 
+/// The sequence number a stored node is kept under.
+pub type NodeId = u64;
+
 /// Where trie nodes are read from: the store, or a test map.
 pub trait NodeSource {
-    /// The RLP of the node whose keccak256 is `hash`, if stored.
-    fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The record of node `id` (see [`NodeWrites`] for its layout), if stored.
+    fn node(&self, id: NodeId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The id of the committed root whose hash is `hash`, if any.
+    fn root_id(&self, hash: &B256) -> Result<Option<NodeId>, StoreError>;
 }
 
 /// A trie node in memory. `Stored` is a reference not yet loaded.
@@ -32,11 +43,61 @@ enum Node {
     Leaf(Nibbles, Vec<u8>),
     Extension(Nibbles, Box<Node>),
     Branch(Box<[Node; 16]>),
-    Stored(B256),
+    Stored(B256, NodeId),
 }
 
-/// New nodes produced by an update: (hash, RLP) pairs to persist.
-pub type NodeWrites = Vec<(B256, Vec<u8>)>;
+/// New nodes and roots produced by updates, to persist.
+///
+/// A node record is `k` (one byte), the ids of its `k` hashed children in the order
+/// they appear in its RLP (8 bytes each, big-endian), then its RLP.
+#[derive(Debug, Default)]
+pub struct NodeWrites {
+    next_id: NodeId,
+    /// `(id, record)` in increasing id order.
+    pub nodes: Vec<(NodeId, Vec<u8>)>,
+    /// `(hash, id)` of every root committed.
+    pub roots: Vec<(B256, NodeId)>,
+}
+
+impl NodeWrites {
+    /// Collects writes whose first node will get id `first_id`.
+    pub fn new(first_id: NodeId) -> Self {
+        Self {
+            next_id: first_id,
+            ..Self::default()
+        }
+    }
+
+    /// The id the next new node will get.
+    pub fn next_id(&self) -> NodeId {
+        self.next_id
+    }
+
+    fn push(&mut self, children: &[NodeId], rlp: &[u8]) -> NodeId {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut record = Vec::with_capacity(1 + children.len() * 8 + rlp.len());
+        record.push(children.len() as u8);
+        for child in children {
+            record.extend_from_slice(&child.to_be_bytes());
+        }
+        record.extend_from_slice(rlp);
+        self.nodes.push((id, record));
+        id
+    }
+}
+
+/// Splits a node record into its children's ids and its RLP.
+fn split_record(record: &[u8]) -> Result<(Vec<NodeId>, &[u8]), StoreError> {
+    let bad = || StoreError::Corrupt("bad trie node record".into());
+    let (&count, rest) = record.split_first().ok_or_else(bad)?;
+    let (ids, rlp) = rest.split_at_checked(count as usize * 8).ok_or_else(bad)?;
+    let ids = ids
+        .chunks_exact(8)
+        .map(|c| NodeId::from_be_bytes(c.try_into().unwrap_or_default()))
+        .collect();
+    Ok((ids, rlp))
+}
 
 /// A trie being updated: start from a root, apply inserts and removals, then commit.
 pub struct TrieUpdate<'a, S: NodeSource> {
@@ -46,13 +107,13 @@ pub struct TrieUpdate<'a, S: NodeSource> {
 
 impl<'a, S: NodeSource> TrieUpdate<'a, S> {
     /// Starts an update of the trie with the given root.
-    pub fn new(source: &'a S, root: B256) -> Self {
+    pub fn new(source: &'a S, root: B256) -> Result<Self, StoreError> {
         let root = if root == EMPTY_ROOT_HASH {
             Node::Empty
         } else {
-            Node::Stored(root)
+            Node::Stored(root, root_id(source, &root)?)
         };
-        Self { source, root }
+        Ok(Self { source, root })
     }
 
     /// Sets `key` (already hashed, 32 bytes) to `value`; an empty value removes it.
@@ -73,21 +134,26 @@ impl<'a, S: NodeSource> TrieUpdate<'a, S> {
         let mut buf = Vec::with_capacity(128);
         match &self.root {
             Node::Empty => EMPTY_ROOT_HASH,
-            Node::Stored(hash) => *hash,
+            Node::Stored(hash, _) => *hash,
             root => {
-                let rlp = encode(root, writes, &mut buf);
-                // The root is always stored by hash, even when its RLP is short.
-                match rlp.as_hash() {
-                    Some(hash) => hash,
-                    None => {
-                        let hash = keccak256(rlp.as_slice());
-                        writes.push((hash, rlp.as_slice().to_vec()));
-                        hash
-                    }
-                }
+                let (rlp, id) = encode(root, writes, &mut buf);
+                // The root is always stored and indexed by hash, even when its RLP is
+                // short (a short node has no hashed children).
+                let (hash, id) = match (rlp.as_hash(), id) {
+                    (Some(hash), Some(id)) => (hash, id),
+                    _ => (keccak256(rlp.as_slice()), writes.push(&[], rlp.as_slice())),
+                };
+                writes.roots.push((hash, id));
+                hash
             }
         }
     }
+}
+
+fn root_id<S: NodeSource>(source: &S, root: &B256) -> Result<NodeId, StoreError> {
+    source
+        .root_id(root)?
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown trie root {root}")))
 }
 
 /// Reads the value stored under `key` (already hashed) in the trie with root `root`.
@@ -119,14 +185,15 @@ fn walk<S: NodeSource>(
         return Ok(None);
     }
     let path = Nibbles::unpack(key);
-    let mut rlp = load_rlp(source, &root)?;
+    let mut stored = load_record(source, root_id(source, &root)?)?;
     let mut depth = 0usize;
     loop {
+        let (ids, rlp) = split_record(&stored)?;
         if record {
-            proof.push(Bytes::copy_from_slice(&rlp));
+            proof.push(Bytes::copy_from_slice(rlp));
         }
-        let mut next: Option<RlpNode> = None;
-        match decode_trie_node(&rlp)? {
+        // The next child on the path and its position among the hashed children.
+        let (child, hashed_before) = match decode_trie_node(rlp)? {
             TrieNode::EmptyRoot => return Ok(None),
             TrieNode::Leaf(leaf) => {
                 return Ok((path.slice(depth..) == leaf.key).then_some(leaf.value));
@@ -136,34 +203,39 @@ fn walk<S: NodeSource>(
                     return Ok(None);
                 }
                 depth += ext.key.len();
-                next = Some(ext.child);
+                (ext.child, 0)
             }
             TrieNode::Branch(branch) => {
                 let Some(nibble) = path.get(depth) else {
                     return Ok(None);
                 };
-                let mut stack = branch.stack.into_iter();
-                for i in 0..16u8 {
-                    if branch.state_mask.is_bit_set(i) {
-                        let child = stack.next();
-                        if i == nibble {
-                            next = child;
-                        }
-                    }
-                }
-                depth += 1;
-                if next.is_none() {
+                if !branch.state_mask.is_bit_set(nibble) {
                     return Ok(None);
                 }
+                let mut stack = branch.stack.into_iter();
+                let mut hashed_before = 0;
+                for i in 0..nibble {
+                    if branch.state_mask.is_bit_set(i) && stack.next().is_some_and(|c| c.is_hash())
+                    {
+                        hashed_before += 1;
+                    }
+                }
+                let child = stack
+                    .next()
+                    .ok_or_else(|| StoreError::Corrupt("branch node mask/stack mismatch".into()))?;
+                depth += 1;
+                (child, hashed_before)
             }
-        }
-        let Some(child) = next else { return Ok(None) };
+        };
         // A hashed child is a separate stored node; an inline one is decoded in place
         // (and is already part of its parent's RLP in the proof).
-        match child.as_hash() {
-            Some(hash) => rlp = load_rlp(source, &hash)?,
-            None => return walk_inline(decode_trie_node(child.as_slice())?, &path, depth),
+        if !child.is_hash() {
+            return walk_inline(decode_trie_node(child.as_slice())?, &path, depth);
         }
+        let id = *ids
+            .get(hashed_before)
+            .ok_or_else(|| StoreError::Corrupt("trie node record lacks a child id".into()))?;
+        stored = load_record(source, id)?;
     }
 }
 
@@ -210,10 +282,10 @@ fn walk_inline(
     }
 }
 
-fn load_rlp<S: NodeSource>(source: &S, hash: &B256) -> Result<Vec<u8>, StoreError> {
+fn load_record<S: NodeSource>(source: &S, id: NodeId) -> Result<Vec<u8>, StoreError> {
     source
-        .node(hash)?
-        .ok_or_else(|| StoreError::Corrupt(format!("missing trie node {hash}")))
+        .node(id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("missing trie node #{id}")))
 }
 
 fn decode_trie_node(rlp: &[u8]) -> Result<TrieNode, StoreError> {
@@ -221,23 +293,36 @@ fn decode_trie_node(rlp: &[u8]) -> Result<TrieNode, StoreError> {
 }
 
 /// Loads a stored node into memory (children stay references).
-fn load<S: NodeSource>(source: &S, hash: &B256) -> Result<Node, StoreError> {
-    from_trie_node(decode_trie_node(&load_rlp(source, hash)?)?)
+fn load<S: NodeSource>(source: &S, id: NodeId) -> Result<Node, StoreError> {
+    let record = load_record(source, id)?;
+    let (ids, rlp) = split_record(&record)?;
+    from_trie_node(decode_trie_node(rlp)?, &mut ids.into_iter())
 }
 
-fn from_child(child: &RlpNode) -> Result<Node, StoreError> {
+fn from_child(child: &RlpNode, ids: &mut impl Iterator<Item = NodeId>) -> Result<Node, StoreError> {
     match child.as_hash() {
-        Some(hash) => Ok(Node::Stored(hash)),
+        Some(hash) => {
+            let id = ids
+                .next()
+                .ok_or_else(|| StoreError::Corrupt("trie node record lacks a child id".into()))?;
+            Ok(Node::Stored(hash, id))
+        }
         None if child.as_slice() == [alloy_rlp::EMPTY_STRING_CODE] => Ok(Node::Empty),
-        None => from_trie_node(decode_trie_node(child.as_slice())?),
+        // An inline node is shorter than a hash, so it has no hashed children.
+        None => from_trie_node(decode_trie_node(child.as_slice())?, &mut std::iter::empty()),
     }
 }
 
-fn from_trie_node(node: TrieNode) -> Result<Node, StoreError> {
+fn from_trie_node(
+    node: TrieNode,
+    ids: &mut impl Iterator<Item = NodeId>,
+) -> Result<Node, StoreError> {
     Ok(match node {
         TrieNode::EmptyRoot => Node::Empty,
         TrieNode::Leaf(leaf) => Node::Leaf(leaf.key, leaf.value),
-        TrieNode::Extension(ext) => Node::Extension(ext.key, Box::new(from_child(&ext.child)?)),
+        TrieNode::Extension(ext) => {
+            Node::Extension(ext.key, Box::new(from_child(&ext.child, ids)?))
+        }
         TrieNode::Branch(branch) => {
             let mut children: [Node; 16] = Default::default();
             let mut stack = branch.stack.iter();
@@ -246,7 +331,7 @@ fn from_trie_node(node: TrieNode) -> Result<Node, StoreError> {
                     let child = stack.next().ok_or_else(|| {
                         StoreError::Corrupt("branch node mask/stack mismatch".into())
                     })?;
-                    *slot = from_child(child)?;
+                    *slot = from_child(child, ids)?;
                 }
             }
             Node::Branch(Box::new(children))
@@ -256,11 +341,10 @@ fn from_trie_node(node: TrieNode) -> Result<Node, StoreError> {
 
 fn resolve<S: NodeSource>(source: &S, node: Node) -> Result<Node, StoreError> {
     match node {
-        Node::Stored(hash) => load(source, &hash),
+        Node::Stored(_, id) => load(source, id),
         other => Ok(other),
     }
 }
-
 fn insert<S: NodeSource>(
     source: &S,
     node: Node,
@@ -309,7 +393,7 @@ fn insert<S: NodeSource>(
             *slot = insert(source, std::mem::take(slot), path.slice(1..), value)?;
             Node::Branch(children)
         }
-        Node::Stored(_) => unreachable!("resolved above"),
+        Node::Stored(..) => unreachable!("resolved above"),
     })
 }
 
@@ -360,7 +444,7 @@ fn remove<S: NodeSource>(source: &S, node: Node, path: Nibbles) -> Result<Node, 
                 _ => Node::Branch(children),
             }
         }
-        Node::Stored(_) => unreachable!("resolved above"),
+        Node::Stored(..) => unreachable!("resolved above"),
     })
 }
 
@@ -374,17 +458,20 @@ fn join<S: NodeSource>(source: &S, prefix: Nibbles, child: Node) -> Result<Node,
     })
 }
 
-/// Encodes `node`, recording every node of 32+ bytes in `writes`.
-fn encode(node: &Node, writes: &mut NodeWrites, buf: &mut Vec<u8>) -> RlpNode {
+/// Encodes `node`, recording every node of 32+ bytes in `writes`; returns its
+/// reference in the parent and, when stored, its id.
+fn encode(node: &Node, writes: &mut NodeWrites, buf: &mut Vec<u8>) -> (RlpNode, Option<NodeId>) {
+    let mut child_ids: Vec<NodeId> = Vec::new();
     let rlp = match node {
-        Node::Empty => return RlpNode::from_rlp(&[alloy_rlp::EMPTY_STRING_CODE]),
-        Node::Stored(hash) => return RlpNode::word_rlp(hash),
+        Node::Empty => return (RlpNode::from_rlp(&[alloy_rlp::EMPTY_STRING_CODE]), None),
+        Node::Stored(hash, id) => return (RlpNode::word_rlp(hash), Some(*id)),
         Node::Leaf(key, value) => {
             buf.clear();
             LeafNodeRef::new(key, value).rlp(buf)
         }
         Node::Extension(key, child) => {
-            let child = encode(child, writes, buf);
+            let (child, id) = encode(child, writes, buf);
+            child_ids.extend(id);
             buf.clear();
             ExtensionNodeRef::new(key, &child).rlp(buf)
         }
@@ -393,7 +480,9 @@ fn encode(node: &Node, writes: &mut NodeWrites, buf: &mut Vec<u8>) -> RlpNode {
             let mut mask = TrieMask::default();
             for (i, child) in children.iter().enumerate() {
                 if !matches!(child, Node::Empty) {
-                    stack.push(encode(child, writes, buf));
+                    let (child, id) = encode(child, writes, buf);
+                    stack.push(child);
+                    child_ids.extend(id);
                     mask.set_bit(i as u8);
                 }
             }
@@ -401,10 +490,13 @@ fn encode(node: &Node, writes: &mut NodeWrites, buf: &mut Vec<u8>) -> RlpNode {
             BranchNodeRef::new(&stack, mask).rlp(buf)
         }
     };
-    if let Some(hash) = rlp.as_hash() {
-        writes.push((hash, buf.clone()));
+    match rlp.as_hash() {
+        Some(_) => {
+            let id = writes.push(&child_ids, buf);
+            (rlp, Some(id))
+        }
+        None => (rlp, None),
     }
-    rlp
 }
 
 #[cfg(test)]
@@ -416,10 +508,29 @@ mod tests {
     use super::*;
 
     #[derive(Default)]
-    struct MemSource(std::collections::HashMap<B256, Vec<u8>>);
+    struct MemSource {
+        nodes: std::collections::BTreeMap<NodeId, Vec<u8>>,
+        roots: std::collections::HashMap<B256, NodeId>,
+    }
     impl NodeSource for MemSource {
-        fn node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StoreError> {
-            Ok(self.0.get(hash).cloned())
+        fn node(&self, id: NodeId) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.nodes.get(&id).cloned())
+        }
+        fn root_id(&self, hash: &B256) -> Result<Option<NodeId>, StoreError> {
+            Ok(self.roots.get(hash).copied())
+        }
+    }
+    impl MemSource {
+        fn writes(&self) -> NodeWrites {
+            NodeWrites::new(self.nodes.keys().last().map_or(1, |id| id + 1))
+        }
+        fn apply(&mut self, writes: NodeWrites) {
+            let first = self.writes().next_id();
+            for (expected, (id, record)) in (first..).zip(writes.nodes) {
+                assert_eq!(id, expected, "ids are appended in order");
+                self.nodes.insert(id, record);
+            }
+            self.roots.extend(writes.roots);
         }
     }
 
@@ -447,7 +558,7 @@ mod tests {
         let mut root = EMPTY_ROOT_HASH;
         let mut rng = 7u64;
         for block in 0..40 {
-            let mut update = TrieUpdate::new(&source, root);
+            let mut update = TrieUpdate::new(&source, root).unwrap();
             for _ in 0..(1 + block % 17) {
                 // Small key space so updates and removals hit existing keys.
                 let key = keccak256((splitmix(&mut rng) % 300).to_be_bytes());
@@ -466,9 +577,9 @@ mod tests {
                     expected.insert(key, value);
                 }
             }
-            let mut writes = Vec::new();
+            let mut writes = source.writes();
             root = update.commit(&mut writes);
-            source.0.extend(writes);
+            source.apply(writes);
             assert_eq!(root, reference_root(&expected), "block {block}");
         }
         // Every key proves its value; absent keys prove absence.
@@ -487,17 +598,17 @@ mod tests {
     fn removing_everything_gives_the_empty_root() {
         let mut source = MemSource::default();
         let keys: Vec<B256> = (0u64..50).map(|i| keccak256(i.to_be_bytes())).collect();
-        let mut update = TrieUpdate::new(&source, EMPTY_ROOT_HASH);
+        let mut update = TrieUpdate::new(&source, EMPTY_ROOT_HASH).unwrap();
         for k in &keys {
             update.set(k, vec![1, 2, 3]).unwrap();
         }
-        let mut writes = Vec::new();
+        let mut writes = source.writes();
         let root = update.commit(&mut writes);
-        source.0.extend(writes);
-        let mut update = TrieUpdate::new(&source, root);
+        source.apply(writes);
+        let mut update = TrieUpdate::new(&source, root).unwrap();
         for k in &keys {
             update.set(k, Vec::new()).unwrap();
         }
-        assert_eq!(update.commit(&mut Vec::new()), EMPTY_ROOT_HASH);
+        assert_eq!(update.commit(&mut source.writes()), EMPTY_ROOT_HASH);
     }
 }
