@@ -7,6 +7,7 @@
 //! receipts and [`noesis_primitives::StateChanges`]. Persisting them is the store's job.
 
 mod executor;
+pub mod modules;
 mod overlay;
 mod precompiles;
 
