@@ -29,6 +29,27 @@ pub enum Command {
     Send(SendArgs),
     /// Print the status of a running node as JSON.
     Status(RpcArgs),
+    /// Yuma Consensus: run or check test vectors.
+    #[command(subcommand)]
+    Yuma(YumaCommand),
+}
+
+/// `noesis yuma …`.
+#[derive(Subcommand, Debug)]
+pub enum YumaCommand {
+    /// Run the epoch of a vector file (`single` or `sequence`, the schema of
+    /// shared/testvectors/yuma/README.md) and print its outputs as JSON on stdout.
+    Epoch {
+        /// The vector file.
+        file: PathBuf,
+    },
+    /// Run vector files (or every `*.json` in a directory) and compare each epoch's
+    /// outputs with the expected ones, exactly; exits non-zero on any difference.
+    Check {
+        /// Vector files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// Options of the JSON-RPC server.
@@ -131,6 +152,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Account(cmd) => crate::account::run(cmd),
         Command::Send(args) => crate::client::send(args).await,
         Command::Status(args) => crate::client::status(args).await,
+        Command::Yuma(cmd) => crate::yuma::run(cmd),
     }
 }
 

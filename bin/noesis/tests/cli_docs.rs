@@ -12,6 +12,8 @@ const COMMANDS: &[&[&str]] = &[
     &["account", "import"],
     &["send"],
     &["status"],
+    &["yuma", "epoch"],
+    &["yuma", "check"],
 ];
 
 fn render() -> String {

@@ -83,6 +83,7 @@
     clippy::panic
 )]
 
+pub mod check;
 mod epoch;
 mod error;
 pub mod fixed;
