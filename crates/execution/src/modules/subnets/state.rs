@@ -592,7 +592,12 @@ pub fn row<S: ModuleState>(
             chunk = s.sload(slot(tag, &[a, b, word((k / 8) as u64)]))?;
         }
         let shift = 224usize.saturating_sub((k % 8).saturating_mul(32));
-        let entry = chunk.wrapping_shr(shift).as_limbs().first().copied().unwrap_or(0);
+        let entry = chunk
+            .wrapping_shr(shift)
+            .as_limbs()
+            .first()
+            .copied()
+            .unwrap_or(0);
         let uid_part = u16::try_from((entry >> 16) & 0xFFFF).unwrap_or(0);
         let value = u16::try_from(entry & 0xFFFF).unwrap_or(0);
         out.push((uid_part, value));
@@ -661,7 +666,10 @@ impl Axon {
     /// Unpacks a word written by [`Axon::pack`].
     pub fn unpack(v: U256) -> Self {
         let bits = |shift: usize, width: usize| -> U256 {
-            v.wrapping_shr(shift) & U256::from(1).wrapping_shl(width).saturating_sub(U256::from(1))
+            v.wrapping_shr(shift)
+                & U256::from(1)
+                    .wrapping_shl(width)
+                    .saturating_sub(U256::from(1))
         };
         Self {
             block: u64::try_from(bits(192, 64)).unwrap_or(0),
