@@ -18,6 +18,7 @@
     )
 )]
 
+pub mod dispatch;
 pub mod epoch;
 pub mod interface;
 pub mod logic;
@@ -30,6 +31,7 @@ mod tests;
 
 use alloy_primitives::{Address, B256, U256, address};
 
+pub use dispatch::dispatch;
 pub use epoch::end_block;
 
 /// Bittensor EVM's metagraph precompile address.
