@@ -7,7 +7,7 @@ use alloy_eips::Typed2718;
 use alloy_primitives::{Address, B256, Bytes, Log, TxKind, U256};
 use noesis_primitives::{StateChanges, StateView};
 use revm::{
-    Context, ExecuteCommitEvm, ExecuteEvm, Journal,
+    Context, ExecuteCommitEvm, ExecuteEvm, Journal, SystemCallCommitEvm,
     context::{
         BlockEnv, CfgEnv, Evm, TxEnv,
         result::{EVMError, ExecutionResult, InvalidTransaction},
@@ -22,7 +22,7 @@ use revm::{
 
 use crate::{
     overlay::{DbError, Overlay},
-    precompiles::NoesisPrecompiles,
+    precompiles::{END_BLOCK_CALL, NoesisPrecompiles, SUBNETS_STATE_ACCOUNT},
 };
 
 /// The hardfork Noesis executes: revm's current default.
@@ -92,6 +92,8 @@ pub struct ExecutedBlock {
     pub gas_used: u64,
     /// The state changes.
     pub changes: StateChanges,
+    /// Logs of the end-of-block system call (module epochs); in no receipt.
+    pub system_logs: Vec<Log>,
 }
 
 fn block_env(ctx: &BlockContext) -> BlockEnv {
@@ -217,11 +219,25 @@ impl<'a> BlockBuilder<'a> {
         Ok(PushOutcome::Included)
     }
 
-    /// Finishes the block.
-    pub fn finish(self) -> ExecutedBlock {
+    /// Finishes the block: runs the native modules' end-of-block work (a system call,
+    /// ADR 0006) and collects the state changes.
+    pub fn finish(mut self) -> Result<ExecutedBlock, ExecutionError> {
+        let result = self
+            .evm
+            .system_call_commit(
+                SUBNETS_STATE_ACCOUNT,
+                Bytes::copy_from_slice(&END_BLOCK_CALL),
+            )
+            .map_err(fault)?;
+        if !result.is_success() {
+            return Err(ExecutionError::Fault(format!(
+                "end-of-block system call failed: {result:?}"
+            )));
+        }
         let mut block = self.block;
+        block.system_logs = result.into_logs();
         block.changes = self.evm.ctx.journaled_state.database.into_changes();
-        block
+        Ok(block)
     }
 }
 

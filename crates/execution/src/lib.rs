@@ -15,6 +15,8 @@ pub use executor::{
     BlockBuilder, BlockContext, CallError, CallOutcome, CallRequest, ExecutedBlock, ExecutionError,
     MAX_TX_GAS, PushOutcome, SPEC, call, estimate_gas, intrinsic_gas, tx_env,
 };
-pub use precompiles::NoesisPrecompiles;
+pub use precompiles::{
+    END_BLOCK_CALL, MODULE_ADDRESSES, MODULE_CODE, NoesisPrecompiles, SUBNETS_STATE_ACCOUNT,
+};
 pub use revm::context::result::InvalidTransaction;
 pub use revm::context_interface::transaction::AccessList;

@@ -402,7 +402,7 @@ impl Chain {
         if builder.is_empty() && !allow_empty {
             return Ok(None);
         }
-        let executed = builder.finish();
+        let executed = builder.finish()?;
         drop(state);
         let executed_at = Instant::now();
 
@@ -586,6 +586,23 @@ fn write_genesis(store: &Store, spec: &ChainSpec) -> Result<(), NodeError> {
                     .iter()
                     .map(|(k, v)| ((*k).into(), (*v).into()))
                     .collect(),
+            },
+        );
+    }
+    // Native modules' accounts exist from genesis (ADR 0006).
+    let module_code = Bytes::from_static(&noesis_execution::MODULE_CODE);
+    let module_code_hash = keccak256(&module_code);
+    for address in noesis_execution::MODULE_ADDRESSES {
+        if changes.accounts.contains_key(&address) {
+            continue;
+        }
+        changes.codes.insert(module_code_hash, module_code.clone());
+        changes.accounts.insert(
+            address,
+            noesis_primitives::AccountChange {
+                account: Some((0, U256::ZERO, module_code_hash)),
+                storage_reset: true,
+                storage: Default::default(),
             },
         );
     }

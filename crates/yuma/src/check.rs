@@ -169,6 +169,7 @@ fn diff(path: &str, expected: &Value, got: &Value, out: &mut Vec<String>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use serde_json::json;
 

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 
+pub mod journal;
 pub mod subnets;
+
+pub use journal::JournalState;
 
 /// Why a module call failed. A module returns these for the caller's mistakes (the
 /// call reverts with the message) and for faults of the state underneath.
@@ -125,6 +128,68 @@ impl ModuleState for MemoryState {
     fn log(&mut self, log: ModuleLog) {
         self.logs.push(log);
     }
+
+    fn block_number(&self) -> u64 {
+        self.block
+    }
+}
+
+/// A read-only [`ModuleState`] over a block's state, for RPC queries (metagraph,
+/// neuron): reads the module account's storage; every write is refused.
+pub struct ViewState<'a> {
+    state: &'a dyn noesis_primitives::StateView,
+    account: Address,
+    block: u64,
+}
+
+impl<'a> ViewState<'a> {
+    /// Reads module `account`'s storage in `state`, the state after block `block`.
+    pub fn new(state: &'a dyn noesis_primitives::StateView, account: Address, block: u64) -> Self {
+        Self {
+            state,
+            account,
+            block,
+        }
+    }
+}
+
+fn read_only() -> ModuleError {
+    ModuleError::Revert("read-only view".to_string())
+}
+
+impl ModuleState for ViewState<'_> {
+    fn sload(&mut self, slot: U256) -> Result<U256, ModuleError> {
+        self.state
+            .storage(self.account, slot)
+            .map_err(|e| ModuleError::Fault(e.to_string()))
+    }
+
+    fn sstore(&mut self, _slot: U256, _value: U256) -> Result<(), ModuleError> {
+        Err(read_only())
+    }
+
+    fn balance(&mut self, who: Address) -> Result<U256, ModuleError> {
+        Ok(self
+            .state
+            .account(who)
+            .map_err(|e| ModuleError::Fault(e.to_string()))?
+            .map(|a| a.balance)
+            .unwrap_or_default())
+    }
+
+    fn transfer(&mut self, _from: Address, _to: Address, _amount: U256) -> Result<(), ModuleError> {
+        Err(read_only())
+    }
+
+    fn mint(&mut self, _to: Address, _amount: U256) -> Result<(), ModuleError> {
+        Err(read_only())
+    }
+
+    fn burn(&mut self, _from: Address, _amount: U256) -> Result<(), ModuleError> {
+        Err(read_only())
+    }
+
+    fn log(&mut self, _log: ModuleLog) {}
 
     fn block_number(&self) -> u64 {
         self.block
