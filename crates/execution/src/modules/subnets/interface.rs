@@ -7,6 +7,7 @@ pub mod events {
     use super::sol;
 
     sol! {
+        #![sol(abi)]
         /// A subnet was created.
         event NetworkRegistered(uint16 indexed netuid, address indexed owner, bytes32 hotkey, uint256 lockCost);
         /// An owner changed a hyperparameter.
@@ -35,6 +36,7 @@ pub mod events {
 }
 
 sol! {
+    #![sol(abi)]
     /// Axon endpoint as the metagraph precompile returns it.
     struct AxonInfo { uint64 block; uint32 version; uint128 ip; uint16 port; uint8 ip_type; uint8 protocol; }
 
