@@ -41,7 +41,7 @@ export const ACCOUNT = Object.freeze({
   logs: 6,
   ws: 7,
   blocks: 8,
-  spare: 9, // never sends; used as a foreign `from` in eth_call
+  spare: 9, // used as a foreign `from` in eth_call; sends only to fund subnets.test.mjs's fresh accounts
 });
 
 /** Dev account i as a viem local account, with its private key attached. */
