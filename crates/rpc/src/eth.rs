@@ -245,7 +245,7 @@ impl EthRpc {
     }
 
     /// The block number a state query refers to.
-    fn state_number(&self, block: Option<BlockId>) -> Result<u64, RpcError> {
+    pub(crate) fn state_number(&self, block: Option<BlockId>) -> Result<u64, RpcError> {
         match block.unwrap_or_default() {
             BlockId::Number(tag) => {
                 let n = self.number_of(tag);
@@ -262,7 +262,7 @@ impl EthRpc {
         }
     }
 
-    fn state(
+    pub(crate) fn state(
         &self,
         block: Option<BlockId>,
     ) -> Result<std::sync::Arc<dyn StateView + Send + Sync>, RpcError> {

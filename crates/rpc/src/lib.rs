@@ -9,6 +9,7 @@ pub mod error;
 pub mod eth;
 mod fees;
 mod filters;
+pub mod noesis;
 mod overrides;
 pub mod server;
 

@@ -37,6 +37,7 @@ pub fn rpc_module(eth: EthRpc) -> Result<RpcModule<()>, BoxError> {
     let mut module = RpcModule::new(());
     module.merge(EthApiServer::into_rpc(eth.clone()))?;
     module.merge(NetApiServer::into_rpc(eth.clone()))?;
+    module.merge(crate::noesis::NoesisApiServer::into_rpc(eth.clone()))?;
     module.merge(Web3ApiServer::into_rpc(eth))?;
     Ok(module)
 }

@@ -23,6 +23,7 @@ pub mod epoch;
 pub mod interface;
 pub mod logic;
 pub mod pool;
+pub mod query;
 pub mod state;
 pub mod weights;
 

@@ -11,7 +11,7 @@
 //! worst (highest) acceptable price *after* the swap, unstaking the lowest; with
 //! `allow_partial` the largest amount that respects the limit is filled instead of reverting.
 
-use alloy_primitives::U256;
+use alloy_primitives::{U256, U512};
 
 use crate::modules::ModuleError;
 
@@ -86,12 +86,21 @@ impl Pool {
 
     /// Whether this pool's exact price `native / alpha` is at most `limit / PRICE_SCALE`.
     fn price_at_most(&self, limit: U256) -> Result<bool, ModuleError> {
-        Ok(mul(self.native_reserve, PRICE_SCALE)? <= mul(limit, self.alpha_reserve)?)
+        // 512-bit products: any limit, up to U256::MAX ("no limit"), compares exactly.
+        let (price, bound): (U512, U512) = (
+            self.native_reserve.widening_mul(PRICE_SCALE),
+            limit.widening_mul(self.alpha_reserve),
+        );
+        Ok(price <= bound)
     }
 
     /// Whether this pool's exact price is at least `limit / PRICE_SCALE`.
     fn price_at_least(&self, limit: U256) -> Result<bool, ModuleError> {
-        Ok(mul(self.native_reserve, PRICE_SCALE)? >= mul(limit, self.alpha_reserve)?)
+        let (price, bound): (U512, U512) = (
+            self.native_reserve.widening_mul(PRICE_SCALE),
+            limit.widening_mul(self.alpha_reserve),
+        );
+        Ok(price >= bound)
     }
 
     /// Quotes a swap of `amount_in` of one side for the other without changing the pool.

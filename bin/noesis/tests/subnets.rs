@@ -1,0 +1,272 @@
+//! The subnets module through JSON-RPC on a real `noesis dev`: a subnet is created,
+//! neurons register, a validator stakes, commits and reveals weights, blocks pass a
+//! tempo, and `noesis_metagraph` shows who was paid and why the others were not.
+
+mod common;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::SolCall;
+use common::{DevNode, dev_signer, eip1559, sign};
+use noesis_execution::modules::subnets::{
+    NEURON_ADDRESS, STAKING_ADDRESS, SUBNET_ADDRESS,
+    interface::{INeuron, INoesisSubnets, ISubnet},
+    state::Param,
+    weights::commit_hash,
+};
+use serde_json::{Value, json};
+
+struct Chain {
+    node: DevNode,
+}
+
+impl Chain {
+    fn view<C: SolCall>(&self, to: Address, call: C) -> C::Return {
+        let out = self.node.call(
+            "eth_call",
+            json!([{"to": to, "data": Bytes::from(call.abi_encode())}, "latest"]),
+        );
+        let bytes: Bytes = serde_json::from_value(out).unwrap();
+        C::abi_decode_returns(&bytes).unwrap()
+    }
+
+    fn nonce(&self, who: Address) -> u64 {
+        self.node
+            .quantity("eth_getTransactionCount", json!([who, "latest"])) as u64
+    }
+
+    /// Sends a call and waits for its receipt; returns the receipt.
+    fn send(&self, from: &PrivateKeySigner, to: Address, value: U256, data: Vec<u8>) -> Value {
+        let raw = sign(
+            from,
+            eip1559(
+                self.nonce(from.address()),
+                Some(to),
+                value,
+                data.into(),
+                3_000_000,
+            ),
+        );
+        let hash = self.node.call("eth_sendRawTransaction", json!([raw]));
+        self.node.receipt(hash.as_str().unwrap())
+    }
+
+    fn send_ok(&self, from: &PrivateKeySigner, to: Address, value: U256, data: Vec<u8>) {
+        let receipt = self.send(from, to, value, data.clone());
+        if receipt["status"] != "0x1" {
+            // Replay it as a call for the revert reason.
+            let why = self.node.try_call(
+                "eth_call",
+                json!([{"from": from.address(), "to": to, "value": value, "data": Bytes::from(data)}, "latest"]),
+            );
+            panic!("call to {to} failed: {why:?}");
+        }
+    }
+
+    fn block(&self) -> u64 {
+        self.node.quantity("eth_blockNumber", json!([])) as u64
+    }
+
+    /// Mines one block (a self-transfer).
+    fn tick(&self, who: &PrivateKeySigner) {
+        self.send_ok(who, who.address(), U256::ZERO, Vec::new());
+    }
+}
+
+fn epoch_index(netuid: u16, tempo: u64, block: u64) -> u64 {
+    (block + u64::from(netuid) + 1) / (tempo + 1)
+}
+
+#[test]
+fn a_subnet_pays_the_weighted_miner_and_says_why_others_earned_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain {
+        node: DevNode::start(dir.path(), &[]),
+    };
+    let (owner, validator, miner, idle) =
+        (dev_signer(0), dev_signer(1), dev_signer(2), dev_signer(3));
+    let hotkey = |s: &PrivateKeySigner| s.address().into_word();
+
+    // Create the subnet, paying the lock cost.
+    let lock = chain.view(SUBNET_ADDRESS, INoesisSubnets::getLockCostCall {});
+    chain.send_ok(
+        &owner,
+        SUBNET_ADDRESS,
+        lock,
+        ISubnet::registerNetwork_0Call {
+            hotkey: hotkey(&owner),
+        }
+        .abi_encode(),
+    );
+    let netuid = chain.view(SUBNET_ADDRESS, INoesisSubnets::networkCountCall {});
+    assert!(netuid >= 1);
+    let tempo = 4u64;
+    chain.send_ok(
+        &owner,
+        SUBNET_ADDRESS,
+        U256::ZERO,
+        INoesisSubnets::setHyperparameterCall {
+            netuid,
+            param: Param::Tempo as u8,
+            value: U256::from(tempo),
+        }
+        .abi_encode(),
+    );
+    // Only the owner may set hyperparameters: the revert reason reaches the client.
+    let denied = chain.send(
+        &validator,
+        SUBNET_ADDRESS,
+        U256::ZERO,
+        INoesisSubnets::setHyperparameterCall {
+            netuid,
+            param: Param::Tempo as u8,
+            value: U256::from(9),
+        }
+        .abi_encode(),
+    );
+    assert_eq!(denied["status"], "0x0");
+
+    // Register a validator and two miners, paying the burn.
+    for who in [&validator, &miner, &idle] {
+        let burn = chain.view(SUBNET_ADDRESS, INoesisSubnets::getBurnCall { netuid });
+        chain.send_ok(
+            who,
+            NEURON_ADDRESS,
+            burn,
+            INeuron::burnedRegisterCall {
+                netuid,
+                hotkey: hotkey(who),
+            }
+            .abi_encode(),
+        );
+    }
+    // The validator stakes 10 native through the pool.
+    chain.send_ok(
+        &validator,
+        STAKING_ADDRESS,
+        U256::from(10u64) * U256::from(10u64).pow(U256::from(18)),
+        INoesisSubnets::addStakeWeiCall {
+            hotkey: hotkey(&validator),
+            netuid,
+            limitPrice: U256::MAX,
+            allowPartial: false,
+        }
+        .abi_encode(),
+    );
+    let metagraph = chain.node.call("noesis_metagraph", json!([netuid]));
+    let neurons = metagraph["neurons"].as_array().unwrap().clone();
+    let uid_of = |s: &PrivateKeySigner| {
+        neurons
+            .iter()
+            .find(|n| {
+                n["coldkey"]
+                    .as_str()
+                    .unwrap()
+                    .eq_ignore_ascii_case(&s.address().to_string())
+            })
+            .map(|n| n["uid"].as_u64().unwrap() as u16)
+            .unwrap()
+    };
+    let (v_uid, m_uid, idle_uid) = (uid_of(&validator), uid_of(&miner), uid_of(&idle));
+
+    // Setting weights directly is refused while commit-reveal is on (the default).
+    let direct = chain.send(
+        &validator,
+        NEURON_ADDRESS,
+        U256::ZERO,
+        INeuron::setWeightsCall {
+            netuid,
+            dests: vec![m_uid],
+            weights: vec![65535],
+            versionKey: 0,
+        }
+        .abi_encode(),
+    );
+    assert_eq!(direct["status"], "0x0");
+
+    // Commit, wait for the reveal epoch, reveal.
+    let (uids, values, salt) = (vec![m_uid], vec![65535u16], vec![7u16, 11, 13]);
+    let hash: B256 = commit_hash(validator.address(), netuid, &uids, &values, &salt, 0);
+    chain.send_ok(
+        &validator,
+        NEURON_ADDRESS,
+        U256::ZERO,
+        INeuron::commitWeightsCall {
+            netuid,
+            commitHash: hash,
+        }
+        .abi_encode(),
+    );
+    let committed = epoch_index(netuid, tempo, chain.block());
+    // Each transaction is mined in its own block; the reveal lands in the next block.
+    while epoch_index(netuid, tempo, chain.block() + 1) < committed + 1 {
+        chain.tick(&owner);
+    }
+    chain.send_ok(
+        &validator,
+        NEURON_ADDRESS,
+        U256::ZERO,
+        INeuron::revealWeightsCall {
+            netuid,
+            uids,
+            values,
+            salt,
+            versionKey: 0,
+        }
+        .abi_encode(),
+    );
+    // Pass two more epochs so the revealed weights are used and paid.
+    let revealed = epoch_index(netuid, tempo, chain.block());
+    while epoch_index(netuid, tempo, chain.block()) < revealed + 2 {
+        chain.tick(&owner);
+    }
+
+    let miner_view = chain.node.call("noesis_neuron", json!([netuid, m_uid]));
+    assert!(
+        miner_view["incentive"].as_u64().unwrap() > 0,
+        "{miner_view}"
+    );
+    let emission: U256 = serde_json::from_value(miner_view["emission"].clone()).unwrap();
+    assert!(emission > U256::ZERO, "{miner_view}");
+    assert_eq!(miner_view["reason"], "earned");
+    // The metagraph precompile agrees with RPC.
+    let incentive = chain.view(
+        noesis_execution::modules::subnets::METAGRAPH_ADDRESS,
+        noesis_execution::modules::subnets::interface::IMetagraph::getIncentiveCall {
+            netuid,
+            uid: m_uid,
+        },
+    );
+    assert_eq!(
+        u64::from(incentive),
+        miner_view["incentive"].as_u64().unwrap()
+    );
+
+    let idle_view = chain.node.call("noesis_neuron", json!([netuid, idle_uid]));
+    assert_eq!(idle_view["incentive"], 0);
+    assert_ne!(idle_view["reason"], "earned", "{idle_view}");
+    let validator_view = chain.node.call("noesis_neuron", json!([netuid, v_uid]));
+    assert_eq!(validator_view["validatorPermit"], true, "{validator_view}");
+    assert!(
+        validator_view["dividends"].as_u64().unwrap() > 0,
+        "{validator_view}"
+    );
+
+    // Unknown subnets and uids are clear errors.
+    let err = chain
+        .node
+        .try_call("noesis_metagraph", json!([999]))
+        .unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("does not exist"),
+        "{err}"
+    );
+    let err = chain
+        .node
+        .try_call("noesis_neuron", json!([netuid, 200]))
+        .unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("does not exist"),
+        "{err}"
+    );
+}
