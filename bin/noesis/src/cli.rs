@@ -32,6 +32,187 @@ pub enum Command {
     /// Yuma Consensus: run or check test vectors.
     #[command(subcommand)]
     Yuma(YumaCommand),
+    /// Subnets: create, list, hyperparameters, metagraph.
+    #[command(subcommand)]
+    Subnet(SubnetCommand),
+    /// Neurons: register on a subnet, serve an endpoint.
+    #[command(subcommand)]
+    Neuron(NeuronCommand),
+    /// Stake: add or remove through a subnet's pool.
+    #[command(subcommand)]
+    Stake(StakeCommand),
+    /// Weights: set, or commit then reveal (commit-reveal is on by default).
+    #[command(subcommand)]
+    Weights(WeightsCommand),
+}
+
+/// Who signs a transaction, and which node gets it.
+#[derive(Args, Debug)]
+pub struct SignerArgs {
+    /// Private key as hex [default: dev account 0].
+    #[arg(long, conflicts_with = "from")]
+    pub key: Option<String>,
+    /// Address in the keystore (unlocked with --password-file or NOESIS_PASSWORD).
+    #[arg(long)]
+    pub from: Option<alloy_primitives::Address>,
+    #[command(flatten)]
+    pub keystore: KeystoreArgs,
+    #[command(flatten)]
+    pub rpc: RpcArgs,
+}
+
+/// `noesis subnet …`.
+#[derive(Subcommand, Debug)]
+pub enum SubnetCommand {
+    /// Create a subnet, paying the current lock cost; prints its netuid.
+    Create {
+        /// Owner hotkey (bytes32) [default: the signer's address as a hotkey].
+        #[arg(long)]
+        hotkey: Option<alloy_primitives::B256>,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// List subnets with owner, tempo, size, burn and pool.
+    List {
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Print a subnet's hyperparameters.
+    Hyperparams {
+        /// The subnet.
+        #[arg(long)]
+        netuid: u16,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Set a hyperparameter (subnet owner only; bounds are checked on chain).
+    Set {
+        /// The subnet.
+        #[arg(long)]
+        netuid: u16,
+        /// Name, as `noesis subnet hyperparams` prints it (e.g. tempo, kappa).
+        #[arg(long)]
+        param: String,
+        /// New value (an integer).
+        #[arg(long)]
+        value: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Print the metagraph: per uid stake, consensus, incentive, dividends, trust,
+    /// emission, and why a uid earned nothing.
+    Metagraph {
+        /// The subnet.
+        #[arg(long)]
+        netuid: u16,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+}
+
+/// `noesis neuron …`.
+#[derive(Subcommand, Debug)]
+pub enum NeuronCommand {
+    /// Register the signer's hotkey on a subnet, paying the current burn.
+    Register {
+        /// The subnet.
+        #[arg(long)]
+        netuid: u16,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Announce the signer's endpoint on a subnet.
+    Serve {
+        /// The subnet.
+        #[arg(long)]
+        netuid: u16,
+        /// IP address (v4 or v6).
+        #[arg(long)]
+        ip: std::net::IpAddr,
+        /// Port.
+        #[arg(long)]
+        port: u16,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+}
+
+/// `noesis stake …`.
+#[derive(Subcommand, Debug)]
+pub enum StakeCommand {
+    /// Stake native tokens on a hotkey (swapped to the subnet's alpha).
+    Add {
+        /// The subnet.
+        #[arg(long)]
+        netuid: u16,
+        /// Hotkey (bytes32) [default: the signer's].
+        #[arg(long)]
+        hotkey: Option<alloy_primitives::B256>,
+        /// Amount: wei, or with a unit (1.5ether).
+        #[arg(long)]
+        amount: String,
+        /// Highest price accepted (native wei per alpha, scaled by 1e18) [default: none].
+        #[arg(long)]
+        limit_price: Option<alloy_primitives::U256>,
+        /// Fill up to the limit price instead of failing.
+        #[arg(long)]
+        allow_partial: bool,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Unstake alpha from a hotkey (swapped back to native tokens).
+    Remove {
+        /// The subnet.
+        #[arg(long)]
+        netuid: u16,
+        /// Hotkey (bytes32) [default: the signer's].
+        #[arg(long)]
+        hotkey: Option<alloy_primitives::B256>,
+        /// Alpha to unstake (integer units).
+        #[arg(long)]
+        alpha: String,
+        /// Lowest price accepted (scaled by 1e18) [default: none].
+        #[arg(long)]
+        limit_price: Option<alloy_primitives::U256>,
+        /// Fill down to the limit price instead of failing.
+        #[arg(long)]
+        allow_partial: bool,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+}
+
+/// `noesis weights …`.
+#[derive(Subcommand, Debug)]
+pub enum WeightsCommand {
+    /// Set weights directly (only when the subnet has commit-reveal off).
+    Set(WeightsArgs),
+    /// Commit to weights (their hash with --salt); reveal them in the reveal epoch.
+    Commit(WeightsArgs),
+    /// Reveal committed weights (same --uids, --weights, --salt, --version-key).
+    Reveal(WeightsArgs),
+}
+
+/// The weights of a `noesis weights` command.
+#[derive(Args, Debug)]
+pub struct WeightsArgs {
+    /// The subnet.
+    #[arg(long)]
+    pub netuid: u16,
+    /// Comma-separated uids.
+    #[arg(long)]
+    pub uids: String,
+    /// Comma-separated weights (u16), one per uid.
+    #[arg(long)]
+    pub weights: String,
+    /// Comma-separated u16 salt (commit and reveal).
+    #[arg(long, default_value = "")]
+    pub salt: String,
+    /// The subnet's weights version key.
+    #[arg(long, default_value_t = 0)]
+    pub version_key: u64,
+    #[command(flatten)]
+    pub signer: SignerArgs,
 }
 
 /// `noesis yuma …`.
@@ -132,16 +313,8 @@ pub struct SendArgs {
     /// Amount: wei, or with a unit (1.5ether, 20gwei).
     #[arg(long)]
     pub value: String,
-    /// Sender's private key as hex [default: dev account 0].
-    #[arg(long, conflicts_with = "from")]
-    pub key: Option<String>,
-    /// Sender address in the keystore (unlocked with --password-file or NOESIS_PASSWORD).
-    #[arg(long)]
-    pub from: Option<alloy_primitives::Address>,
     #[command(flatten)]
-    pub keystore: KeystoreArgs,
-    #[command(flatten)]
-    pub rpc: RpcArgs,
+    pub signer: SignerArgs,
 }
 
 /// Runs a command.
@@ -153,6 +326,10 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Send(args) => crate::client::send(args).await,
         Command::Status(args) => crate::client::status(args).await,
         Command::Yuma(cmd) => crate::yuma::run(cmd),
+        Command::Subnet(cmd) => crate::subnets::subnet(cmd).await,
+        Command::Neuron(cmd) => crate::subnets::neuron(cmd).await,
+        Command::Stake(cmd) => crate::subnets::stake(cmd).await,
+        Command::Weights(cmd) => crate::subnets::weights(cmd).await,
     }
 }
 

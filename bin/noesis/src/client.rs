@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{TxKind, U256, utils::parse_units};
+use alloy_primitives::{Address, Bytes, TxKind, U256, utils::parse_units};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context, bail};
@@ -57,7 +57,8 @@ impl RpcClient {
         Ok(response.get("result").cloned().unwrap_or(Value::Null))
     }
 
-    async fn quantity(&self, method: &str, params: Value) -> anyhow::Result<u128> {
+    /// Calls `method` and parses its hex quantity result.
+    pub async fn quantity(&self, method: &str, params: Value) -> anyhow::Result<u128> {
         let v = self.call(method, params).await?;
         let s = v
             .as_str()
@@ -81,21 +82,33 @@ pub fn parse_amount(text: &str) -> anyhow::Result<U256> {
     Ok(parsed.get_absolute())
 }
 
-/// `noesis send`.
-pub async fn send(args: SendArgs) -> anyhow::Result<()> {
-    let value = parse_amount(&args.value)?;
-    let signer: PrivateKeySigner = match (&args.key, args.from) {
-        (Some(key), _) => key
-            .parse()
-            .map_err(|_| anyhow::anyhow!("--key must be a 32-byte private key in hex"))?,
-        (None, Some(from)) => crate::account::unlock(&args.keystore, from)?,
-        (None, None) => {
-            let dev = noesis_primitives::dev_accounts(1);
-            let first = dev.first().context("cannot derive the dev account")?;
-            PrivateKeySigner::from_bytes(&first.private_key)?
+impl crate::cli::SignerArgs {
+    /// The signing key: `--key`, a keystore account (`--from`), or dev account 0.
+    pub fn signer(&self) -> anyhow::Result<PrivateKeySigner> {
+        match (&self.key, self.from) {
+            (Some(key), _) => key
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--key must be a 32-byte private key in hex")),
+            (None, Some(from)) => crate::account::unlock(&self.keystore, from),
+            (None, None) => {
+                let dev = noesis_primitives::dev_accounts(1);
+                let first = dev.first().context("cannot derive the dev account")?;
+                Ok(PrivateKeySigner::from_bytes(&first.private_key)?)
+            }
         }
-    };
-    let rpc = RpcClient::new(&args.rpc.rpc);
+    }
+}
+
+/// Signs and sends a call (gas estimated, so a revert is reported with its reason
+/// before anything is sent) and waits for its receipt; fails unless it succeeded.
+pub async fn send_call(
+    rpc: &RpcClient,
+    signer: &PrivateKeySigner,
+    to: Address,
+    value: U256,
+    data: Vec<u8>,
+) -> anyhow::Result<Value> {
+    let data = Bytes::from(data);
     let chain_id = rpc.quantity("eth_chainId", json!([])).await? as u64;
     let nonce = rpc
         .quantity(
@@ -103,16 +116,24 @@ pub async fn send(args: SendArgs) -> anyhow::Result<()> {
             json!([signer.address(), "pending"]),
         )
         .await? as u64;
+    let gas = rpc
+        .quantity(
+            "eth_estimateGas",
+            json!([{"from": signer.address(), "to": to, "value": value, "data": data}]),
+        )
+        .await? as u64;
     let gas_price = rpc.quantity("eth_gasPrice", json!([])).await?;
     let tip = rpc.quantity("eth_maxPriorityFeePerGas", json!([])).await?;
     let tx = TxEip1559 {
         chain_id,
         nonce,
-        gas_limit: 21_000,
+        // Headroom over the estimate, as wallets add.
+        gas_limit: gas.saturating_add(gas / 5),
         max_fee_per_gas: gas_price * 2,
         max_priority_fee_per_gas: tip.min(gas_price * 2),
-        to: TxKind::Call(args.to),
+        to: TxKind::Call(to),
         value,
+        input: data,
         ..Default::default()
     };
     let signature = signer.sign_hash_sync(&tx.signature_hash())?;
@@ -126,23 +147,30 @@ pub async fn send(args: SendArgs) -> anyhow::Result<()> {
     loop {
         let receipt = rpc.call("eth_getTransactionReceipt", json!([hash])).await?;
         if !receipt.is_null() {
-            let ok = receipt.get("status").and_then(Value::as_str) == Some("0x1");
-            crate::say!(
-                "{}",
-                json!({"hash": hash, "from": signer.address(), "to": args.to, "value": value.to_string(),
-                       "blockNumber": receipt.get("blockNumber"), "status": if ok { "success" } else { "failed" }})
-            );
-            return if ok {
-                Ok(())
-            } else {
-                bail!("transaction {hash} failed")
-            };
+            if receipt.get("status").and_then(Value::as_str) != Some("0x1") {
+                bail!("transaction {hash} failed");
+            }
+            return Ok(receipt);
         }
         if started.elapsed() > Duration::from_secs(120) {
             bail!("transaction {hash} was not mined within 120 s");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `noesis send`.
+pub async fn send(args: SendArgs) -> anyhow::Result<()> {
+    let value = parse_amount(&args.value)?;
+    let signer = args.signer.signer()?;
+    let rpc = RpcClient::new(&args.signer.rpc.rpc);
+    let receipt = send_call(&rpc, &signer, args.to, value, Vec::new()).await?;
+    crate::say!(
+        "{}",
+        json!({"hash": receipt.get("transactionHash"), "from": signer.address(), "to": args.to,
+               "value": value.to_string(), "blockNumber": receipt.get("blockNumber"), "status": "success"})
+    );
+    Ok(())
 }
 
 /// `noesis status`.

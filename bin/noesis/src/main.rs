@@ -14,6 +14,7 @@ mod account;
 mod cli;
 mod client;
 mod run;
+mod subnets;
 mod yuma;
 
 use clap::Parser;

@@ -14,6 +14,18 @@ const COMMANDS: &[&[&str]] = &[
     &["status"],
     &["yuma", "epoch"],
     &["yuma", "check"],
+    &["subnet", "create"],
+    &["subnet", "list"],
+    &["subnet", "hyperparams"],
+    &["subnet", "set"],
+    &["subnet", "metagraph"],
+    &["neuron", "register"],
+    &["neuron", "serve"],
+    &["stake", "add"],
+    &["stake", "remove"],
+    &["weights", "set"],
+    &["weights", "commit"],
+    &["weights", "reveal"],
 ];
 
 fn render() -> String {

@@ -270,3 +270,88 @@ fn a_subnet_pays_the_weighted_miner_and_says_why_others_earned_nothing() {
         "{err}"
     );
 }
+
+fn noesis(args: &[&str], rpc: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_noesis"))
+        .args(args)
+        .args(["--rpc", rpc])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn btcli_style_commands_drive_a_subnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path(), &[]);
+    let ok = |args: &[&str]| -> Value {
+        let out = noesis(args, &node.url);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let created = ok(&["subnet", "create"]);
+    let netuid = created["netuid"].to_string();
+    ok(&[
+        "subnet", "set", "--netuid", &netuid, "--param", "tempo", "--value", "7",
+    ]);
+    let params = ok(&["subnet", "hyperparams", "--netuid", &netuid]);
+    assert_eq!(params["tempo"], "7");
+    assert_eq!(params["commit_reveal_enabled"], "1");
+    let miner_key = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+    let registered = ok(&[
+        "neuron", "register", "--netuid", &netuid, "--key", miner_key,
+    ]);
+    assert_eq!(registered["uid"], 0);
+    ok(&[
+        "neuron", "serve", "--netuid", &netuid, "--ip", "10.1.2.3", "--port", "8091", "--key",
+        miner_key,
+    ]);
+    ok(&[
+        "stake", "add", "--netuid", &netuid, "--amount", "1ether", "--key", miner_key,
+    ]);
+    let metagraph = ok(&["subnet", "metagraph", "--netuid", &netuid]);
+    let uid0 = &metagraph["neurons"][0];
+    assert_eq!(uid0["axon"]["ip"], "10.1.2.3");
+    let stake: U256 = serde_json::from_value(uid0["stake"].clone()).unwrap();
+    assert!(stake > U256::ZERO);
+    let listed = ok(&["subnet", "list"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["netuid"] == created["netuid"])
+    );
+
+    // Refusals are clear and exit non-zero: direct weights under commit-reveal, a
+    // hyperparameter that does not exist, a subnet that does not exist.
+    let out = noesis(
+        &[
+            "weights",
+            "set",
+            "--netuid",
+            &netuid,
+            "--uids",
+            "0",
+            "--weights",
+            "1",
+            "--key",
+            miner_key,
+        ],
+        &node.url,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("commit-reveal"));
+    let out = noesis(
+        &[
+            "subnet", "set", "--netuid", &netuid, "--param", "speed", "--value", "1",
+        ],
+        &node.url,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown hyperparameter"));
+    let out = noesis(&["subnet", "metagraph", "--netuid", "77"], &node.url);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}

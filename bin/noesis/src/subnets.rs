@@ -1,0 +1,311 @@
+//! Subnet commands in btcli's vocabulary, over the node's public JSON-RPC and the
+//! subnets module's precompiles: `subnet`, `neuron`, `stake`, `weights`.
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::SolCall;
+use anyhow::{Context, bail};
+use noesis_execution::modules::subnets::{
+    NEURON_ADDRESS, STAKING_ADDRESS, SUBNET_ADDRESS, hotkey_of,
+    interface::{INeuron, INoesisSubnets, ISubnet},
+    state::{PARAMS, Param},
+    weights::commit_hash,
+};
+use serde_json::{Value, json};
+
+use crate::{
+    cli::{NeuronCommand, StakeCommand, SubnetCommand, WeightsCommand},
+    client::{RpcClient, parse_amount, send_call},
+};
+
+/// A parameter's CLI name: `Tempo` → `tempo`, `MaxUids` → `max_uids`.
+fn param_name(p: Param) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{p:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+fn param_by_name(name: &str) -> anyhow::Result<Param> {
+    PARAMS
+        .iter()
+        .copied()
+        .find(|p| param_name(*p) == name)
+        .with_context(|| {
+            let names: Vec<String> = PARAMS.iter().map(|p| param_name(*p)).collect();
+            format!(
+                "unknown hyperparameter {name:?}; one of: {}",
+                names.join(", ")
+            )
+        })
+}
+
+/// Calls a view function and decodes its result.
+async fn view<C: SolCall>(rpc: &RpcClient, to: Address, call: C) -> anyhow::Result<C::Return> {
+    let out = rpc
+        .call(
+            "eth_call",
+            json!([{"to": to, "data": Bytes::from(call.abi_encode())}, "latest"]),
+        )
+        .await?;
+    let bytes: Bytes = serde_json::from_value(out).context("eth_call: not hex bytes")?;
+    C::abi_decode_returns(&bytes).map_err(|e| anyhow::anyhow!("cannot decode the answer: {e}"))
+}
+
+fn parse_list(text: &str, what: &str) -> anyhow::Result<Vec<u16>> {
+    text.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse::<u16>()
+                .with_context(|| format!("{what}: {s:?} is not a number from 0 to 65535"))
+        })
+        .collect()
+}
+
+fn hotkey_or_own(hotkey: Option<B256>, signer: &PrivateKeySigner) -> B256 {
+    hotkey.unwrap_or_else(|| hotkey_of(signer.address()))
+}
+
+/// `noesis subnet …`.
+pub async fn subnet(command: SubnetCommand) -> anyhow::Result<()> {
+    match command {
+        SubnetCommand::Create { hotkey, signer } => {
+            let rpc = RpcClient::new(&signer.rpc.rpc);
+            let key = signer.signer()?;
+            let lock = view(&rpc, SUBNET_ADDRESS, INoesisSubnets::getLockCostCall {}).await?;
+            let call = ISubnet::registerNetwork_0Call {
+                hotkey: hotkey_or_own(hotkey, &key),
+            };
+            let receipt = send_call(&rpc, &key, SUBNET_ADDRESS, lock, call.abi_encode()).await?;
+            let netuid = view(&rpc, SUBNET_ADDRESS, INoesisSubnets::networkCountCall {}).await?;
+            say!(
+                "{}",
+                json!({"netuid": netuid, "lockCost": lock.to_string(), "transaction": receipt["transactionHash"]})
+            );
+            Ok(())
+        }
+        SubnetCommand::List { rpc } => {
+            let rpc = RpcClient::new(&rpc.rpc);
+            let count = view(&rpc, SUBNET_ADDRESS, INoesisSubnets::networkCountCall {}).await?;
+            let mut subnets = Vec::new();
+            for netuid in 1..=count {
+                match rpc.call("noesis_metagraph", json!([netuid])).await {
+                    Ok(m) => subnets.push(json!({
+                        "netuid": netuid,
+                        "owner": m["owner"],
+                        "tempo": m["tempo"],
+                        "neurons": m["neurons"].as_array().map_or(0, Vec::len),
+                        "burn": m["burn"],
+                        "pool": m["pool"],
+                    })),
+                    Err(_) => continue,
+                }
+            }
+            say!("{}", serde_json::to_string_pretty(&subnets)?);
+            Ok(())
+        }
+        SubnetCommand::Hyperparams { netuid, rpc } => {
+            let rpc = RpcClient::new(&rpc.rpc);
+            let mut out = serde_json::Map::new();
+            for p in PARAMS {
+                let call = INoesisSubnets::getHyperparameterCall {
+                    netuid,
+                    param: p as u8,
+                };
+                let value = view(&rpc, SUBNET_ADDRESS, call).await?;
+                out.insert(param_name(p), Value::String(value.to_string()));
+            }
+            say!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        SubnetCommand::Set {
+            netuid,
+            param,
+            value,
+            signer,
+        } => {
+            let rpc = RpcClient::new(&signer.rpc.rpc);
+            let key = signer.signer()?;
+            let call = INoesisSubnets::setHyperparameterCall {
+                netuid,
+                param: param_by_name(&param)? as u8,
+                value: value
+                    .parse()
+                    .with_context(|| format!("--value {value:?} is not a number"))?,
+            };
+            send_call(&rpc, &key, SUBNET_ADDRESS, U256::ZERO, call.abi_encode()).await?;
+            say!("{}", json!({"netuid": netuid, param: value}));
+            Ok(())
+        }
+        SubnetCommand::Metagraph { netuid, rpc } => {
+            let rpc = RpcClient::new(&rpc.rpc);
+            let m = rpc.call("noesis_metagraph", json!([netuid])).await?;
+            say!("{}", serde_json::to_string_pretty(&m)?);
+            Ok(())
+        }
+    }
+}
+
+/// `noesis neuron …`.
+pub async fn neuron(command: NeuronCommand) -> anyhow::Result<()> {
+    match command {
+        NeuronCommand::Register { netuid, signer } => {
+            let rpc = RpcClient::new(&signer.rpc.rpc);
+            let key = signer.signer()?;
+            let burn = view(&rpc, SUBNET_ADDRESS, INoesisSubnets::getBurnCall { netuid }).await?;
+            let hotkey = hotkey_of(key.address());
+            let call = INeuron::burnedRegisterCall { netuid, hotkey };
+            send_call(&rpc, &key, NEURON_ADDRESS, burn, call.abi_encode()).await?;
+            let uids = rpc.call("noesis_metagraph", json!([netuid])).await?;
+            let uid = uids["neurons"]
+                .as_array()
+                .and_then(|n| n.iter().find(|n| n["hotkey"] == json!(hotkey)))
+                .map(|n| n["uid"].clone());
+            say!(
+                "{}",
+                json!({"netuid": netuid, "uid": uid, "hotkey": hotkey, "burn": burn.to_string()})
+            );
+            Ok(())
+        }
+        NeuronCommand::Serve {
+            netuid,
+            ip,
+            port,
+            signer,
+        } => {
+            let rpc = RpcClient::new(&signer.rpc.rpc);
+            let key = signer.signer()?;
+            let (ip, ip_type) = match ip {
+                std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)), 4u8),
+                std::net::IpAddr::V6(v6) => (u128::from(v6), 6u8),
+            };
+            let call = INeuron::serveAxonCall {
+                netuid,
+                version: 1,
+                ip,
+                port,
+                ipType: ip_type,
+                protocol: 0,
+                placeholder1: 0,
+                placeholder2: 0,
+            };
+            send_call(&rpc, &key, NEURON_ADDRESS, U256::ZERO, call.abi_encode()).await?;
+            say!("{}", json!({"netuid": netuid, "served": true}));
+            Ok(())
+        }
+    }
+}
+
+/// `noesis stake …`.
+pub async fn stake(command: StakeCommand) -> anyhow::Result<()> {
+    match command {
+        StakeCommand::Add {
+            netuid,
+            hotkey,
+            amount,
+            limit_price,
+            allow_partial,
+            signer,
+        } => {
+            let rpc = RpcClient::new(&signer.rpc.rpc);
+            let key = signer.signer()?;
+            let call = INoesisSubnets::addStakeWeiCall {
+                hotkey: hotkey_or_own(hotkey, &key),
+                netuid,
+                limitPrice: limit_price.unwrap_or(U256::MAX),
+                allowPartial: allow_partial,
+            };
+            let value = parse_amount(&amount)?;
+            send_call(&rpc, &key, STAKING_ADDRESS, value, call.abi_encode()).await?;
+            say!("{}", json!({"netuid": netuid, "staked": value.to_string()}));
+            Ok(())
+        }
+        StakeCommand::Remove {
+            netuid,
+            hotkey,
+            alpha,
+            limit_price,
+            allow_partial,
+            signer,
+        } => {
+            let rpc = RpcClient::new(&signer.rpc.rpc);
+            let key = signer.signer()?;
+            let call = INoesisSubnets::removeStakeWeiCall {
+                hotkey: hotkey_or_own(hotkey, &key),
+                netuid,
+                alpha: alpha
+                    .parse()
+                    .with_context(|| format!("--alpha {alpha:?} is not a number"))?,
+                limitPrice: limit_price.unwrap_or(U256::ZERO),
+                allowPartial: allow_partial,
+            };
+            send_call(&rpc, &key, STAKING_ADDRESS, U256::ZERO, call.abi_encode()).await?;
+            say!("{}", json!({"netuid": netuid, "unstaked": alpha}));
+            Ok(())
+        }
+    }
+}
+
+/// `noesis weights …`.
+pub async fn weights(command: WeightsCommand) -> anyhow::Result<()> {
+    let (args, kind) = match command {
+        WeightsCommand::Set(a) => (a, "set"),
+        WeightsCommand::Commit(a) => (a, "commit"),
+        WeightsCommand::Reveal(a) => (a, "reveal"),
+    };
+    let uids = parse_list(&args.uids, "--uids")?;
+    let values = parse_list(&args.weights, "--weights")?;
+    if uids.len() != values.len() {
+        bail!(
+            "--uids has {} entries but --weights has {}",
+            uids.len(),
+            values.len()
+        );
+    }
+    let salt = parse_list(&args.salt, "--salt")?;
+    let rpc = RpcClient::new(&args.signer.rpc.rpc);
+    let key = args.signer.signer()?;
+    let netuid = args.netuid;
+    let data = match kind {
+        "set" => INeuron::setWeightsCall {
+            netuid,
+            dests: uids,
+            weights: values,
+            versionKey: args.version_key,
+        }
+        .abi_encode(),
+        "commit" => {
+            if salt.is_empty() {
+                bail!("--salt is required to commit (keep it: the reveal needs the same salt)");
+            }
+            INeuron::commitWeightsCall {
+                netuid,
+                commitHash: commit_hash(
+                    key.address(),
+                    netuid,
+                    &uids,
+                    &values,
+                    &salt,
+                    args.version_key,
+                ),
+            }
+            .abi_encode()
+        }
+        _ => INeuron::revealWeightsCall {
+            netuid,
+            uids,
+            values,
+            salt,
+            versionKey: args.version_key,
+        }
+        .abi_encode(),
+    };
+    send_call(&rpc, &key, NEURON_ADDRESS, U256::ZERO, data).await?;
+    say!("{}", json!({"netuid": netuid, "weights": kind}));
+    Ok(())
+}
