@@ -252,6 +252,32 @@ fn a_subnet_pays_the_weighted_miner_and_says_why_others_earned_nothing() {
         "{validator_view}"
     );
 
+    // The epoch's events (from the end-of-block system call) are served by eth_getLogs
+    // under the block's system transaction hash, and agree with the metagraph.
+    use alloy_sol_types::SolEvent;
+    use noesis_execution::modules::subnets::interface::events::NeuronEmission;
+    let logs = chain.node.call(
+        "eth_getLogs",
+        json!([{"fromBlock": "0x0", "toBlock": "latest", "address": SUBNET_ADDRESS,
+                "topics": [NeuronEmission::SIGNATURE_HASH]}]),
+    );
+    let logs = logs.as_array().unwrap();
+    assert!(!logs.is_empty(), "no NeuronEmission logs");
+    for log in logs {
+        let block_hash: B256 = serde_json::from_value(log["blockHash"].clone()).unwrap();
+        let tx_hash: B256 = serde_json::from_value(log["transactionHash"].clone()).unwrap();
+        assert_eq!(tx_hash, noesis_node::chain::system_tx_hash(block_hash));
+    }
+    let last_for_miner = logs
+        .iter()
+        .rev()
+        .find(|l| l["topics"][2] == json!(B256::from(U256::from(m_uid))))
+        .expect("an emission event for the miner");
+    let data: Bytes = serde_json::from_value(last_for_miner["data"].clone()).unwrap();
+    let topics: Vec<B256> = serde_json::from_value(last_for_miner["topics"].clone()).unwrap();
+    let event = NeuronEmission::decode_raw_log(topics, &data).unwrap();
+    assert_eq!(event.incentiveAlpha + event.dividendAlpha, emission);
+
     // Unknown subnets and uids are clear errors.
     let err = chain
         .node

@@ -418,10 +418,18 @@ impl Chain {
             state_root,
             transactions_root: calculate_transaction_root(&txs),
             receipts_root: calculate_receipt_root(&executed.receipts),
-            logs_bloom: executed.receipts.iter().fold(Bloom::ZERO, |mut acc, r| {
-                acc.accrue_bloom(&r.bloom());
-                acc
-            }),
+            // The system call's logs are in no receipt, but in the bloom, so that
+            // eth_getLogs finds their blocks.
+            logs_bloom: executed.system_logs.iter().fold(
+                executed.receipts.iter().fold(Bloom::ZERO, |mut acc, r| {
+                    acc.accrue_bloom(&r.bloom());
+                    acc
+                }),
+                |mut acc, log| {
+                    acc.accrue_log(log);
+                    acc
+                },
+            ),
             difficulty: U256::ZERO,
             number: ctx.number,
             gas_limit: ctx.gas_limit,
@@ -439,12 +447,17 @@ impl Chain {
             hash,
             transactions: executed.transactions,
         };
-        self.store
-            .commit_block(&block, &executed.receipts, &executed.changes, prepared)?;
+        self.store.commit_block(
+            &block,
+            &executed.receipts,
+            &executed.system_logs,
+            &executed.changes,
+            prepared,
+        )?;
         let committed_at = Instant::now();
 
         let announced = Arc::new(NewBlock {
-            logs: index_logs(&block, &executed.receipts),
+            logs: index_logs(&block, &executed.receipts, &executed.system_logs),
             header: block.header.clone(),
             hash,
         });
@@ -533,23 +546,45 @@ impl Chain {
     }
 }
 
-/// Logs of a block with their positions.
-pub fn index_logs(block: &StoredBlock, receipts: &[ReceiptEnvelope]) -> Vec<IndexedLog> {
+/// The transaction hash under which a block's end-of-block system-call logs are
+/// reported (they belong to no transaction): `keccak256("noesis-system" ‖ block hash)`.
+pub fn system_tx_hash(block_hash: B256) -> B256 {
+    keccak256([b"noesis-system".as_slice(), block_hash.as_slice()].concat())
+}
+
+/// Logs of a block with their positions: every transaction's, then the end-of-block
+/// system call's (at transaction index `len(transactions)`, under [`system_tx_hash`]).
+pub fn index_logs(
+    block: &StoredBlock,
+    receipts: &[ReceiptEnvelope],
+    system_logs: &[Log],
+) -> Vec<IndexedLog> {
     let mut out = Vec::new();
     let mut log_index = 0u64;
+    let positioned = |log: &Log, tx_hash: B256, tx_index: usize, log_index: u64| IndexedLog {
+        log: log.clone(),
+        block_number: block.header.number,
+        block_hash: block.hash,
+        block_timestamp: block.header.timestamp,
+        tx_hash,
+        tx_index: tx_index as u64,
+        log_index,
+    };
     for (tx_index, (receipt, (_, tx))) in receipts.iter().zip(&block.transactions).enumerate() {
         for log in receipt.logs() {
-            out.push(IndexedLog {
-                log: log.clone(),
-                block_number: block.header.number,
-                block_hash: block.hash,
-                block_timestamp: block.header.timestamp,
-                tx_hash: *tx.tx_hash(),
-                tx_index: tx_index as u64,
-                log_index,
-            });
+            out.push(positioned(log, *tx.tx_hash(), tx_index, log_index));
             log_index += 1;
         }
+    }
+    let system_hash = system_tx_hash(block.hash);
+    for log in system_logs {
+        out.push(positioned(
+            log,
+            system_hash,
+            block.transactions.len(),
+            log_index,
+        ));
+        log_index += 1;
     }
     out
 }
@@ -624,6 +659,7 @@ fn write_genesis(store: &Store, spec: &ChainSpec) -> Result<(), NodeError> {
             hash,
             transactions: Vec::new(),
         },
+        &[],
         &[],
         &changes,
         prepared,

@@ -71,7 +71,8 @@ pub fn logs_in_range(
             break;
         };
         let receipts = store.receipts(number)?;
-        for log in index_logs(&block, &receipts) {
+        let system_logs = store.system_logs(number)?;
+        for log in index_logs(&block, &receipts, &system_logs) {
             if filter.matches(&log.log) {
                 out.push(rpc_log(&log));
                 if out.len() > MAX_LOGS {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
-use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, Log, U256, keccak256};
 use alloy_rlp::Decodable;
 use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use noesis_primitives::{AccountState, StateChanges, StateError, StateView};
@@ -33,9 +33,10 @@ const STORAGE: TableDefinition<&[u8; 52], &[u8; 32]> = TableDefinition::new("sto
 const CODE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("code");
 const TRIE: TableDefinition<NodeId, &[u8]> = TableDefinition::new("trie_nodes");
 const TRIE_ROOTS: TableDefinition<&[u8; 32], NodeId> = TableDefinition::new("trie_roots");
+const SYSTEM_LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("system_logs");
 
 /// Version of the on-disk layout; a store of another version is refused.
-const FORMAT_VERSION: u64 = 2;
+const FORMAT_VERSION: u64 = 3;
 const FILE_NAME: &str = "chain.redb";
 /// Beside the store: the last head whose commit returned. Written after each commit
 /// (no fsync needed: it only ever lags the store), it lets an open detect a store that
@@ -132,6 +133,7 @@ impl Store {
             tx.open_table(CODE).map_err(db_err)?;
             tx.open_table(TRIE).map_err(db_err)?;
             tx.open_table(TRIE_ROOTS).map_err(db_err)?;
+            tx.open_table(SYSTEM_LOGS).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)
     }
@@ -285,6 +287,17 @@ impl Store {
         }
     }
 
+    /// The logs of block `number`'s end-of-block system call (module epochs).
+    pub fn system_logs(&self, number: u64) -> Result<Vec<Log>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let table = tx.open_table(SYSTEM_LOGS).map_err(db_err)?;
+        match table.get(number).map_err(db_err)? {
+            Some(raw) => Vec::<Log>::decode(&mut raw.value())
+                .map_err(|e| StoreError::Corrupt(format!("bad system logs: {e}"))),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Where the transaction `hash` was included.
     pub fn tx_location(&self, hash: &B256) -> Result<Option<TxLocation>, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
@@ -370,11 +383,13 @@ impl Store {
         ))
     }
 
-    /// Writes a block, its receipts and its state changes in one durable transaction.
+    /// Writes a block, its receipts, the logs of its end-of-block system call and its
+    /// state changes in one durable transaction.
     pub fn commit_block(
         &self,
         block: &StoredBlock,
         receipts: &[ReceiptEnvelope],
+        system_logs: &[Log],
         changes: &StateChanges,
         prepared: PreparedState,
     ) -> Result<(), StoreError> {
@@ -401,6 +416,12 @@ impl Store {
                 .map_err(db_err)?
                 .insert(number, encode_receipts(receipts).as_slice())
                 .map_err(db_err)?;
+            if !system_logs.is_empty() {
+                tx.open_table(SYSTEM_LOGS)
+                    .map_err(db_err)?
+                    .insert(number, alloy_rlp::encode(system_logs.to_vec()).as_slice())
+                    .map_err(db_err)?;
+            }
             let mut lookup = tx.open_table(TX_LOOKUP).map_err(db_err)?;
             // In key order: consecutive inserts then share the B-tree pages they touch.
             let mut locations: Vec<([u8; 32], u32)> = block
@@ -845,7 +866,7 @@ mod tests {
     fn commit(store: &Store, number: u64, parent: B256, changes: &StateChanges) -> B256 {
         let (root, prepared) = store.compute_state_root(parent, changes).unwrap();
         store
-            .commit_block(&block(number, root), &[], changes, prepared)
+            .commit_block(&block(number, root), &[], &[], changes, prepared)
             .unwrap();
         root
     }
@@ -917,10 +938,10 @@ mod tests {
         let (root_a, prepared_a) = store.compute_state_root(root0, &a).unwrap();
         let (root_b, prepared_b) = store.compute_state_root(root0, &b).unwrap();
         store
-            .commit_block(&block(1, root_a), &[], &a, prepared_a)
+            .commit_block(&block(1, root_a), &[], &[], &a, prepared_a)
             .unwrap();
         let err = store
-            .commit_block(&block(1, root_b), &[], &b, prepared_b)
+            .commit_block(&block(1, root_b), &[], &[], &b, prepared_b)
             .unwrap_err();
         assert!(err.to_string().contains("stale"), "{err}");
         drop(store);
