@@ -94,6 +94,8 @@ pub struct ExecutedBlock {
     pub changes: StateChanges,
     /// Logs of the end-of-block system call (module epochs); in no receipt.
     pub system_logs: Vec<Log>,
+    /// Why the end-of-block system call failed, if it did (its effects were skipped).
+    pub system_error: Option<String>,
 }
 
 fn block_env(ctx: &BlockContext) -> BlockEnv {
@@ -229,13 +231,15 @@ impl<'a> BlockBuilder<'a> {
                 Bytes::copy_from_slice(&END_BLOCK_CALL),
             )
             .map_err(fault)?;
-        if !result.is_success() {
-            return Err(ExecutionError::Fault(format!(
-                "end-of-block system call failed: {result:?}"
-            )));
-        }
         let mut block = self.block;
-        block.system_logs = result.into_logs();
+        if result.is_success() {
+            block.system_logs = result.into_logs();
+        } else {
+            // A module's end-of-block work that reverts is skipped for this block (its
+            // writes are undone); every node skips it alike, so the chain stays live
+            // and deterministic. The node reports it.
+            block.system_error = Some(format!("{result:?}"));
+        }
         block.changes = self.evm.ctx.journaled_state.database.into_changes();
         Ok(block)
     }

@@ -403,6 +403,12 @@ impl Chain {
             return Ok(None);
         }
         let executed = builder.finish()?;
+        if let Some(e) = &executed.system_error {
+            tracing::error!(
+                number = ctx.number,
+                "end-of-block module work reverted and was skipped for this block: {e}"
+            );
+        }
         drop(state);
         let executed_at = Instant::now();
 

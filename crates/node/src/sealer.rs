@@ -70,7 +70,7 @@ fn run(chain: Arc<Chain>, mode: SealMode, waker: SealerHandle) {
         SealMode::Automine => loop {
             // Keep producing while anything is executable, then sleep until woken.
             while chain.has_pending() {
-                match chain.produce_block(unix_now(), false) {
+                match produce_guarded(&chain, false) {
                     Ok(Some(_)) => {}
                     Ok(None) => break,
                     Err(e) => {
@@ -84,9 +84,31 @@ fn run(chain: Arc<Chain>, mode: SealMode, waker: SealerHandle) {
         },
         SealMode::Interval(every) => loop {
             thread::sleep(every);
-            if let Err(e) = chain.produce_block(unix_now(), true) {
+            if let Err(e) = produce_guarded(&chain, true) {
                 tracing::error!("block production failed: {e}");
             }
         },
+    }
+}
+
+/// Produces a block; a panic inside (a bug) is reported as an error instead of ending
+/// the sealer thread, so the node keeps serving and retries.
+fn produce_guarded(chain: &Chain, allow_empty: bool) -> Result<Option<()>, String> {
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        chain.produce_block(unix_now(), allow_empty)
+    }));
+    match attempt {
+        Ok(Ok(block)) => Ok(block.map(|_| ())),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            Err(format!(
+                "block production panicked (a bug; retrying): {what}"
+            ))
+        }
     }
 }
