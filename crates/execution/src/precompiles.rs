@@ -9,7 +9,7 @@ use alloy_primitives::{Bytes, U256};
 use alloy_sol_types::{Revert, SolError};
 use revm::{
     context::{Block, Cfg},
-    context_interface::{ContextTr, JournalTr},
+    context_interface::ContextTr,
     handler::{EthPrecompiles, PrecompileProvider, SYSTEM_ADDRESS},
     interpreter::{CallInputs, Gas, InstructionResult, InterpreterResult},
     primitives::{Address, AddressSet, hardfork::SpecId},
@@ -108,12 +108,6 @@ fn run_subnets<CTX: ContextTr>(
     let system = inputs.caller == SYSTEM_ADDRESS;
     let value: U256 = inputs.value.get();
     let address = inputs.bytecode_address;
-    // The module's storage account must be in the journal before its slots are read
-    // (it is not the called account when the call is to 0x…0802/0804/0805).
-    context
-        .journal_mut()
-        .load_account(SUBNETS_STATE_ACCOUNT)
-        .map_err(|e| e.to_string())?;
     let mut state = JournalState::new(
         context.journal_mut(),
         SUBNETS_STATE_ACCOUNT,
@@ -121,7 +115,8 @@ fn run_subnets<CTX: ContextTr>(
         block,
         !inputs.is_static,
         (!system).then_some(inputs.gas_limit),
-    );
+    )
+    .map_err(|e| e.to_string())?;
     let outcome = state.charge(CALL_GAS).and_then(|()| {
         let output = if system && address == SUBNETS_STATE_ACCOUNT && input[..] == END_BLOCK_CALL {
             subnets::end_block(&mut state).map(|()| Bytes::new())

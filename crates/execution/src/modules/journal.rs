@@ -11,7 +11,6 @@ use revm::context_interface::{
 use super::{ModuleError, ModuleLog, ModuleState};
 
 /// Gas of every module call, before its state accesses.
-#[allow(dead_code)] // charged by the precompile router
 pub const CALL_GAS: u64 = 2_100;
 /// Gas of one storage read (or a balance read).
 pub const SLOAD_GAS: u64 = 800;
@@ -45,6 +44,9 @@ pub struct JournalState<'a, J: JournalTr> {
 
 impl<'a, J: JournalTr> JournalState<'a, J> {
     /// A view for one call. `gas_limit` of `None` means unmetered (system calls).
+    /// Loads the module's account into the journal, which revm requires before any of
+    /// its slots is read (it is not the called account when the call is to another of
+    /// the module's addresses).
     pub fn new(
         journal: &'a mut J,
         account: Address,
@@ -52,8 +54,9 @@ impl<'a, J: JournalTr> JournalState<'a, J> {
         block: u64,
         writable: bool,
         gas_limit: Option<u64>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, ModuleError> {
+        journal.load_account(account).map_err(fault)?;
+        Ok(Self {
             journal,
             account,
             emitter,
@@ -61,7 +64,7 @@ impl<'a, J: JournalTr> JournalState<'a, J> {
             writable,
             gas: gas_limit.map(|limit| (limit, 0)),
             static_violation: false,
-        }
+        })
     }
 
     /// Gas used so far.
@@ -115,17 +118,18 @@ impl<J: JournalTr> ModuleState for JournalState<'_, J> {
     }
 
     fn sstore(&mut self, slot: U256, value: U256) -> Result<(), ModuleError> {
-        let previous = self.journal.sload(self.account, slot).map_err(fault)?.data;
-        let gas = if previous.is_zero() && !value.is_zero() {
+        self.write_access(0)?;
+        // Priced from the value the write replaced (any failure reverts the call).
+        let written = self
+            .journal
+            .sstore(self.account, slot, value)
+            .map_err(fault)?
+            .data;
+        self.charge(if written.present_value.is_zero() && !value.is_zero() {
             SSTORE_SET_GAS
         } else {
             SSTORE_RESET_GAS
-        };
-        self.write_access(gas)?;
-        self.journal
-            .sstore(self.account, slot, value)
-            .map_err(fault)?;
-        Ok(())
+        })
     }
 
     fn balance(&mut self, who: Address) -> Result<U256, ModuleError> {
