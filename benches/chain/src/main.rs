@@ -1,8 +1,8 @@
 //! `chain-bench`: Noesis and anvil side by side, in one run, on the same workload.
 //!
 //! 1. Ingest: N pre-signed EIP-1559 transfers from 100 senders, submitted with
-//!    `eth_sendRawTransaction` in JSON-RPC batches, timed until every transaction is
-//!    mined (every sender's nonce reached), then every receipt is checked.
+//!    `eth_sendRawTransaction` in JSON-RPC batches, timed until the blocks since the
+//!    start hold every transaction, then every receipt is checked.
 //! 2. Reads: `eth_getBalance` and `eth_call` requests per second at 16 connections.
 //!
 //! Reports both sides, the ratio, and each process's peak RSS.
@@ -110,16 +110,23 @@ impl Rpc {
         }
     }
 
-    async fn call(&self, method: &str, params: Value) -> anyhow::Result<Value> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let v: Value = self
+    /// Posts a JSON body; returns the raw reply.
+    async fn post(&self, body: Vec<u8>) -> anyhow::Result<Bytes> {
+        let reply = self
             .http
             .post(&self.url)
-            .json(&body)
+            .header("content-type", "application/json")
+            .body(body)
             .send()
             .await?
-            .json()
+            .bytes()
             .await?;
+        Ok(Bytes::from(reply))
+    }
+
+    async fn call(&self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let v: Value = serde_json::from_slice(&self.post(serde_json::to_vec(&body)?).await?)?;
         if let Some(e) = v.get("error") {
             bail!("{method}: {e}");
         }
@@ -134,16 +141,7 @@ impl Rpc {
             #[serde(default)]
             error: Option<serde::de::IgnoredAny>,
         }
-        let bytes = self
-            .http
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await?
-            .bytes()
-            .await?;
-        let replies: Vec<Reply> = serde_json::from_slice(&bytes)?;
+        let replies: Vec<Reply> = serde_json::from_slice(&self.post(body).await?)?;
         Ok(replies.iter().filter(|r| r.error.is_some()).count())
     }
 
@@ -153,14 +151,8 @@ impl Rpc {
             .enumerate()
             .map(|(i, (m, p))| json!({"jsonrpc": "2.0", "id": i, "method": m, "params": p}))
             .collect();
-        let mut v: Vec<Value> = self
-            .http
-            .post(&self.url)
-            .json(&body)
-            .send()
-            .await?
-            .json()
-            .await?;
+        let mut v: Vec<Value> =
+            serde_json::from_slice(&self.post(serde_json::to_vec(&body)?).await?)?;
         v.sort_by_key(|r| r["id"].as_u64().unwrap_or(0));
         Ok(v)
     }

@@ -417,6 +417,15 @@ impl Chain {
             .compute_state_root(parent.header.state_root, &executed.changes)?;
         let rooted_at = Instant::now();
         let txs: Vec<&TxEnvelope> = executed.transactions.iter().map(|(_, tx)| tx).collect();
+        // The system call's logs are in no receipt, but in the bloom, so that
+        // eth_getLogs finds their blocks.
+        let mut logs_bloom = Bloom::ZERO;
+        for receipt in &executed.receipts {
+            logs_bloom.accrue_bloom(&receipt.bloom());
+        }
+        for log in &executed.system_logs {
+            logs_bloom.accrue_log(log);
+        }
         let header = Header {
             parent_hash: parent.hash,
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
@@ -424,18 +433,7 @@ impl Chain {
             state_root,
             transactions_root: calculate_transaction_root(&txs),
             receipts_root: calculate_receipt_root(&executed.receipts),
-            // The system call's logs are in no receipt, but in the bloom, so that
-            // eth_getLogs finds their blocks.
-            logs_bloom: executed.system_logs.iter().fold(
-                executed.receipts.iter().fold(Bloom::ZERO, |mut acc, r| {
-                    acc.accrue_bloom(&r.bloom());
-                    acc
-                }),
-                |mut acc, log| {
-                    acc.accrue_log(log);
-                    acc
-                },
-            ),
+            logs_bloom,
             difficulty: U256::ZERO,
             number: ctx.number,
             gas_limit: ctx.gas_limit,
