@@ -95,7 +95,7 @@ pub enum SubnetCommand {
         param: String,
         /// New value (an integer).
         #[arg(long)]
-        value: String,
+        value: alloy_primitives::U256,
         #[command(flatten)]
         signer: SignerArgs,
     },
@@ -170,7 +170,7 @@ pub enum StakeCommand {
         hotkey: Option<alloy_primitives::B256>,
         /// Alpha to unstake (integer units).
         #[arg(long)]
-        alpha: String,
+        alpha: alloy_primitives::U256,
         /// Lowest price accepted (scaled by 1e18) [default: none].
         #[arg(long)]
         limit_price: Option<alloy_primitives::U256>,
@@ -200,14 +200,14 @@ pub struct WeightsArgs {
     #[arg(long)]
     pub netuid: u16,
     /// Comma-separated uids.
-    #[arg(long)]
-    pub uids: String,
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub uids: Vec<u16>,
     /// Comma-separated weights (u16), one per uid.
-    #[arg(long)]
-    pub weights: String,
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub weights: Vec<u16>,
     /// Comma-separated u16 salt (commit and reveal).
-    #[arg(long, default_value = "")]
-    pub salt: String,
+    #[arg(long, value_delimiter = ',')]
+    pub salt: Vec<u16>,
     /// The subnet's weights version key.
     #[arg(long, default_value_t = 0)]
     pub version_key: u64,

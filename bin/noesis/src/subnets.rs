@@ -56,17 +56,6 @@ async fn view<C: SolCall>(rpc: &RpcClient, to: Address, call: C) -> anyhow::Resu
     C::abi_decode_returns(&bytes).map_err(|e| anyhow::anyhow!("cannot decode the answer: {e}"))
 }
 
-fn parse_list(text: &str, what: &str) -> anyhow::Result<Vec<u16>> {
-    text.split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            s.trim()
-                .parse::<u16>()
-                .with_context(|| format!("{what}: {s:?} is not a number from 0 to 65535"))
-        })
-        .collect()
-}
-
 fn hotkey_or_own(hotkey: Option<B256>, signer: &PrivateKeySigner) -> B256 {
     hotkey.unwrap_or_else(|| hotkey_of(signer.address()))
 }
@@ -134,12 +123,10 @@ pub async fn subnet(command: SubnetCommand) -> anyhow::Result<()> {
             let call = INoesisSubnets::setHyperparameterCall {
                 netuid,
                 param: param_by_name(&param)? as u8,
-                value: value
-                    .parse()
-                    .with_context(|| format!("--value {value:?} is not a number"))?,
+                value,
             };
             send_call(&rpc, &key, SUBNET_ADDRESS, U256::ZERO, call.abi_encode()).await?;
-            say!("{}", json!({"netuid": netuid, param: value}));
+            say!("{}", json!({"netuid": netuid, param: value.to_string()}));
             Ok(())
         }
         SubnetCommand::Metagraph { netuid, rpc } => {
@@ -238,14 +225,15 @@ pub async fn stake(command: StakeCommand) -> anyhow::Result<()> {
             let call = INoesisSubnets::removeStakeWeiCall {
                 hotkey: hotkey_or_own(hotkey, &key),
                 netuid,
-                alpha: alpha
-                    .parse()
-                    .with_context(|| format!("--alpha {alpha:?} is not a number"))?,
+                alpha,
                 limitPrice: limit_price.unwrap_or(U256::ZERO),
                 allowPartial: allow_partial,
             };
             send_call(&rpc, &key, STAKING_ADDRESS, U256::ZERO, call.abi_encode()).await?;
-            say!("{}", json!({"netuid": netuid, "unstaked": alpha}));
+            say!(
+                "{}",
+                json!({"netuid": netuid, "unstaked": alpha.to_string()})
+            );
             Ok(())
         }
     }
@@ -253,50 +241,49 @@ pub async fn stake(command: StakeCommand) -> anyhow::Result<()> {
 
 /// `noesis weights …`.
 pub async fn weights(command: WeightsCommand) -> anyhow::Result<()> {
-    let (args, kind) = match command {
-        WeightsCommand::Set(a) => (a, "set"),
-        WeightsCommand::Commit(a) => (a, "commit"),
-        WeightsCommand::Reveal(a) => (a, "reveal"),
+    let (name, args) = match &command {
+        WeightsCommand::Set(a) => ("set", a),
+        WeightsCommand::Commit(a) => ("commit", a),
+        WeightsCommand::Reveal(a) => ("reveal", a),
     };
-    let uids = parse_list(&args.uids, "--uids")?;
-    let values = parse_list(&args.weights, "--weights")?;
-    if uids.len() != values.len() {
+    if args.uids.len() != args.weights.len() {
         bail!(
             "--uids has {} entries but --weights has {}",
-            uids.len(),
-            values.len()
+            args.uids.len(),
+            args.weights.len()
         );
     }
-    let salt = parse_list(&args.salt, "--salt")?;
     let rpc = RpcClient::new(&args.signer.rpc.rpc);
     let key = args.signer.signer()?;
     let netuid = args.netuid;
-    let data = match kind {
-        "set" => INeuron::setWeightsCall {
+    let (uids, values, salt) = (args.uids.clone(), args.weights.clone(), args.salt.clone());
+    let data = match &command {
+        WeightsCommand::Set(_) => INeuron::setWeightsCall {
             netuid,
             dests: uids,
             weights: values,
             versionKey: args.version_key,
         }
         .abi_encode(),
-        "commit" => {
+        WeightsCommand::Commit(_) => {
             if salt.is_empty() {
                 bail!("--salt is required to commit (keep it: the reveal needs the same salt)");
             }
+            let hash = commit_hash(
+                key.address(),
+                netuid,
+                &uids,
+                &values,
+                &salt,
+                args.version_key,
+            );
             INeuron::commitWeightsCall {
                 netuid,
-                commitHash: commit_hash(
-                    key.address(),
-                    netuid,
-                    &uids,
-                    &values,
-                    &salt,
-                    args.version_key,
-                ),
+                commitHash: hash,
             }
             .abi_encode()
         }
-        _ => INeuron::revealWeightsCall {
+        WeightsCommand::Reveal(_) => INeuron::revealWeightsCall {
             netuid,
             uids,
             values,
@@ -306,6 +293,6 @@ pub async fn weights(command: WeightsCommand) -> anyhow::Result<()> {
         .abi_encode(),
     };
     send_call(&rpc, &key, NEURON_ADDRESS, U256::ZERO, data).await?;
-    say!("{}", json!({"netuid": netuid, "weights": kind}));
+    say!("{}", json!({"netuid": netuid, "weights": name}));
     Ok(())
 }
