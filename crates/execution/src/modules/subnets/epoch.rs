@@ -103,7 +103,7 @@ fn at<T: Copy + Default>(v: &[T], i: usize) -> T {
 /// Runs the epoch of `netuid` now and distributes its pending alpha.
 pub fn run_epoch<S: ModuleState>(s: &mut S, netuid: u16) -> Result<(), ModuleError> {
     let block = s.block_number();
-    let n = u16::try_from(subnet(s, netuid, Subnet::N)?).unwrap_or(u16::MAX);
+    let n = state::uid_count(s, netuid)?;
     let owner = Address::from_word(B256::from(subnet(s, netuid, Subnet::Owner)?));
     let owner_hotkey = B256::from(subnet(s, netuid, Subnet::OwnerHotkey)?);
     let pending = subnet(s, netuid, Subnet::PendingAlpha)?;

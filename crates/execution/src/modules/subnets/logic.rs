@@ -206,7 +206,7 @@ pub fn set_hyperparameter<S: ModuleState>(
 /// among uids outside the immunity period (ties: earliest registration, then lowest uid);
 /// if every uid is immune, the lowest among all. The owner's uid is never pruned.
 pub fn uid_to_prune<S: ModuleState>(s: &mut S, netuid: u16) -> Result<Option<u16>, ModuleError> {
-    let n = u16::try_from(subnet(s, netuid, Subnet::N)?).unwrap_or(u16::MAX);
+    let n = state::uid_count(s, netuid)?;
     let immunity = param_u64(s, netuid, Param::ImmunityPeriod)?;
     let owner_hotkey = B256::from(subnet(s, netuid, Subnet::OwnerHotkey)?);
     let block = s.block_number();
@@ -297,7 +297,7 @@ pub fn burned_register<S: ModuleState>(
         add(regs, U256::from(1))?,
     )?;
 
-    let n = u16::try_from(subnet(s, netuid, Subnet::N)?).unwrap_or(u16::MAX);
+    let n = state::uid_count(s, netuid)?;
     let max = param_u16(s, netuid, Param::MaxUids)?;
     let block = s.block_number();
     let uid = if n < max {

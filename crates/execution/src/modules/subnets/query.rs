@@ -81,7 +81,7 @@ pub fn metagraph<S: ModuleState>(
     if owner.is_zero() {
         return Ok(None);
     }
-    let n = u16::try_from(state::subnet(s, netuid, Subnet::N)?).unwrap_or(u16::MAX);
+    let n = state::uid_count(s, netuid)?;
     let mut neurons = Vec::with_capacity(usize::from(n));
     for uid in 0..n {
         if let Some(view) = neuron_view(s, netuid, uid)? {
@@ -110,7 +110,7 @@ pub fn neuron_view<S: ModuleState>(
     if state::subnet(s, netuid, Subnet::Owner)?.is_zero() {
         return Ok(None);
     }
-    let n = u16::try_from(state::subnet(s, netuid, Subnet::N)?).unwrap_or(u16::MAX);
+    let n = state::uid_count(s, netuid)?;
     if uid >= n {
         return Ok(None);
     }

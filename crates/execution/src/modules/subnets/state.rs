@@ -367,6 +367,11 @@ pub fn set_subnet<S: ModuleState>(
     s.sstore(slot(TAG_SUBNET, &[word(netuid.into()), word(f as u64)]), v)
 }
 
+/// Number of uids in use in `netuid` (saturating at `u16::MAX`).
+pub fn uid_count<S: ModuleState>(s: &mut S, netuid: u16) -> Result<u16, ModuleError> {
+    subnet(s, netuid, Subnet::N).map(|v| u16::try_from(v).unwrap_or(u16::MAX))
+}
+
 /// Reads a hyperparameter.
 pub fn param<S: ModuleState>(s: &mut S, netuid: u16, p: Param) -> Result<U256, ModuleError> {
     s.sload(slot(TAG_PARAM, &[word(netuid.into()), word(p as u64)]))

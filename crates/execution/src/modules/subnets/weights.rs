@@ -23,7 +23,7 @@ use alloy_sol_types::SolValue;
 
 use super::interface::events;
 use super::logic::{emit, ensure_subnet};
-use super::state::{self, Matrix, Neuron, Param, Subnet, param, param_u16, param_u64, set_neuron};
+use super::state::{self, Matrix, Neuron, Param, param, param_u16, param_u64, set_neuron};
 use super::{hotkey_of, revert};
 use crate::modules::{ModuleError, ModuleState};
 
@@ -204,7 +204,7 @@ fn store_weights<S: ModuleState>(
     if version_key < param_u64(s, netuid, Param::WeightsVersionKey)? {
         return Err(revert("incorrect weights version key"));
     }
-    let n = u16::try_from(state::subnet(s, netuid, Subnet::N)?).unwrap_or(u16::MAX);
+    let n = state::uid_count(s, netuid)?;
     let mut pairs: Vec<(u16, u16)> = uids.iter().copied().zip(values.iter().copied()).collect();
     pairs.sort_unstable();
     if pairs
