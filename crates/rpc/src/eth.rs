@@ -245,7 +245,7 @@ impl EthRpc {
     }
 
     /// The block number a state query refers to.
-    pub(crate) fn state_number(&self, block: Option<BlockId>) -> Result<u64, RpcError> {
+    fn state_number(&self, block: Option<BlockId>) -> Result<u64, RpcError> {
         match block.unwrap_or_default() {
             BlockId::Number(tag) => {
                 let n = self.number_of(tag);
@@ -266,10 +266,20 @@ impl EthRpc {
         &self,
         block: Option<BlockId>,
     ) -> Result<std::sync::Arc<dyn StateView + Send + Sync>, RpcError> {
+        Ok(self.numbered_state(block)?.1)
+    }
+
+    /// The state at `block` with that block's number.
+    pub(crate) fn numbered_state(
+        &self,
+        block: Option<BlockId>,
+    ) -> Result<(u64, std::sync::Arc<dyn StateView + Send + Sync>), RpcError> {
         let number = self.state_number(block)?;
-        self.chain
+        let state = self
+            .chain
             .state_at(number)?
-            .ok_or_else(|| RpcError::NotFound("header not found".into()))
+            .ok_or_else(|| RpcError::NotFound("header not found".into()))?;
+        Ok((number, state))
     }
 
     /// A block, if it is at or below the head. A block is written to the store just

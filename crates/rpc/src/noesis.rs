@@ -185,8 +185,7 @@ fn module_error(e: ModuleError) -> RpcError {
 
 impl NoesisApiServer for EthRpc {
     fn metagraph(&self, netuid: u16, block: Option<BlockId>) -> RpcResult<Metagraph> {
-        let number = self.state_number(block)?;
-        let state = self.state(block)?;
+        let (number, state) = self.numbered_state(block)?;
         let mut view = ViewState::new(&*state, SUBNETS_STATE_ACCOUNT, number);
         let Some(m): Option<MetagraphView> =
             query::metagraph(&mut view, netuid).map_err(module_error)?
@@ -209,8 +208,7 @@ impl NoesisApiServer for EthRpc {
     }
 
     fn neuron(&self, netuid: u16, uid: u16, block: Option<BlockId>) -> RpcResult<NeuronInfo> {
-        let number = self.state_number(block)?;
-        let state = self.state(block)?;
+        let (number, state) = self.numbered_state(block)?;
         let mut view = ViewState::new(&*state, SUBNETS_STATE_ACCOUNT, number);
         match query::neuron_view(&mut view, netuid, uid).map_err(module_error)? {
             Some(n) => Ok(neuron_info(n)),
