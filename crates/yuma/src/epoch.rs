@@ -9,10 +9,12 @@
 mod bonds;
 mod consensus;
 
-use bonds::{BondScratch, BondsContext, u16_row};
-use consensus::{MedianBuffers, clip_in_place, interpolate, weighted_median_cols};
+use std::cell::RefCell;
 
-use crate::fixed::{Divisor, I32F32, I64F64, share_of_rao};
+use bonds::{BondScratch, BondsContext, u16_row};
+use consensus::{MedianBuffers, clip, interpolate, weighted_median_cols};
+
+use crate::fixed::{Divisor, I32F32, I64F64, NarrowDivider, share_of_rao};
 use crate::types::{EpochState, Hyperparams, Inputs, Outputs, SparseRowU16};
 
 /// Runs one Yuma Consensus epoch.
@@ -20,9 +22,19 @@ use crate::types::{EpochState, Hyperparams, Inputs, Outputs, SparseRowU16};
 /// Pure and deterministic: the result depends only on `inputs`, and is bit-identical to
 /// subtensor's `Pallet::epoch_mechanism` at commit `14bc6f9f` for the same state.
 ///
-/// Allocates its scratch memory afresh; [`epoch_with`] reuses a [`Workspace`] instead.
+/// Uses a [`Workspace`] kept per thread (so a thread's later epochs do not allocate and
+/// page-fault their scratch memory again); [`epoch_with`] takes a caller-kept one instead. The
+/// workspace never influences a result.
 pub fn epoch(inputs: &Inputs) -> Outputs {
-    epoch_with(&mut Workspace::default(), inputs)
+    thread_local! {
+        static WORKSPACE: RefCell<Workspace> = RefCell::new(Workspace::default());
+    }
+    WORKSPACE
+        .try_with(|ws| match ws.try_borrow_mut() {
+            Ok(mut ws) => epoch_with(&mut ws, inputs),
+            Err(_) => epoch_with(&mut Workspace::default(), inputs),
+        })
+        .unwrap_or_else(|_| epoch_with(&mut Workspace::default(), inputs))
 }
 
 /// Scratch memory for [`epoch_with`], reusable across epochs (of any subnet and size).
@@ -35,11 +47,9 @@ pub struct Workspace {
     weights: Csr,
     clipped: Csr,
     interpolated: Csr,
-    ema: Csr,
     median: MedianBuffers,
-    ema_row_cols: Vec<u16>,
-    ema_row_vals: Vec<I32F32>,
-    bond_row: Vec<(u16, I32F32)>,
+    bonds: BondScratch,
+    raw_row: Vec<u16>,
 }
 
 /// [`epoch`] with caller-provided scratch memory.
@@ -96,31 +106,24 @@ pub fn epoch_with(ws: &mut Workspace, inputs: &Inputs) -> Outputs {
         weights,
         clipped,
         interpolated,
-        ema: ema_buffer,
         median: median_buffers,
-        ema_row_cols,
-        ema_row_vals,
-        bond_row,
+        bonds: bond_scratch,
+        raw_row,
     } = ws;
-    read_weights(hp, st, &permit, owner, weights);
+    read_weights(hp, st, &permit, owner, weights, raw_row);
 
     // == Consensus, validator trust ==
     let kappa = I32F32::from_u16(hp.kappa).safe_div(I32F32::U16_MAX);
     let consensus = weighted_median_cols(&active_stake, weights, n, kappa, median_buffers);
-    // With bonds_penalty = 1 the unclipped weights are not needed any more: clip in place.
-    let penalty = I32F32::from_u16(hp.bonds_penalty).safe_div(I32F32::U16_MAX);
-    if penalty == I32F32::ONE {
-        core::mem::swap(weights, clipped);
-    } else {
-        clipped.copy_from(weights);
-    }
     // Clipping also yields validator trust (row sums) and ranks (`matmul_sparse`).
+    let penalty = I32F32::from_u16(hp.bonds_penalty).safe_div(I32F32::U16_MAX);
     let mut validator_trust = vec![I32F32::ZERO; n];
     let mut ranks = vec![I32F32::ZERO; n];
-    clip_in_place(
-        clipped,
+    clip(
+        weights,
         &consensus,
         &active_stake,
+        clipped,
         &mut validator_trust,
         &mut ranks,
     );
@@ -155,21 +158,11 @@ pub fn epoch_with(ws: &mut Workspace, inputs: &Inputs) -> Outputs {
         active_stake: &active_stake,
         new_permit: &new_permit,
     };
-    let mut scratch = BondScratch {
-        ema: core::mem::take(ema_buffer),
-        row_cols: core::mem::take(ema_row_cols),
-        row_vals: core::mem::take(ema_row_vals),
-        bond_row: core::mem::take(bond_row),
-    };
     let (dividends, bonds_new) = if hp.yuma3_enabled {
-        ctx.yuma3(&mut scratch)
+        ctx.yuma3(bond_scratch)
     } else {
-        ctx.yuma2(&mut scratch)
+        ctx.yuma2(bond_scratch)
     };
-    *ema_buffer = scratch.ema;
-    *ema_row_cols = scratch.row_cols;
-    *ema_row_vals = scratch.row_vals;
-    *bond_row = scratch.bond_row;
 
     // == Emission ==
     let combined: Vec<I32F32> = incentive
@@ -229,9 +222,14 @@ pub fn epoch_with(ws: &mut Workspace, inputs: &Inputs) -> Outputs {
 // ---------------------------------------------------------------------------------------------
 
 /// Compressed sparse rows: row `i` is `cols[ptr[i]..ptr[i + 1]]` / `vals[..]`, in stored order.
+///
+/// `cols` and `vals` are pools that only grow: their length is at least the number of entries
+/// `len`, so that a reused matrix is written in place (through [`Csr::slots`]) without
+/// initialising memory or checking capacity per entry. Nothing past `len` is ever read.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Csr {
     ptr: Vec<usize>,
+    len: usize,
     cols: Vec<u16>,
     vals: Vec<I32F32>,
 }
@@ -241,33 +239,79 @@ impl Csr {
     fn clear(&mut self) {
         self.ptr.clear();
         self.ptr.push(0);
-        self.cols.clear();
-        self.vals.clear();
+        self.len = 0;
     }
 
-    /// Becomes a copy of `other`, reusing the allocations.
-    fn copy_from(&mut self, other: &Csr) {
-        self.ptr.clone_from(&other.ptr);
-        self.cols.clone_from(&other.cols);
-        self.vals.clone_from(&other.vals);
+    /// Makes the pools at least `total` entries long.
+    fn grow(&mut self, total: usize) {
+        if self.cols.len() < total {
+            self.cols.resize(total, 0);
+        }
+        if self.vals.len() < total {
+            self.vals.resize(total, I32F32::ZERO);
+        }
     }
 
+    /// `max` writable slots for the row being built (columns, values); after writing the
+    /// first `k` of them, [`Csr::finish_row`]`(k)` appends them as the row.
+    fn slots(&mut self, max: usize) -> (&mut [u16], &mut [I32F32]) {
+        let start = self.len;
+        let end = start.saturating_add(max);
+        self.grow(end);
+        (
+            self.cols.get_mut(start..end).unwrap_or(&mut []),
+            self.vals.get_mut(start..end).unwrap_or(&mut []),
+        )
+    }
+
+    /// Ends the row being built with the first `written` slots (see [`Csr::slots`]).
+    fn finish_row(&mut self, written: usize) {
+        self.len = self.len.saturating_add(written).min(self.cols.len());
+        self.end_row();
+    }
+
+    /// Appends one entry to the row being built.
     #[inline]
     fn push(&mut self, col: u16, val: I32F32) {
-        self.cols.push(col);
-        self.vals.push(val);
+        let at = self.len;
+        if let (Some(c), Some(v)) = (self.cols.get_mut(at), self.vals.get_mut(at)) {
+            *c = col;
+            *v = val;
+        } else {
+            self.cols.truncate(at);
+            self.vals.truncate(at);
+            self.cols.push(col);
+            self.vals.push(val);
+        }
+        self.len = at.saturating_add(1);
     }
 
+    /// Ends the row being built.
     #[inline]
     fn end_row(&mut self) {
         if self.ptr.is_empty() {
             self.ptr.push(0);
         }
-        self.ptr.push(self.cols.len());
+        self.ptr.push(self.len);
     }
 
     fn nnz(&self) -> usize {
-        self.cols.len()
+        self.len
+    }
+
+    /// All entries, row after row.
+    fn entries(&self) -> (&[u16], &[I32F32]) {
+        (
+            self.cols.get(..self.len).unwrap_or(&[]),
+            self.vals.get(..self.len).unwrap_or(&[]),
+        )
+    }
+
+    /// Row `i`'s columns and the position of its first entry (empty if out of range).
+    fn row_at(&self, i: usize) -> (&[u16], usize) {
+        let start = self.ptr.get(i).copied().unwrap_or(0);
+        let end = self.ptr.get(i.saturating_add(1)).copied().unwrap_or(start);
+        (self.cols.get(start..end).unwrap_or(&[]), start)
     }
 
     /// Row `i` as `(columns, values)` (empty if out of range).
@@ -407,51 +451,69 @@ fn read_weights(
     permit: &[bool],
     owner: Option<usize>,
     m: &mut Csr,
+    raw: &mut Vec<u16>,
 ) {
-    let n = usize::from(st.n);
-    let nnz = st
-        .weights
-        .iter()
-        .zip(permit)
-        .filter(|(_, p)| **p)
-        .map(|(r, _)| r.len())
-        .fold(0usize, usize::saturating_add);
     m.clear();
-    m.cols.reserve(nnz);
-    m.vals.reserve(nnz);
     let commits = if hp.commit_reveal_enabled {
         st.commit_blocks.as_deref()
     } else {
         None
     };
-    for (i, row) in st.weights.iter().enumerate() {
-        if permit.get(i).copied().unwrap_or(false) {
-            let updated = st.last_update.get(i).copied().unwrap_or(0);
-            let commit = commits
-                .and_then(|c| c.get(i).copied().flatten())
-                .unwrap_or(u64::MAX);
-            // Kept iff !(updated <= registered) && !(commit < registered),
-            // i.e. registered < min(updated, commit + 1).
-            let limit = updated.min(commit.saturating_add(1));
-            let start = m.nnz();
-            let mut total = I32F32::ZERO;
-            for &(j, w) in row {
-                let ju = usize::from(j);
-                if ju >= n || (ju == i && owner != Some(i)) {
-                    continue;
-                }
-                let registered = st.block_at_registration.get(ju).copied().unwrap_or(0);
-                if registered >= limit {
-                    continue;
-                }
-                let v = I32F32::from_u16(w);
-                total = total.saturating_add(v);
-                m.push(j, v);
+    // `block_at_registration` has length n: a column >= n finds no registration block.
+    let registered = st.block_at_registration.as_slice();
+    for (i, (row, &has_permit)) in st.weights.iter().zip(permit).enumerate() {
+        if !has_permit {
+            m.end_row();
+            continue;
+        }
+        let updated = st.last_update.get(i).copied().unwrap_or(0);
+        let commit = commits
+            .and_then(|c| c.get(i).copied().flatten())
+            .unwrap_or(u64::MAX);
+        // Kept iff !(updated <= registered) && !(commit < registered),
+        // i.e. registered < min(updated, commit + 1).
+        let limit = updated.min(commit.saturating_add(1));
+        let diagonal = if owner == Some(i) { usize::MAX } else { i };
+        if raw.len() < row.len() {
+            raw.resize(row.len(), 0);
+        }
+        let (out_cols, out_vals) = m.slots(row.len());
+        // Branch-free filter: every entry is written, the position advances for kept ones.
+        let mut k = 0usize;
+        // Exact: at most 65536 entries of at most 65535.
+        let mut total = 0u64;
+        for &(j, w) in row {
+            let ju = usize::from(j);
+            let r = registered.get(ju).copied().unwrap_or(u64::MAX);
+            let kept = r < limit && ju != diagonal;
+            if let (Some(c), Some(x)) = (out_cols.get_mut(k), raw.get_mut(k)) {
+                *c = j;
+                *x = w;
             }
-            if total > I32F32::ZERO {
-                divide_all(m.vals.get_mut(start..).unwrap_or(&mut []), total);
+            k = k.wrapping_add(usize::from(kept));
+            total = total.wrapping_add(u64::from(w) & u64::from(kept).wrapping_neg());
+        }
+        let kept_raw = raw.get(..k).unwrap_or(&[]);
+        let kept_vals = out_vals.get_mut(..k).unwrap_or(&mut []);
+        // The reference sums in I32F32 (saturating at its maximum, 2^31 - 2^-32) and divides
+        // each value by that sum when it is positive: (w * 2^32) / (total * 2^32), truncated,
+        // is floor(w * 2^32 / total), with a numerator below 2^48.
+        match NarrowDivider::new(total).filter(|_| total <= i32::MAX as u64) {
+            Some(div) => {
+                for (v, &w) in kept_vals.iter_mut().zip(kept_raw) {
+                    // w <= total, so the quotient is at most 2^32.
+                    let q = div.div(u64::from(w).wrapping_shl(32));
+                    *v = I32F32::from_bits(q as i64);
+                }
+            }
+            None if total == 0 => kept_vals.fill(I32F32::ZERO),
+            None => {
+                let div = Divisor::new(I32F32::MAX);
+                for (v, &w) in kept_vals.iter_mut().zip(kept_raw) {
+                    *v = div.safe_div(I32F32::from_u16(w));
+                }
             }
         }
-        m.end_row();
+        m.finish_row(k);
     }
 }

@@ -135,6 +135,12 @@ impl I32F32 {
     /// sign of the exact product (substrate-fixed decides by the operand signs).
     #[inline]
     pub fn saturating_mul(self, rhs: Self) -> Self {
+        if (self.0 | rhs.0) >= 0 {
+            // Both non-negative (the epoch's usual case): the exact product is an unsigned
+            // 64 x 64-bit one, its floor a plain shift, and only the upper bound can be hit.
+            let prod = u128::from(self.0 as u64).wrapping_mul(u128::from(rhs.0 as u64));
+            return Self(i64::try_from(prod.wrapping_shr(32)).unwrap_or(i64::MAX));
+        }
         match self.checked_mul(rhs) {
             Some(v) => v,
             None => {
@@ -265,51 +271,99 @@ fn apply_sign_i64(mag: u64, neg: bool) -> Option<i64> {
 /// An [`I32F32`] divisor prepared for many divisions: [`Divisor::safe_div`] is bit-identical to
 /// [`I32F32::safe_div`] by the same divisor.
 ///
-/// For a positive divisor and a non-negative dividend the quotient `(x << 32) / d` is computed
-/// as `(x << (32 - tz)) / (d >> tz)` (`tz` = the divisor's trailing zeros, at most 32) with a
-/// precomputed reciprocal; anything else falls back to the plain division.
+/// For a positive divisor `d = odd * 2^tz` and a non-negative dividend `x`, the quotient
+/// `(x << 32) / d` equals `(x << (32 - tz)) / odd` (`tz` at most 32; for a power of two one
+/// factor 2 is kept, so that the odd part is at least 2). When `x << (32 - tz)` fits in 64 bits
+/// that is one branch-free multiply-high division ([`U64Divider`]'s "add" scheme, which serves
+/// every divisor of at least 2), and the quotient (below `2^63`) cannot overflow. Anything else
+/// falls back to the plain division.
 #[derive(Clone, Copy, Debug)]
 pub struct Divisor {
     raw: I32F32,
-    /// `32 - tz`, or `u32::MAX` when the fast path never applies (divisor <= 0).
+    /// Dividends (bits, read as unsigned) below this take the fast path; 0 when none does.
+    limit: u64,
     pre_shift: u32,
-    inv: U64Divider,
+    magic: u64,
+    shift: u32,
 }
 
 impl Divisor {
     /// Prepares division by `d` (any value; 0 gives 0 like `safe_div`).
     #[inline]
     pub fn new(d: I32F32) -> Self {
-        if let Some(bits) = u64::try_from(d.0).ok().filter(|&b| b != 0) {
-            let tz = bits.trailing_zeros().min(32);
-            if let Some(inv) = U64Divider::new(bits.wrapping_shr(tz)) {
-                return Self {
-                    raw: d,
-                    pre_shift: 32u32.wrapping_sub(tz),
-                    inv,
-                };
-            }
-        }
+        let slow = Self {
+            raw: d,
+            limit: 0,
+            pre_shift: 0,
+            magic: 0,
+            shift: 0,
+        };
+        let Some(bits) = u64::try_from(d.0).ok().filter(|&b| b != 0) else {
+            return slow;
+        };
+        let tz = bits.trailing_zeros().min(32);
+        let (odd, pre_shift) = match bits.wrapping_shr(tz) {
+            1 => (2, 33u32.wrapping_sub(tz)),
+            odd => (odd, 32u32.wrapping_sub(tz)),
+        };
+        let Some((magic, shift)) = add_scheme(odd) else {
+            return slow;
+        };
         Self {
             raw: d,
-            pre_shift: u32::MAX,
-            inv: U64Divider::IDENTITY,
+            // pre_shift is 1..=33: x < 2^(64 - pre_shift) <=> x << pre_shift < 2^64.
+            limit: 1u64.wrapping_shl(64u32.wrapping_sub(pre_shift)),
+            pre_shift,
+            magic,
+            shift,
         }
     }
 
     /// `x.safe_div(divisor)`.
     #[inline]
     pub fn safe_div(&self, x: I32F32) -> I32F32 {
-        if x.0 >= 0 && x.0.leading_zeros() >= self.pre_shift {
-            // x << pre_shift fits in 64 bits (pre_shift <= 32 here).
-            let q = self
-                .inv
-                .div(x.0.unsigned_abs().wrapping_shl(self.pre_shift));
-            // A quotient of 2^63 or more overflows I32F32: safe_div gives 0.
-            return i64::try_from(q).map_or(I32F32::ZERO, I32F32);
+        // Negative dividends read as unsigned are at least 2^63 > limit.
+        let ux = x.0 as u64;
+        if ux < self.limit {
+            let n = ux.wrapping_shl(self.pre_shift);
+            let q = u128::from(n)
+                .wrapping_mul(u128::from(self.magic))
+                .wrapping_shr(64) as u64;
+            let q = n
+                .wrapping_sub(q)
+                .wrapping_shr(1)
+                .wrapping_add(q)
+                .wrapping_shr(self.shift);
+            // n < 2^64 and a divisor of at least 2: q < 2^63.
+            return I32F32(q as i64);
         }
         x.safe_div(self.raw)
     }
+}
+
+/// libdivide's branch-free unsigned scheme for `d >= 2`: `(magic, shift)` such that, with
+/// `q = mulhi(n, magic)`, `n / d == (((n - q) >> 1) + q) >> shift` for every 64-bit `n`.
+fn add_scheme(d: u64) -> Option<(u64, u32)> {
+    if d < 2 {
+        return None;
+    }
+    let floor_log2 = 63u32.wrapping_sub(d.leading_zeros());
+    if d.is_power_of_two() {
+        // q = 0: (n >> 1) >> (log2 d - 1).
+        return Some((0, floor_log2.wrapping_sub(1)));
+    }
+    // proposed = floor(2^(64 + floor_log2) / d) < 2^64, rem = the remainder.
+    let num = 1u128.wrapping_shl(64u32.wrapping_add(floor_log2));
+    let dd = u128::from(d);
+    let quot = num.checked_div(dd)?;
+    let proposed = u64::try_from(quot).ok()?;
+    let rem = u64::try_from(num.wrapping_sub(quot.wrapping_mul(dd))).ok()?;
+    let mut magic = proposed.wrapping_add(proposed);
+    let twice_rem = rem.wrapping_add(rem);
+    if twice_rem >= d || twice_rem < rem {
+        magic = magic.wrapping_add(1);
+    }
+    Some((magic.wrapping_add(1), floor_log2))
 }
 
 /// Exact unsigned 64-bit division by a run-time constant via multiply-high (libdivide's
@@ -396,6 +450,61 @@ impl U64Divider {
         let plain = q.wrapping_shr(self.shift);
         let r = (with_add & self.add_mask) | (plain & !self.add_mask);
         (n & self.one_mask) | (r & !self.one_mask)
+    }
+}
+
+/// Exact `floor(x / d)` for numerators `x < 2^48` and divisors `1 <= d < 2^32`, by the high
+/// half of one 64 x 64-bit multiply and a shift (no fix-up step).
+///
+/// For `d >= 2`, with `l = ceil(log2 d)` and `m = ceil(2^(63 + l) / d)` (below `2^64`, or
+/// `2^63` for a power of two): the error `e = m * d - 2^(63 + l)` is below `d <= 2^l <=
+/// 2^(63 + l - 48)`, which is the condition of Granlund and Montgomery's theorem (1994,
+/// "Division by invariant integers using multiplication", 4.2) for
+/// `floor(x * m / 2^(63 + l)) == floor(x / d)` on every `x < 2^48`; the quotient is the high
+/// 64 bits of `x * m` shifted right by `l - 1`. `d = 1` is the identity.
+#[derive(Clone, Copy, Debug)]
+pub struct NarrowDivider {
+    magic: u64,
+    shift: u32,
+    /// All ones for `d = 1`.
+    one_mask: u64,
+}
+
+impl NarrowDivider {
+    /// Prepares division by `d` (`None` unless `1 <= d < 2^32`).
+    pub fn new(d: u64) -> Option<Self> {
+        if d == 0 || d >= 1 << 32 {
+            return None;
+        }
+        if d == 1 {
+            return Some(Self {
+                magic: 0,
+                shift: 0,
+                one_mask: u64::MAX,
+            });
+        }
+        // ceil(log2 d) >= 1.
+        let l = 64u32.wrapping_sub(d.wrapping_sub(1).leading_zeros());
+        let magic = 1u128
+            .wrapping_shl(63u32.wrapping_add(l))
+            .wrapping_add(u128::from(d).wrapping_sub(1))
+            .checked_div(u128::from(d))?;
+        Some(Self {
+            magic: u64::try_from(magic).ok()?,
+            shift: l.wrapping_sub(1),
+            one_mask: 0,
+        })
+    }
+
+    /// `x / d` for `x < 2^48` (larger numerators give unspecified, but non-panicking, results).
+    #[inline]
+    pub fn div(&self, x: u64) -> u64 {
+        let high = u128::from(x)
+            .wrapping_mul(u128::from(self.magic))
+            .wrapping_shr(64);
+        // The high half of a 64 x 64-bit product fits in 64 bits.
+        let q = (high as u64).wrapping_shr(self.shift);
+        (x & self.one_mask) | (q & !self.one_mask)
     }
 }
 
@@ -789,10 +898,13 @@ mod tests {
             let exact = (a as i128) * (b as i128);
             let want = exact >> 32;
             let got = I32F32::from_bits(a).checked_mul(I32F32::from_bits(b));
+            let sat = I32F32::from_bits(a).saturating_mul(I32F32::from_bits(b));
             if want >= i64::MIN as i128 && want <= i64::MAX as i128 {
                 assert_eq!(got, Some(I32F32::from_bits(want as i64)));
+                assert_eq!(sat, I32F32::from_bits(want as i64));
             } else {
                 assert_eq!(got, None);
+                assert_eq!(sat, if want < 0 { I32F32::MIN } else { I32F32::MAX });
             }
         }
     }
@@ -830,6 +942,32 @@ mod tests {
             ] {
                 let (x, d) = (I32F32::from_bits(x), I32F32::from_bits(d));
                 assert_eq!(Divisor::new(d).safe_div(x), x.safe_div(d), "{x:?} / {d:?}");
+            }
+        }
+        // Powers of two (including 1 ulp and 1.0) and their neighbours, all dividend sizes.
+        let mut rng = Rng(8);
+        for e in 0..63 {
+            for d in [
+                1i64 << e,
+                (1i64 << e) + 1,
+                (1i64 << e) - 1,
+                3i64 << e.min(61),
+            ] {
+                if d <= 0 {
+                    continue;
+                }
+                let div = Divisor::new(I32F32::from_bits(d));
+                for _ in 0..200 {
+                    let x = (rng.next() >> (rng.next() % 64)) as i64;
+                    for x in [x, x.wrapping_neg(), x >> 31, (x >> 31).wrapping_neg()] {
+                        let x = I32F32::from_bits(x);
+                        assert_eq!(
+                            div.safe_div(x),
+                            x.safe_div(I32F32::from_bits(d)),
+                            "{x:?} / {d}"
+                        );
+                    }
+                }
             }
         }
         // Overflow: safe_div gives 0, saturating_div saturates.
@@ -912,6 +1050,55 @@ mod tests {
                 (div.magic, div.shift, div.add_mask, div.one_mask),
                 (rt.magic, rt.shift, rt.add_mask, rt.one_mask)
             );
+        }
+    }
+
+    #[test]
+    fn narrow_divider_is_exact() {
+        let mut rng = Rng(7);
+        assert!(NarrowDivider::new(0).is_none());
+        assert!(NarrowDivider::new(1 << 32).is_none());
+        let mut divisors: Vec<u64> = (1..3000).collect();
+        divisors.extend([
+            (1 << 32) - 1,
+            (1 << 31) + 1,
+            1 << 31,
+            65535,
+            65535 * 4096,
+            3 << 29,
+        ]);
+        for _ in 0..3000 {
+            divisors.push((rng.next() >> (32 + rng.next() % 32)).max(1));
+        }
+        let max = (1u64 << 48) - 1;
+        for &d in &divisors {
+            let div = NarrowDivider::new(d).unwrap();
+            for x in [
+                0,
+                1,
+                d - 1,
+                d,
+                d + 1,
+                max,
+                max - 1,
+                max - d,
+                65535 << 32,
+                (d - 1) << 16,
+            ] {
+                let x = x.min(max);
+                assert_eq!(div.div(x), x / d, "{x} / {d}");
+            }
+            for _ in 0..50 {
+                let x = rng.next() >> (16 + rng.next() % 48);
+                assert_eq!(div.div(x), x / d, "{x} / {d}");
+                // Multiples of d and their neighbours (where a wrong magic shows first).
+                let q = x / d;
+                for y in [q * d, (q * d).saturating_sub(1), q * d + d - 1] {
+                    if y <= max {
+                        assert_eq!(div.div(y), y / d, "{y} / {d}");
+                    }
+                }
+            }
         }
     }
 

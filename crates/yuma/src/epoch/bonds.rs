@@ -4,20 +4,24 @@ use super::{Csr, ascending, normalize};
 use crate::fixed::{Divisor, I32F32, I64F64, exp_safe};
 use crate::types::{EpochState, Hyperparams, SparseRowU16};
 
-/// Reusable buffers of the bonds stage (see [`Workspace`]).
+/// Reusable buffers of the bonds stage (see [`super::Workspace`]).
+#[derive(Debug, Default)]
 pub(super) struct BondScratch {
-    pub(super) ema: Csr,
-    pub(super) row_cols: Vec<u16>,
-    pub(super) row_vals: Vec<I32F32>,
-    pub(super) bond_row: Vec<(u16, I32F32)>,
+    ema: Csr,
+    /// Fixed-rate Yuma3: the bond terms `(1 - alpha) * B` per row, and `alpha * Wb` per entry.
+    terms: Csr,
+    scaled: Vec<I32F32>,
+    row_cols: Vec<u16>,
+    row_vals: Vec<I32F32>,
+    bond_row: Vec<(u16, I32F32)>,
+    row: RowAccumulator,
 }
 
 impl BondScratch {
     fn ema_builder(&mut self, n: usize, alpha: I32F32, room: usize) -> EmaBuilder {
         let mut out = core::mem::take(&mut self.ema);
         out.clear();
-        out.cols.reserve(room);
-        out.vals.reserve(room);
+        out.grow(room);
         EmaBuilder {
             n,
             alpha,
@@ -93,12 +97,17 @@ impl BondsContext<'_> {
         let mut col_sum = vec![I32F32::ZERO; self.n];
         let mut stored: Vec<SparseRowU16> = Vec::with_capacity(self.n);
         let mut old_buf = core::mem::take(&mut scratch.bond_row);
+        let alpha = fixed_ema_alpha(self.hp.bonds_moving_average);
+        if !liquid && alpha >= I32F32::ZERO {
+            // 1 - alpha = bonds_moving_average / 10^6 >= 0 as well.
+            scratch.bond_row = old_buf;
+            return self.yuma3_fixed(alpha, scratch);
+        }
         let ema = if liquid {
             let mut out = core::mem::take(&mut scratch.ema);
             self.ema_liquid(&mut col_sum, &mut out, &mut old_buf);
             out
         } else {
-            let alpha = fixed_ema_alpha(self.hp.bonds_moving_average);
             let mut ema = scratch.ema_builder(self.n, alpha, self.ema_room());
             for (((cols, vals), raw), &keep) in self
                 .weights_for_bonds
@@ -143,6 +152,129 @@ impl BondsContext<'_> {
             .collect();
         normalize(&mut dividends);
         scratch.ema = ema;
+        (dividends, stored)
+    }
+
+    /// Yuma3 with a fixed EMA rate `alpha` in `[0, 1]` (the chain's usual case), in two passes
+    /// over the rows and without materialising the EMA.
+    ///
+    /// Both `alpha * Wb` and `(1 - alpha) * B` are then non-negative, so an EMA entry
+    /// (`alpha * w + (1 - alpha) * b`, each product rounded) is kept exactly when it is not 0,
+    /// and every column sum of the EMA equals the sum of the column's `alpha * w` plus the sum
+    /// of its `(1 - alpha) * b` (exact: at most 65535 values of at most 1). Pass 1 computes
+    /// those sums; pass 2 rebuilds each needed EMA row (permitted rows for storage, rows with
+    /// active stake for dividends) in a [`RowAccumulator`] and consumes it at once. A bond the
+    /// registration mask drops is given the rate 0: it then adds 0, exactly like an absent one.
+    #[inline(never)] // a stage: kept separate for profiling
+    fn yuma3_fixed(
+        &self,
+        alpha: I32F32,
+        scratch: &mut BondScratch,
+    ) -> (Vec<I32F32>, Vec<SparseRowU16>) {
+        let n = self.n;
+        let one_minus_alpha = I32F32::ONE.saturating_sub(alpha);
+        let wb = self.weights_for_bonds;
+        let BondScratch {
+            terms,
+            scaled,
+            row: acc,
+            row_cols,
+            row_vals,
+            ..
+        } = scratch;
+
+        // Pass 1: the EMA's two parts and its column sums. Per column: the bonds' rate
+        // (`1 - alpha`, or 0 where the registration mask drops them: a dropped bond then adds
+        // 0, exactly like an absent one) and the column sum so far. Values are non-negative and
+        // the sums stay below 2^49 in bits, so wrapping additions are exact.
+        let mut columns: Vec<(I32F32, i64)> = self
+            .bond_kept
+            .iter()
+            .map(|&kept| (if kept { one_minus_alpha } else { I32F32::ZERO }, 0))
+            .collect();
+        terms.clear();
+        for raw in &self.st.bonds_prev {
+            let (cols, vals) = terms.slots(raw.len());
+            bond_terms(raw, &mut columns, cols, vals);
+            terms.finish_row(raw.len());
+        }
+        let (wb_cols, wb_vals) = wb.entries();
+        if scaled.len() < wb_vals.len() {
+            scaled.resize(wb_vals.len(), I32F32::ZERO);
+        }
+        scale_entries(alpha, wb_cols, wb_vals, scaled, &mut columns);
+        // Per column: the divisor of the column normalization and the incentive.
+        let columns: Vec<(Divisor, I32F32)> = columns
+            .iter()
+            .zip(self.incentive)
+            .map(|(&(_, s), &inc)| {
+                let d = if s == 0 {
+                    I32F32::ONE
+                } else {
+                    I32F32::from_bits(s)
+                };
+                (Divisor::new(d), inc)
+            })
+            .collect();
+
+        // Pass 2: each needed EMA row, from `alpha * Wb` (`scaled`) and the bond terms.
+        acc.reset(n);
+        let mut dividends = vec![I32F32::ZERO; n];
+        let mut stored: Vec<SparseRowU16> = Vec::with_capacity(n);
+        for (i, ((&keep, &stake), dividend)) in self
+            .new_permit
+            .iter()
+            .zip(self.active_stake)
+            .zip(dividends.iter_mut())
+            .enumerate()
+        {
+            if !keep && stake == I32F32::ZERO {
+                stored.push(Vec::new());
+                continue;
+            }
+            let (new_cols, new_start) = wb.row_at(i);
+            let new_vals = scaled
+                .get(new_start..new_start.saturating_add(new_cols.len()))
+                .unwrap_or(&[]);
+            let (old_cols, old_vals) = terms.row(i);
+            let room = new_cols.len().saturating_add(old_cols.len());
+            if row_cols.len() < room {
+                row_cols.resize(room, 0);
+                row_vals.resize(room, I32F32::ZERO);
+            }
+            let len = if ascending(new_cols) && ascending(old_cols) {
+                // Bond columns >= n sort last; the reference ignores them.
+                let old_len = old_cols.partition_point(|&j| usize::from(j) < n);
+                ema_merge(
+                    (new_cols, new_vals),
+                    (
+                        old_cols.get(..old_len).unwrap_or(&[]),
+                        old_vals.get(..old_len).unwrap_or(&[]),
+                    ),
+                    row_cols,
+                    row_vals,
+                )
+            } else {
+                acc.add(new_cols.iter().copied().zip(new_vals.iter().copied()));
+                acc.add(old_cols.iter().copied().zip(old_vals.iter().copied()));
+                acc.drain_positive(row_cols, row_vals)
+            };
+            let (ema_cols, ema_vals) = (
+                row_cols.get(..len).unwrap_or(&[]),
+                row_vals.get(..len).unwrap_or(&[]),
+            );
+            stored.push(if keep {
+                u16_row(ema_cols, ema_vals)
+            } else {
+                Vec::new()
+            });
+            if stake != I32F32::ZERO {
+                // `inplace_col_normalize_sparse`, `mat_vec_mul_sparse`, `vec_mul`.
+                let total = dividend_row(ema_cols, ema_vals, &columns);
+                *dividend = total.checked_mul(stake).unwrap_or(I32F32::ZERO);
+            }
+        }
+        normalize(&mut dividends);
         (dividends, stored)
     }
 
@@ -488,18 +620,209 @@ impl EmaBuilder {
                 *c = I32F32::ZERO;
             }
         }
-        let start = self.out.nnz();
-        self.out
-            .cols
-            .extend_from_slice(self.row_cols.get(..w).unwrap_or(&[]));
-        self.out
-            .vals
-            .extend_from_slice(self.row_vals.get(..w).unwrap_or(&[]));
-        self.out.end_row();
-        (
-            self.out.cols.get(start..).unwrap_or(&[]),
-            self.out.vals.get(start..).unwrap_or(&[]),
-        )
+        let (src_cols, src_vals) = (
+            self.row_cols.get(..w).unwrap_or(&[]),
+            self.row_vals.get(..w).unwrap_or(&[]),
+        );
+        let (dst_cols, dst_vals) = self.out.slots(w);
+        dst_cols.copy_from_slice(src_cols);
+        dst_vals.copy_from_slice(src_vals);
+        self.out.finish_row(w);
+        let last = self.out.ptr.len().saturating_sub(1);
+        self.out.row(last.saturating_sub(1))
+    }
+}
+
+/// Pass 1 of [`BondsContext::yuma3_fixed`] for one stored bond row: every entry's term
+/// `rate[j] * b` (0 for columns >= n) into `cols`/`vals` (as long as `raw`), added to its
+/// column sum.
+#[inline(never)] // keeps the loop's registers to itself
+fn bond_terms(
+    raw: &[(u16, u16)],
+    columns: &mut [(I32F32, i64)],
+    cols: &mut [u16],
+    vals: &mut [I32F32],
+) {
+    for (&(j, b), (c, v)) in raw.iter().zip(cols.iter_mut().zip(vals.iter_mut())) {
+        let column = columns.get_mut(usize::from(j));
+        let rate = column.as_ref().map_or(I32F32::ZERO, |c| c.0);
+        let term = rate.saturating_mul(I32F32::from_u16_proportion(b));
+        *c = j;
+        *v = term;
+        if let Some((_, sum)) = column {
+            *sum = sum.wrapping_add(term.to_bits());
+        }
+    }
+}
+
+/// Pass 1 of [`BondsContext::yuma3_fixed`] for the weights for bonds: `alpha * w` of every
+/// entry into `scaled`, added to its column sum.
+#[inline(never)] // keeps the loop's registers to itself
+fn scale_entries(
+    alpha: I32F32,
+    cols: &[u16],
+    vals: &[I32F32],
+    scaled: &mut [I32F32],
+    columns: &mut [(I32F32, i64)],
+) {
+    for ((&j, &w), x) in cols.iter().zip(vals).zip(scaled.iter_mut()) {
+        let v = alpha.saturating_mul(w);
+        *x = v;
+        if let Some((_, sum)) = columns.get_mut(usize::from(j)) {
+            *sum = sum.wrapping_add(v.to_bits());
+        }
+    }
+}
+
+/// One row of an EMA for rows in ascending column order: over the union of the columns of
+/// `new` and `old`, in ascending order, the sum of their values (absent entries add
+/// nothing), written to `out_*` when positive. Returns the number written; `out_*` must hold
+/// `new.len() + old.len()` entries. The values must lie in `[0, 1]` (sums of two cannot
+/// overflow).
+#[inline(never)] // keeps the loop's registers to itself
+fn ema_merge(
+    (new_cols, new_vals): (&[u16], &[I32F32]),
+    (old_cols, old_vals): (&[u16], &[I32F32]),
+    out_cols: &mut [u16],
+    out_vals: &mut [I32F32],
+) -> usize {
+    let (mut a, mut b, mut k) = (0usize, 0usize, 0usize);
+    // Both sides present. Mostly the same columns appear on both sides (bonds follow the
+    // weights), so the branches are well predicted.
+    while let (Some(&ja), Some(&x), Some(&jb), Some(&y)) = (
+        new_cols.get(a),
+        new_vals.get(a),
+        old_cols.get(b),
+        old_vals.get(b),
+    ) {
+        let (j, v) = if ja == jb {
+            a = a.wrapping_add(1);
+            b = b.wrapping_add(1);
+            // Both at most 1 (see `yuma3_fixed`): the sum is exact.
+            (ja, I32F32::from_bits(x.to_bits().wrapping_add(y.to_bits())))
+        } else if ja < jb {
+            a = a.wrapping_add(1);
+            (ja, x)
+        } else {
+            b = b.wrapping_add(1);
+            (jb, y)
+        };
+        if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
+            *c = j;
+            *o = v;
+        }
+        k = k.wrapping_add(usize::from(v > I32F32::ZERO));
+    }
+    // One side left.
+    let rest_new = new_cols
+        .get(a..)
+        .unwrap_or(&[])
+        .iter()
+        .zip(new_vals.get(a..).unwrap_or(&[]));
+    let rest_old = old_cols
+        .get(b..)
+        .unwrap_or(&[])
+        .iter()
+        .zip(old_vals.get(b..).unwrap_or(&[]));
+    for (&j, &v) in rest_new.chain(rest_old) {
+        if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
+            *c = j;
+            *o = v;
+        }
+        k = k.wrapping_add(usize::from(v > I32F32::ZERO));
+    }
+    k
+}
+
+/// `sum_j (v_j / col_sum_j) * incentive_j` over one EMA row (`columns[j]` = the column's
+/// divisor and incentive). The terms are non-negative, so the reference's saturating sum is
+/// the exact sum clamped at the maximum.
+#[inline(never)] // keeps the loop's registers to itself
+fn dividend_row(cols: &[u16], vals: &[I32F32], columns: &[(Divisor, I32F32)]) -> I32F32 {
+    let mut total = 0i128;
+    for (&j, &v) in cols.iter().zip(vals) {
+        if let Some((div, inc)) = columns.get(usize::from(j)) {
+            total = total.wrapping_add(i128::from(div.safe_div(v).saturating_mul(*inc).to_bits()));
+        }
+    }
+    I32F32::from_bits(i64::try_from(total).unwrap_or(i64::MAX))
+}
+
+/// A dense row accumulator over the columns `0..n` that remembers which columns it touched
+/// (a bitmap), so that reading the row back in ascending column order costs the number of
+/// touched columns plus one bit test per 64 columns of their span, not `n`.
+///
+/// This is the reference's per-row dense accumulation (`mat_ema_sparse` and friends) without
+/// its `n`-wide scan and reset, and it does not depend on the order the entries come in.
+#[derive(Debug, Default)]
+pub(super) struct RowAccumulator {
+    values: Vec<I32F32>,
+    bits: Vec<u64>,
+    /// Range of bitmap words touched since the last drain.
+    first_word: usize,
+    end_word: usize,
+}
+
+impl RowAccumulator {
+    /// Prepares for rows of `n` columns (all zero).
+    fn reset(&mut self, n: usize) {
+        self.values.clear();
+        self.values.resize(n, I32F32::ZERO);
+        self.bits.clear();
+        self.bits.resize(n.div_ceil(64), 0);
+        self.first_word = usize::MAX;
+        self.end_word = 0;
+    }
+
+    /// `row[j] += v` (saturating) for every entry; columns `>= n` are ignored.
+    #[inline]
+    fn add(&mut self, entries: impl Iterator<Item = (u16, I32F32)>) {
+        let (mut first, mut end) = (self.first_word, self.end_word);
+        for (j, v) in entries {
+            let ju = usize::from(j);
+            let word = ju >> 6;
+            if let (Some(slot), Some(bits)) = (self.values.get_mut(ju), self.bits.get_mut(word)) {
+                *slot = slot.saturating_add(v);
+                *bits |= 1u64 << (ju & 63);
+                first = first.min(word);
+                end = end.max(word);
+            }
+        }
+        self.first_word = first;
+        self.end_word = end;
+    }
+
+    /// Writes the touched columns in ascending order with their positive values to `cols` /
+    /// `vals` (which must hold as many entries as were added), returns how many, and clears
+    /// the row.
+    #[inline]
+    fn drain_positive(&mut self, cols: &mut [u16], vals: &mut [I32F32]) -> usize {
+        let (first, last) = (self.first_word, self.end_word);
+        self.first_word = usize::MAX;
+        self.end_word = 0;
+        let mut k = 0usize;
+        let Some(words) = self.bits.get_mut(first..=last) else {
+            return k; // nothing touched
+        };
+        for (w, word) in (first..=last).zip(words.iter_mut()) {
+            let mut bits = *word;
+            *word = 0;
+            while bits != 0 {
+                let j = (w << 6) | bits.trailing_zeros() as usize;
+                bits &= bits.wrapping_sub(1);
+                if let Some(slot) = self.values.get_mut(j) {
+                    // Branch-free: written always, kept when positive.
+                    let v = *slot;
+                    *slot = I32F32::ZERO;
+                    if let (Some(c), Some(x)) = (cols.get_mut(k), vals.get_mut(k)) {
+                        *c = j as u16; // j < n <= 65535
+                        *x = v;
+                    }
+                    k = k.wrapping_add(usize::from(v > I32F32::ZERO));
+                }
+            }
+        }
+        k
     }
 }
 

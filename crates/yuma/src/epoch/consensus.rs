@@ -16,9 +16,9 @@ use crate::fixed::I32F32;
 /// the pivot, so the iteration cap is never reached.)
 ///
 /// This implementation uses that: the zero scores form one group of stake `Z`; if there are
-/// zero scores and `m < Z` the result is 0, otherwise the same partition search runs over the
-/// positive scores only, starting from `lo = Z`. The differential tests check it against the
-/// literal transcription.
+/// zero scores and `m < Z` the result is 0, otherwise the search runs over the positive scores
+/// only, starting from `lo = Z`: first narrowed by value buckets ([`quantile`]), then the same
+/// partition search. The differential tests check it against the literal transcription.
 #[inline(never)] // a stage: kept separate for profiling
 pub(super) fn weighted_median_cols(
     stake: &[I32F32],
@@ -28,17 +28,26 @@ pub(super) fn weighted_median_cols(
     buffers: &mut MedianBuffers,
 ) -> Vec<I32F32> {
     let mut median = vec![I32F32::ZERO; n];
+    let MedianBuffers {
+        selected,
+        use_stake,
+        sorted,
+        buckets,
+        columns,
+        spare,
+        keys,
+    } = buffers;
     // Rows with positive stake, in uid order; their stake renormalized.
-    let mut selected: Vec<usize> = Vec::new();
-    let mut use_stake: Vec<I32F32> = Vec::new();
+    selected.clear();
+    use_stake.clear();
     for (i, &s) in stake.iter().enumerate() {
         if s > I32F32::ZERO {
             selected.push(i);
             use_stake.push(s);
         }
     }
-    normalize(&mut use_stake);
-    let total = sum(&use_stake);
+    normalize(use_stake);
+    let total = sum(use_stake);
     let minority = total.saturating_sub(majority);
     let k = selected.len();
     if k == 0 {
@@ -47,92 +56,79 @@ pub(super) fn weighted_median_cols(
 
     // One cursor per selected row, walking it in ascending column order (a row stored in
     // another order is walked through a sorted copy; that does not change any column's scores).
-    let sorted_copies: Vec<(Vec<u16>, Vec<I32F32>)> = selected
-        .iter()
-        .filter_map(|&i| {
-            let (cols, vals) = weights.row(i);
-            (!ascending(cols)).then(|| {
-                let mut pairs: Vec<(u16, I32F32)> =
-                    cols.iter().copied().zip(vals.iter().copied()).collect();
-                pairs.sort_unstable_by_key(|&(j, _)| j);
-                pairs.into_iter().unzip()
-            })
-        })
-        .collect();
-    let mut copies = sorted_copies.iter();
+    sorted.clear();
+    let mut pairs: Vec<(u16, I32F32)> = Vec::new();
+    for &i in selected.iter() {
+        let (cols, vals) = weights.row(i);
+        if !ascending(cols) {
+            pairs.clear();
+            pairs.extend(cols.iter().copied().zip(vals.iter().copied()));
+            pairs.sort_unstable_by_key(|&(j, _)| j);
+            for &(j, v) in &pairs {
+                sorted.push(j, v);
+            }
+        }
+        sorted.end_row();
+    }
     let mut cursors: Vec<(&[u16], &[I32F32])> = selected
         .iter()
-        .map(|&i| {
-            let (cols, vals) = weights.row(i);
-            if ascending(cols) {
-                (cols, vals)
-            } else {
-                copies
-                    .next()
-                    .map_or((&[][..], &[][..]), |(c, v)| (c.as_slice(), v.as_slice()))
-            }
+        .zip(sorted.rows())
+        .map(|(&i, copy)| {
+            let row = weights.row(i);
+            if ascending(row.0) { row } else { copy }
         })
         .collect();
 
     // Columns are processed in blocks: the cursors deal the block's positive scores into
-    // per-column buckets (in uid order), then each column's quantile is taken. Stakes are
-    // normalized (each <= 1, at most 65535 of them), so no stake sum can overflow and wrapping
-    // additions equal the reference's saturating ones.
+    // per-column buckets of k slots (in uid order), then each column's quantile is taken.
+    // Stakes are normalized (each <= 1, at most 65535 of them), so no stake sum can overflow
+    // and wrapping additions equal the reference's saturating ones.
     let block = 8192usize.checked_div(k).unwrap_or(1).clamp(1, n.max(1));
-    let MedianBuffers {
-        buckets,
-        counts,
-        positive_stake,
-        scratch,
-    } = buffers;
-    buckets.resize(block.saturating_mul(k), Candidate::default());
-    counts.resize(block, 0);
-    positive_stake.resize(block, 0);
-    scratch.reserve(k);
+    let slots = block.saturating_mul(k);
+    if buckets.len() < slots {
+        buckets.resize(slots, Candidate::default());
+    }
+    columns.resize(block, 0);
+    if spare.len() < k {
+        spare.resize(k, Candidate::default());
+    }
+    if keys.len() < k {
+        keys.resize(k, 0);
+    }
+    let buckets = buckets.get_mut(..slots).unwrap_or(&mut []);
+    let columns = columns.as_mut_slice();
+    let mut scratch = Scratch {
+        spare: spare.get_mut(..k).unwrap_or(&mut []),
+        keys: keys.get_mut(..k).unwrap_or(&mut []),
+    };
     for (b, med_block) in median.chunks_mut(block).enumerate() {
         let block_start = b.saturating_mul(block);
         let block_end = block_start.saturating_add(med_block.len());
-        counts.iter_mut().for_each(|c| *c = 0);
-        positive_stake.iter_mut().for_each(|p| *p = 0);
-        for (cursor, &s) in cursors.iter_mut().zip(&use_stake) {
-            let mut taken = 0usize;
-            for (&c, &v) in cursor.0.iter().zip(cursor.1) {
-                let c = usize::from(c);
-                if c >= block_end {
-                    break;
-                }
-                taken = taken.wrapping_add(1);
-                let local = c.wrapping_sub(block_start);
-                if v > I32F32::ZERO
-                    && let (Some(count), Some(ps)) =
-                        (counts.get_mut(local), positive_stake.get_mut(local))
-                {
-                    if let Some(slot) = buckets.get_mut(local.wrapping_mul(k).wrapping_add(*count))
-                    {
-                        *slot = Candidate { score: v, stake: s };
-                    }
-                    *count = count.wrapping_add(1);
-                    *ps = ps.wrapping_add(s.to_bits());
-                }
-            }
-            cursor.0 = cursor.0.get(taken..).unwrap_or(&[]);
-            cursor.1 = cursor.1.get(taken..).unwrap_or(&[]);
+        // Each column's next free slot (its bucket is the `k` slots from `local * k`).
+        for (local, next) in columns.iter_mut().enumerate() {
+            *next = local.wrapping_mul(k);
         }
-        for (local, (med, (&len, &pos_stake))) in med_block
+        for (cursor, &s) in cursors.iter_mut().zip(use_stake.iter()) {
+            let (cols, vals) = *cursor;
+            let take = cols.partition_point(|&c| usize::from(c) < block_end);
+            let (Some((now_cols, rest_cols)), Some((now_vals, rest_vals))) =
+                (cols.split_at_checked(take), vals.split_at_checked(take))
+            else {
+                continue;
+            };
+            deal(now_cols, now_vals, s, block_start, columns, buckets);
+            *cursor = (rest_cols, rest_vals);
+        }
+        for ((local, med), column) in med_block
             .iter_mut()
-            .zip(counts.iter().zip(positive_stake.iter()))
             .enumerate()
+            .zip(buckets.chunks_mut(k.max(1)))
         {
-            if len == 0 {
-                continue; // every score is 0
-            }
-            let zero_stake = total.saturating_sub(I32F32::from_bits(pos_stake));
-            if len < k && minority < zero_stake {
-                continue; // the quantile falls in the zero group
-            }
-            let start = local.wrapping_mul(k);
-            let column = buckets.get(start..start.wrapping_add(len)).unwrap_or(&[]);
-            *med = weighted_median(column, minority, zero_stake, total, scratch);
+            let len = columns
+                .get(local)
+                .map_or(0, |&next| next.wrapping_sub(local.wrapping_mul(k)));
+            let column = column.get_mut(..len).unwrap_or(&mut []);
+            *med = column_quantile(column, k, total, minority, &mut scratch);
         }
     }
     median
@@ -141,10 +137,70 @@ pub(super) fn weighted_median_cols(
 /// Reusable buffers of [`weighted_median_cols`].
 #[derive(Debug, Default)]
 pub(super) struct MedianBuffers {
+    selected: Vec<usize>,
+    use_stake: Vec<I32F32>,
+    /// Sorted copies of the rows not stored in ascending column order.
+    sorted: Csr,
+    /// Per column of a block, `k` candidate slots.
     buckets: Vec<Candidate>,
-    counts: Vec<usize>,
-    positive_stake: Vec<i64>,
-    scratch: MedianScratch,
+    /// Per column of a block, its next free candidate slot.
+    columns: Vec<usize>,
+    spare: Vec<Candidate>,
+    keys: Vec<u8>,
+}
+
+/// Per-column working memory of [`column_quantile`] (`k` slots each).
+struct Scratch<'a> {
+    spare: &'a mut [Candidate],
+    keys: &'a mut [u8],
+}
+
+/// Deals one row's entries of a column block into the columns' buckets (positive scores only).
+#[inline(never)] // keeps the loop's registers to itself
+fn deal(
+    cols: &[u16],
+    vals: &[I32F32],
+    stake: I32F32,
+    block_start: usize,
+    next_slot: &mut [usize],
+    buckets: &mut [Candidate],
+) {
+    for (&c, &v) in cols.iter().zip(vals) {
+        let local = usize::from(c).wrapping_sub(block_start);
+        // Branch-free: the candidate is always written, and kept (its column's next slot
+        // advanced) only for a positive score. A row has one entry per column, so the slot
+        // stays within the column's k.
+        if let Some(next) = next_slot.get_mut(local) {
+            if let Some(slot) = buckets.get_mut(*next) {
+                *slot = Candidate { score: v, stake };
+            }
+            *next = next.wrapping_add(usize::from(v > I32F32::ZERO));
+        }
+    }
+}
+
+/// One column's quantile from its positive scores (`candidates`, in any order) out of the `k`
+/// selected rows: 0 when the zero scores' stake already exceeds the minority, otherwise
+/// [`quantile`] over the positive scores.
+fn column_quantile(
+    candidates: &mut [Candidate],
+    k: usize,
+    total: I32F32,
+    minority: I32F32,
+    scratch: &mut Scratch<'_>,
+) -> I32F32 {
+    if candidates.is_empty() {
+        return I32F32::ZERO; // every score is 0
+    }
+    // Stakes are normalized, so no sum of them can overflow.
+    let positive_stake = candidates
+        .iter()
+        .fold(0i64, |acc, c| acc.wrapping_add(c.stake.to_bits()));
+    let zero_stake = total.saturating_sub(I32F32::from_bits(positive_stake));
+    if candidates.len() < k && minority < zero_stake {
+        return I32F32::ZERO; // the quantile falls in the zero group
+    }
+    quantile(candidates, minority, zero_stake, total, scratch)
 }
 
 /// One row's entry in a column: its score and its (renormalized) stake.
@@ -154,135 +210,232 @@ struct Candidate {
     stake: I32F32,
 }
 
-/// Three candidate buffers of at least `k` slots (no allocation or clearing per column).
-#[derive(Debug, Default)]
-struct MedianScratch {
-    current: Vec<Candidate>,
-    lower: Vec<Candidate>,
-    upper: Vec<Candidate>,
+/// Monotone bucket key of a positive score: a pseudo-float with 4 mantissa bits (16 keys per
+/// octave), `(s << 4) + (x >> s)` with `s = max(log2 x - 4, 0)`.
+#[inline]
+fn log_key(x: I32F32) -> u32 {
+    let x = x.to_bits() as u64;
+    let s = 63u32.wrapping_sub(x.leading_zeros()).saturating_sub(4);
+    // x >> s is below 32, and s below 64.
+    (s << 4).wrapping_add(x.wrapping_shr(s) as u32)
 }
 
-impl MedianScratch {
-    fn reserve(&mut self, k: usize) {
-        for buf in [&mut self.current, &mut self.lower, &mut self.upper] {
-            if buf.len() < k {
-                buf.resize(k, Candidate::default());
-            }
-        }
-    }
-}
-
-/// `weighted_median`'s partition search over `candidates` (in uid order), starting from the
-/// window `[lo, hi]`.
-fn weighted_median(
-    candidates: &[Candidate],
+/// The stake-weighted quantile of `candidates` (a column's positive scores; the window
+/// `[lo, hi]` as in [`weighted_median`]): the value `v` with `L(v) <= m < LE(v)`, found by
+/// value buckets before the partition search.
+///
+/// One pass sorts the scores into 32 buckets by [`log_key`] relative to the smallest score
+/// (about 4.4% of the value per bucket over two octaves; the last bucket takes everything
+/// above) and sums their stake. The bucket where the running stake (from `lo`) first exceeds
+/// `m` holds the result (the first non-empty one when `m < lo`, the last one when no running
+/// stake exceeds `m`). Its scores are every score of a value interval, with `lo` the stake
+/// below it: the partition search's invariant, so the search continues on them alone. A
+/// bucket holding more than half of the list ends the bucketing.
+fn quantile(
+    candidates: &mut [Candidate],
     minority: I32F32,
     mut lo: I32F32,
     mut hi: I32F32,
-    scratch: &mut MedianScratch,
+    scratch: &mut Scratch<'_>,
 ) -> I32F32 {
-    let MedianScratch {
-        current,
-        lower,
-        upper,
-    } = scratch;
-    let limit = candidates.len();
-    let mut len = candidates.len();
-    let mut from_input = true;
-    let mut counter = 0usize;
-    loop {
-        let list: &[Candidate] = if from_input {
-            candidates
-        } else {
-            current.get(..len).unwrap_or(&[])
+    const BUCKETS: usize = 32;
+    const LAST_BUCKET: u32 = 31;
+    let keys = &mut *scratch.keys;
+    let mut src: &mut [Candidate] = candidates;
+    let mut dst: &mut [Candidate] = &mut *scratch.spare;
+    while src.len() > 8 {
+        let min = src.iter().map(|c| c.score).min().unwrap_or(I32F32::ZERO);
+        let base = log_key(min);
+        let mut stake = [0i64; BUCKETS];
+        let mut count = [0u32; BUCKETS];
+        for (c, key) in src.iter().zip(keys.iter_mut()) {
+            let b = log_key(c.score).wrapping_sub(base).min(LAST_BUCKET) as usize;
+            *key = b as u8;
+            if let (Some(s), Some(n)) = (stake.get_mut(b), count.get_mut(b)) {
+                *s = s.wrapping_add(c.stake.to_bits());
+                *n = n.wrapping_add(1);
+            }
+        }
+        // The bucket holding the quantile, and the stake below it.
+        let mut target = 0usize;
+        let mut below = lo;
+        let mut running = lo;
+        for (b, (&s, &n)) in stake.iter().zip(&count).enumerate() {
+            if n == 0 {
+                continue;
+            }
+            target = b;
+            below = running;
+            running = running.saturating_add(I32F32::from_bits(s));
+            if minority < running {
+                break;
+            }
+        }
+        let len = count.get(target).map_or(0, |&n| n as usize);
+        if len.saturating_mul(2) > src.len() || dst.len() < len {
+            break; // poor split: leave the rest to the partition search
+        }
+        let Some(out) = core::mem::take(&mut dst).get_mut(..len) else {
+            break;
         };
-        let Some(pivot) = list.get(len / 2).map(|c| c.score) else {
+        let mut k = 0usize;
+        for (c, &key) in src.iter().zip(keys.iter()) {
+            if let Some(slot) = out.get_mut(k) {
+                *slot = *c;
+            }
+            k = k.wrapping_add(usize::from(usize::from(key) == target));
+        }
+        lo = below;
+        hi = below.saturating_add(I32F32::from_bits(stake.get(target).copied().unwrap_or(0)));
+        let rest = core::mem::take(&mut src);
+        src = out;
+        dst = rest;
+    }
+    weighted_median(src, minority, lo, hi, dst)
+}
+
+/// `weighted_median`'s partition search over `candidates` (a column's positive scores),
+/// starting from the window `[lo, hi]`.
+///
+/// Each round splits the candidate list around its middle element into the scores below and
+/// above it, written to the front and the back of the other buffer (`spare`, at least as long
+/// as `candidates`), and continues on one side. The order inside a side is not the
+/// reference's, which changes the pivots but not the result (see [`weighted_median_cols`]).
+fn weighted_median(
+    candidates: &mut [Candidate],
+    minority: I32F32,
+    mut lo: I32F32,
+    mut hi: I32F32,
+    spare: &mut [Candidate],
+) -> I32F32 {
+    let limit = candidates.len();
+    let mut src: &mut [Candidate] = candidates;
+    let mut dst: &mut [Candidate] = spare;
+    let mut rounds = 0usize;
+    loop {
+        let len = src.len();
+        let Some(pivot) = src.get(len / 2).map(|c| c.score) else {
             return I32F32::ZERO; // empty list
         };
         if len == 1 {
             return pivot;
         }
-        // Branch-free stable partition. Stakes are normalized, so the sums cannot overflow
-        // (see `weighted_median_cols`).
+        let Some(out) = dst.get_mut(..len) else {
+            return I32F32::ZERO; // unreachable: spare holds every candidate
+        };
+        // Branch-free partition: every candidate is written to both ends, and the end it
+        // belongs to advances. Stakes are normalized, so the sums cannot overflow (see
+        // `weighted_median_cols`).
         let (mut n_lo, mut n_hi) = (0usize, 0usize);
         let (mut lo_stake, mut hi_stake) = (0i64, 0i64);
-        for &cand in list {
+        let last = len.wrapping_sub(1);
+        for &cand in src.iter() {
             let below = cand.score < pivot;
             let above = cand.score > pivot;
-            if let Some(slot) = lower.get_mut(n_lo) {
+            if let Some(slot) = out.get_mut(n_lo) {
                 *slot = cand;
             }
-            if let Some(slot) = upper.get_mut(n_hi) {
+            if let Some(slot) = out.get_mut(last.wrapping_sub(n_hi)) {
                 *slot = cand;
             }
             n_lo = n_lo.wrapping_add(usize::from(below));
             n_hi = n_hi.wrapping_add(usize::from(above));
             let st = cand.stake.to_bits();
-            lo_stake = lo_stake.wrapping_add(if below { st } else { 0 });
-            hi_stake = hi_stake.wrapping_add(if above { st } else { 0 });
+            lo_stake = lo_stake.wrapping_add(st & i64::from(below).wrapping_neg());
+            hi_stake = hi_stake.wrapping_add(st & i64::from(above).wrapping_neg());
         }
         let (lo_stake, hi_stake) = (I32F32::from_bits(lo_stake), I32F32::from_bits(hi_stake));
-        if minority < lo.saturating_add(lo_stake) && n_lo > 0 {
-            core::mem::swap(current, lower);
-            len = n_lo;
+        let next = if minority < lo.saturating_add(lo_stake) && n_lo > 0 {
             hi = lo.saturating_add(lo_stake);
+            out.get_mut(..n_lo)
         } else if hi.saturating_sub(hi_stake) <= minority && n_hi > 0 {
-            core::mem::swap(current, upper);
-            len = n_hi;
             lo = hi.saturating_sub(hi_stake);
+            out.get_mut(len.wrapping_sub(n_hi)..)
         } else {
             return pivot;
-        }
-        from_input = false;
-        counter = counter.saturating_add(1);
-        if counter > limit {
+        };
+        let Some(next) = next else {
+            return I32F32::ZERO; // unreachable: both ends lie within `out`
+        };
+        let rest = core::mem::take(&mut src);
+        dst = rest;
+        src = next;
+        rounds = rounds.saturating_add(1);
+        if rounds > limit {
             return I32F32::ZERO;
         }
     }
 }
 
-/// `col_clip_sparse`, in place: entries above the column's consensus become the consensus, or
-/// are removed when the consensus is 0. Also accumulates `row_sum_sparse` of the result into
-/// `row_sums` and `matmul_sparse(result, stake)` into `col_ranks`.
+/// `col_clip_sparse`: `out` becomes `m` with the entries above their column's consensus set to
+/// the consensus, or removed when the consensus is 0. Also accumulates `row_sum_sparse` of the
+/// result into `row_sums` and `matmul_sparse(result, stake)` into `col_ranks`.
+///
+/// All values are non-negative, so the reference's saturating sums equal exact sums clamped
+/// at the maximum: row sums are accumulated exactly (in 128 bits) and clamped; a rank is at
+/// most its consensus times the stake total (<= 1), so its sum cannot overflow.
 #[inline(never)] // a stage: kept separate for profiling
-pub(super) fn clip_in_place(
-    m: &mut Csr,
+pub(super) fn clip(
+    m: &Csr,
     threshold: &[I32F32],
     stake: &[I32F32],
+    out: &mut Csr,
     row_sums: &mut [I32F32],
     col_ranks: &mut [I32F32],
 ) {
-    let Csr { ptr, cols, vals } = m;
-    let mut write = 0usize;
-    let mut read = 0usize;
-    for ((end, row_sum), &scale) in ptr.iter_mut().skip(1).zip(row_sums).zip(stake) {
-        let mut total = I32F32::ZERO;
-        while read < *end {
-            if let (Some(&j), Some(&v)) = (cols.get(read), vals.get(read)) {
-                let ju = usize::from(j);
-                let th = threshold.get(ju).copied().unwrap_or(I32F32::ZERO);
-                // Branch-free: the entry is always written, and kept (the write position
-                // advanced) unless it is clipped to a zero consensus. A dropped entry adds 0.
-                let keep = v <= th || th > I32F32::ZERO;
-                let value = v.min_of(th);
-                let added = I32F32::from_bits(value.to_bits() & i64::from(keep).wrapping_neg());
-                if let (Some(c), Some(x)) = (cols.get_mut(write), vals.get_mut(write)) {
-                    *c = j;
-                    *x = value;
-                }
-                write = write.wrapping_add(usize::from(keep));
-                total = total.saturating_add(added);
-                if let Some(r) = col_ranks.get_mut(ju) {
-                    *r = r.saturating_add(scale.saturating_mul(added));
-                }
-            }
-            read = read.wrapping_add(1);
+    // Per column: (consensus, rank so far).
+    let mut columns: Vec<(I32F32, I32F32)> = threshold.iter().map(|&c| (c, I32F32::ZERO)).collect();
+    out.clear();
+    for (((cols, vals), row_sum), &scale) in m.rows().zip(row_sums).zip(stake) {
+        if cols.is_empty() {
+            out.end_row();
+            continue;
         }
+        let (out_cols, out_vals) = out.slots(cols.len());
+        let (k, total) = clip_row(cols, vals, scale, &mut columns, out_cols, out_vals);
         *row_sum = total;
-        *end = write;
+        out.finish_row(k);
     }
-    cols.truncate(write);
-    vals.truncate(write);
+    for (rank, (_, sum)) in col_ranks.iter_mut().zip(columns) {
+        *rank = sum;
+    }
+}
+
+/// [`clip`] of one row; returns the number of entries kept and the row sum.
+#[inline(never)] // keeps the loop's registers to itself
+fn clip_row(
+    cols: &[u16],
+    vals: &[I32F32],
+    scale: I32F32,
+    columns: &mut [(I32F32, I32F32)],
+    out_cols: &mut [u16],
+    out_vals: &mut [I32F32],
+) -> (usize, I32F32) {
+    let mut k = 0usize;
+    let mut total = 0i128;
+    for (&j, &v) in cols.iter().zip(vals) {
+        let Some((th, rank)) = columns.get_mut(usize::from(j)) else {
+            continue; // unreachable: weight columns are < n
+        };
+        let th = *th;
+        // Branch-free: the entry is always written, and kept (the write position advanced)
+        // unless it is clipped to a zero consensus. A dropped entry adds 0.
+        let keep = v <= th || th > I32F32::ZERO;
+        let value = v.min_of(th);
+        let added = I32F32::from_bits(value.to_bits() & i64::from(keep).wrapping_neg());
+        if let (Some(c), Some(x)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
+            *c = j;
+            *x = value;
+        }
+        k = k.wrapping_add(usize::from(keep));
+        total = total.wrapping_add(i128::from(added.to_bits()));
+        *rank = I32F32::from_bits(
+            rank.to_bits()
+                .wrapping_add(scale.saturating_mul(added).to_bits()),
+        );
+    }
+    let total = i64::try_from(total).unwrap_or(i64::MAX);
+    (k, I32F32::from_bits(total))
 }
 
 /// `interpolate_sparse(weights, clipped, n, ratio)` for `0 < ratio < 1`: per row, over all
@@ -295,27 +448,31 @@ pub(super) fn interpolate(weights: &Csr, clipped: &Csr, ratio: I32F32, out: &mut
     out.clear();
     let mut tmp: Vec<(u16, I32F32)> = Vec::new();
     for ((wc, wv), (cc, cv)) in weights.rows().zip(clipped.rows()) {
-        tmp.clear();
+        let (out_cols, out_vals) = out.slots(wc.len());
+        let mut k = 0usize;
         let mut clipped_iter = cc.iter().zip(cv).peekable();
         for (&j, &v1) in wc.iter().zip(wv) {
-            let v2 = match clipped_iter.peek() {
-                Some(&(&cj, &c)) if cj == j => {
-                    clipped_iter.next();
-                    c
-                }
-                _ => I32F32::ZERO,
-            };
+            let v2 = clipped_iter
+                .next_if(|&(&cj, _)| cj == j)
+                .map_or(I32F32::ZERO, |(_, &c)| c);
             let value = v1.saturating_add(ratio.saturating_mul(v2.saturating_sub(v1)));
-            if value > I32F32::ZERO {
-                tmp.push((j, value));
+            if let (Some(c), Some(x)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
+                *c = j;
+                *x = value;
             }
+            k = k.wrapping_add(usize::from(value > I32F32::ZERO));
         }
         if !ascending(wc) {
+            // The reference rebuilds the row over the columns in ascending order.
+            let (cols, vals) = (out_cols.get_mut(..k).unwrap_or(&mut []), out_vals);
+            tmp.clear();
+            tmp.extend(cols.iter().copied().zip(vals.iter().copied()));
             tmp.sort_unstable_by_key(|&(j, _)| j);
+            for ((c, x), &(j, v)) in cols.iter_mut().zip(vals.iter_mut()).zip(&tmp) {
+                *c = j;
+                *x = v;
+            }
         }
-        for &(j, v) in &tmp {
-            out.push(j, v);
-        }
-        out.end_row();
+        out.finish_row(k);
     }
 }
