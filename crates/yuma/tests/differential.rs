@@ -64,6 +64,7 @@ fn matches_reference_on_sorted_random_subnets() {
         GenOptions {
             max_n: 24,
             unsorted: false,
+            heavy: false,
         },
     );
 }
@@ -76,6 +77,7 @@ fn matches_reference_on_unsorted_random_subnets() {
         GenOptions {
             max_n: 24,
             unsorted: true,
+            heavy: false,
         },
     );
 }
@@ -88,6 +90,31 @@ fn matches_reference_on_larger_random_subnets() {
         GenOptions {
             max_n: 200,
             unsorted: true,
+            heavy: false,
+        },
+    );
+}
+
+#[test]
+fn matches_reference_on_heavy_random_subnets() {
+    // Many validators per column (the bucketed quantile, the merged bond rows), equal and
+    // widely spread scores, bonds on the weighted columns.
+    run_cases(
+        4,
+        300,
+        GenOptions {
+            max_n: 160,
+            unsorted: false,
+            heavy: true,
+        },
+    );
+    run_cases(
+        5,
+        100,
+        GenOptions {
+            max_n: 160,
+            unsorted: true,
+            heavy: true,
         },
     );
 }

@@ -43,6 +43,7 @@ fn normalization_and_emission_invariants() {
             GenOptions {
                 max_n: 40,
                 unsorted: true,
+                heavy: false,
             },
         );
         let st = inputs.state();
@@ -159,6 +160,7 @@ fn consensus_is_a_column_score() {
             GenOptions {
                 max_n: 30,
                 unsorted: false,
+                heavy: false,
             },
         );
         let out = epoch(&inputs);

@@ -705,6 +705,10 @@ pub struct GenOptions {
     pub max_n: u64,
     /// Allow rows in non-ascending column order.
     pub unsorted: bool,
+    /// Large-epoch shapes: most uids validate, weight rows copied from a few templates or with
+    /// power-of-two magnitudes (equal and widely spread scores in a column), bonds mostly on
+    /// the weighted columns.
+    pub heavy: bool,
 }
 
 /// A random but plausible subnet, exercising every switch.
@@ -770,7 +774,8 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
             _ => block.saturating_sub(600 + rng.below(80_000)),
         })
         .collect();
-    let validator_permit: Vec<bool> = (0..n).map(|_| rng.chance(2, 3)).collect();
+    let permit_chance = if opts.heavy { 9 } else { 6 };
+    let validator_permit: Vec<bool> = (0..n).map(|_| rng.chance(permit_chance, 9)).collect();
     let owner_uid = if rng.chance(1, 3) {
         Some(rng.below(n as u64 + 2) as u16)
     } else {
@@ -800,7 +805,7 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
             .collect()
     };
     let density = pick!(rng, [5u64, 30, 80, 100, 0]);
-    let weights: Vec<Vec<(u16, u16)>> = (0..n)
+    let mut weights: Vec<Vec<(u16, u16)>> = (0..n)
         .map(|_| {
             if rng.chance(2, 3) {
                 row(rng, density, true)
@@ -809,7 +814,7 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
             }
         })
         .collect();
-    let bonds_prev: Vec<Vec<(u16, u16)>> = (0..n)
+    let mut bonds_prev: Vec<Vec<(u16, u16)>> = (0..n)
         .map(|_| {
             if rng.chance(1, 2) {
                 row(rng, density, true)
@@ -818,6 +823,27 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
             }
         })
         .collect();
+    if opts.heavy {
+        let templates: Vec<Vec<(u16, u16)>> = (0..3).map(|_| row(rng, density, false)).collect();
+        for (w, b) in weights.iter_mut().zip(bonds_prev.iter_mut()) {
+            match rng.below(4) {
+                0 => *w = templates[rng.below(3) as usize].clone(),
+                1 => {
+                    for (_, v) in w.iter_mut() {
+                        *v = 65535 >> rng.below(14);
+                    }
+                }
+                _ => {}
+            }
+            if rng.chance(2, 3) {
+                // Bonds on (mostly) the weighted columns.
+                *b = w
+                    .iter()
+                    .filter_map(|&(j, _)| rng.chance(9, 10).then(|| (j, rng.below(65536) as u16)))
+                    .collect();
+            }
+        }
+    }
     let commit_blocks = if rng.chance(1, 2) {
         Some(
             (0..n)
@@ -833,6 +859,12 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
     } else {
         None
     };
+    let mut hp = hp;
+    if opts.heavy && rng.chance(1, 2) {
+        // Everyone active and counted: consensus in most cases.
+        hp.activity_cutoff = 100_000;
+        hp.stake_threshold = 0;
+    }
     let state = EpochState {
         n: n as u16,
         block,
