@@ -837,10 +837,12 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
             }
             if rng.chance(2, 3) {
                 // Bonds on (mostly) the weighted columns.
-                *b = w
-                    .iter()
-                    .filter_map(|&(j, _)| rng.chance(9, 10).then(|| (j, rng.below(65536) as u16)))
-                    .collect();
+                b.clear();
+                for &(j, _) in w.iter() {
+                    if rng.chance(9, 10) {
+                        b.push((j, rng.below(65536) as u16));
+                    }
+                }
             }
         }
     }
