@@ -49,7 +49,7 @@ pub struct Workspace {
     interpolated: Csr,
     median: MedianBuffers,
     bonds: BondScratch,
-    raw_row: Vec<u16>,
+    raw_row: Vec<(u16, u16)>,
 }
 
 /// [`epoch`] with caller-provided scratch memory.
@@ -299,21 +299,6 @@ impl Csr {
         self.len
     }
 
-    /// All entries, row after row.
-    fn entries(&self) -> (&[u16], &[I32F32]) {
-        (
-            self.cols.get(..self.len).unwrap_or(&[]),
-            self.vals.get(..self.len).unwrap_or(&[]),
-        )
-    }
-
-    /// Row `i`'s columns and the position of its first entry (empty if out of range).
-    fn row_at(&self, i: usize) -> (&[u16], usize) {
-        let start = self.ptr.get(i).copied().unwrap_or(0);
-        let end = self.ptr.get(i.saturating_add(1)).copied().unwrap_or(start);
-        (self.cols.get(start..end).unwrap_or(&[]), start)
-    }
-
     /// Row `i` as `(columns, values)` (empty if out of range).
     fn row(&self, i: usize) -> (&[u16], &[I32F32]) {
         let start = self.ptr.get(i).copied().unwrap_or(0);
@@ -451,7 +436,7 @@ fn read_weights(
     permit: &[bool],
     owner: Option<usize>,
     m: &mut Csr,
-    raw: &mut Vec<u16>,
+    kept: &mut Vec<(u16, u16)>,
 ) {
     m.clear();
     let commits = if hp.commit_reveal_enabled {
@@ -459,10 +444,8 @@ fn read_weights(
     } else {
         None
     };
-    // `block_at_registration` has length n: a column >= n finds no registration block.
-    let registered = st.block_at_registration.as_slice();
     for (i, (row, &has_permit)) in st.weights.iter().zip(permit).enumerate() {
-        if !has_permit {
+        if !has_permit || row.is_empty() {
             m.end_row();
             continue;
         }
@@ -474,46 +457,76 @@ fn read_weights(
         // i.e. registered < min(updated, commit + 1).
         let limit = updated.min(commit.saturating_add(1));
         let diagonal = if owner == Some(i) { usize::MAX } else { i };
-        if raw.len() < row.len() {
-            raw.resize(row.len(), 0);
+        if kept.len() < row.len() {
+            kept.resize(row.len(), (0, 0));
         }
-        let (out_cols, out_vals) = m.slots(row.len());
-        // Branch-free filter: every entry is written, the position advances for kept ones.
-        let mut k = 0usize;
-        // Exact: at most 65536 entries of at most 65535.
-        let mut total = 0u64;
-        for &(j, w) in row {
-            let ju = usize::from(j);
-            let r = registered.get(ju).copied().unwrap_or(u64::MAX);
-            let kept = r < limit && ju != diagonal;
-            if let (Some(c), Some(x)) = (out_cols.get_mut(k), raw.get_mut(k)) {
-                *c = j;
-                *x = w;
-            }
-            k = k.wrapping_add(usize::from(kept));
-            total = total.wrapping_add(u64::from(w) & u64::from(kept).wrapping_neg());
-        }
-        let kept_raw = raw.get(..k).unwrap_or(&[]);
-        let kept_vals = out_vals.get_mut(..k).unwrap_or(&mut []);
-        // The reference sums in I32F32 (saturating at its maximum, 2^31 - 2^-32) and divides
-        // each value by that sum when it is positive: (w * 2^32) / (total * 2^32), truncated,
-        // is floor(w * 2^32 / total), with a numerator below 2^48.
-        match NarrowDivider::new(total).filter(|_| total <= i32::MAX as u64) {
-            Some(div) => {
-                for (v, &w) in kept_vals.iter_mut().zip(kept_raw) {
-                    // w <= total, so the quotient is at most 2^32.
-                    let q = div.div(u64::from(w).wrapping_shl(32));
-                    *v = I32F32::from_bits(q as i64);
-                }
-            }
-            None if total == 0 => kept_vals.fill(I32F32::ZERO),
-            None => {
-                let div = Divisor::new(I32F32::MAX);
-                for (v, &w) in kept_vals.iter_mut().zip(kept_raw) {
-                    *v = div.safe_div(I32F32::from_u16(w));
-                }
-            }
-        }
+        let (k, total) = mask_row(row, &st.block_at_registration, limit, diagonal, kept);
+        let kept_row = kept.get(..k).unwrap_or(&[]);
+        let (out_cols, out_vals) = m.slots(k);
+        normalize_row(kept_row, total, out_cols, out_vals);
         m.finish_row(k);
+    }
+}
+
+/// The entries of one weight row that survive the masks (column < n, not the diagonal, the
+/// column's uid registered before `limit`), compacted into `kept`; returns their number and
+/// the sum of their values (exact: at most 65536 values below 2^16).
+#[inline(never)] // keeps the loop's registers to itself
+fn mask_row(
+    row: &[(u16, u16)],
+    registered: &[u64],
+    limit: u64,
+    diagonal: usize,
+    kept: &mut [(u16, u16)],
+) -> (usize, u64) {
+    // `registered` has length n: a column >= n finds no registration block.
+    let mut k = 0usize;
+    let mut total = 0u64;
+    for &(j, w) in row {
+        let ju = usize::from(j);
+        let r = registered.get(ju).copied().unwrap_or(u64::MAX);
+        let keep = (r < limit) & (ju != diagonal);
+        // Branch-free: every entry is written, the position advances for kept ones.
+        if let Some(slot) = kept.get_mut(k) {
+            *slot = (j, w);
+        }
+        k = k.wrapping_add(usize::from(keep));
+        total = total.wrapping_add(u64::from(w) & u64::from(keep).wrapping_neg());
+    }
+    (k, total)
+}
+
+/// `inplace_row_normalize_sparse` of one masked row (`kept`, with the sum `total` of its
+/// values) into `out_cols` / `out_vals` (as long as `kept`).
+///
+/// The reference sums the row in I32F32 (saturating at its maximum, `2^31 - 2^-32`) and
+/// divides each value by that sum when it is positive: `(w * 2^32) / (total * 2^32)`,
+/// truncated, is `floor(w * 2^32 / total)`, a numerator below 2^48 ([`NarrowDivider`]).
+#[inline(never)] // keeps the loop's registers to itself
+fn normalize_row(kept: &[(u16, u16)], total: u64, out_cols: &mut [u16], out_vals: &mut [I32F32]) {
+    let entries = kept
+        .iter()
+        .zip(out_cols.iter_mut().zip(out_vals.iter_mut()));
+    match NarrowDivider::new(total).filter(|_| total <= i32::MAX as u64) {
+        Some(div) => {
+            for (&(j, w), (c, v)) in entries {
+                *c = j;
+                // w <= total, so the quotient is at most 2^32.
+                *v = I32F32::from_bits(div.div(u64::from(w).wrapping_shl(32)) as i64);
+            }
+        }
+        None if total == 0 => {
+            for (&(j, _), (c, v)) in entries {
+                *c = j;
+                *v = I32F32::ZERO;
+            }
+        }
+        None => {
+            let div = Divisor::new(I32F32::MAX);
+            for (&(j, w), (c, v)) in entries {
+                *c = j;
+                *v = div.safe_div(I32F32::from_u16(w));
+            }
+        }
     }
 }

@@ -268,6 +268,73 @@ fn apply_sign_i64(mag: u64, neg: bool) -> Option<i64> {
     }
 }
 
+/// A factor in `[0, 1]` for many multiplications: [`UnitFactor::times`] is bit-identical to
+/// [`I32F32::saturating_mul`] by the same factor.
+///
+/// For a non-negative operand `x` the product `f * x` (in bits `(f * x) >> 32` with
+/// `f <= 2^32`) is at most `x`, so it never saturates: one unsigned multiply and a shift.
+#[derive(Clone, Copy, Debug)]
+pub struct UnitFactor(u64);
+
+impl UnitFactor {
+    /// 0.
+    pub const ZERO: Self = Self(0);
+
+    /// `Some` for a factor in `[0, 1]`.
+    #[inline]
+    pub fn new(f: I32F32) -> Option<Self> {
+        u64::try_from(f.0)
+            .ok()
+            .filter(|&bits| bits <= ONE_BITS as u64)
+            .map(Self)
+    }
+
+    /// `f.saturating_mul(x)`.
+    #[inline]
+    pub fn times(self, x: I32F32) -> I32F32 {
+        if x.0 >= 0 {
+            let prod = u128::from(self.0).wrapping_mul(u128::from(x.0 as u64));
+            // At most x: fits.
+            return I32F32(prod.wrapping_shr(32) as i64);
+        }
+        I32F32(self.0 as i64).saturating_mul(x)
+    }
+}
+
+/// `f * u16_proportion(b)` for one factor `f` in `[0, 1]` and any stored `u16` `b`:
+/// bit-identical to `f.saturating_mul(I32F32::from_u16_proportion(b))`, in 64-bit arithmetic.
+///
+/// Since `2^32 = 65537 * 65535 + 1`, the proportion `(b << 32) / 65535` is `b * 65537` for
+/// `b < 65535` and `2^32` (1) for `b = 65535`; the product is then `(f * 65537 * b) >> 32`
+/// (below `2^64`: `f <= 2^32`, `b <= 65534`), or `f`.
+#[derive(Clone, Copy, Debug)]
+pub struct ProportionScale {
+    f: u64,
+    /// `f * 65537`.
+    m: u64,
+}
+
+impl ProportionScale {
+    /// Prepares multiplications by `f`.
+    #[inline]
+    pub fn new(f: UnitFactor) -> Self {
+        // f <= 2^32: the product is below 2^49.
+        Self {
+            f: f.0,
+            m: f.0.wrapping_mul(65537),
+        }
+    }
+
+    /// `f * u16_proportion(b)`.
+    #[inline]
+    pub fn times(&self, b: u16) -> I32F32 {
+        let q = self.m.wrapping_mul(u64::from(b)).wrapping_shr(32);
+        let bits = if b == u16::MAX { self.f } else { q };
+        // At most 2^32.
+        I32F32(bits as i64)
+    }
+}
+
 /// An [`I32F32`] divisor prepared for many divisions: [`Divisor::safe_div`] is bit-identical to
 /// [`I32F32::safe_div`] by the same divisor.
 ///
@@ -905,6 +972,57 @@ mod tests {
             } else {
                 assert_eq!(got, None);
                 assert_eq!(sat, if want < 0 { I32F32::MIN } else { I32F32::MAX });
+            }
+        }
+    }
+
+    #[test]
+    fn unit_factor_matches_saturating_mul() {
+        assert!(UnitFactor::new(I32F32::from_bits(-1)).is_none());
+        assert!(UnitFactor::new(I32F32::from_bits((1 << 32) + 1)).is_none());
+        let mut rng = Rng(9);
+        for _ in 0..100_000 {
+            let f = I32F32::from_bits((rng.next() % ((1 << 32) + 1)) as i64);
+            let x = I32F32::from_bits((rng.wild() as i64).wrapping_mul(if rng.next() & 1 == 1 {
+                -1
+            } else {
+                1
+            }));
+            for f in [f, I32F32::ZERO, I32F32::ONE] {
+                assert_eq!(
+                    UnitFactor::new(f).unwrap().times(x),
+                    f.saturating_mul(x),
+                    "{f:?} {x:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn proportion_scale_matches_product() {
+        let mut rng = Rng(10);
+        let mut factors: Vec<i64> = vec![
+            0,
+            1,
+            2,
+            1 << 31,
+            (1 << 32) - 1,
+            1 << 32,
+            429496730,
+            3865470566,
+        ];
+        for _ in 0..200 {
+            factors.push((rng.next() % ((1 << 32) + 1)) as i64);
+        }
+        for f in factors {
+            let f = I32F32::from_bits(f);
+            let scale = ProportionScale::new(UnitFactor::new(f).unwrap());
+            for b in 0..=u16::MAX {
+                assert_eq!(
+                    scale.times(b),
+                    f.saturating_mul(I32F32::from_u16_proportion(b)),
+                    "{f:?} {b}"
+                );
             }
         }
     }

@@ -1,16 +1,13 @@
 //! Bonds and dividends: the Yuma3 and original-Yuma bond EMAs (fixed or liquid alpha).
 
 use super::{Csr, ascending, normalize};
-use crate::fixed::{Divisor, I32F32, I64F64, exp_safe};
+use crate::fixed::{Divisor, I32F32, I64F64, ProportionScale, UnitFactor, exp_safe};
 use crate::types::{EpochState, Hyperparams, SparseRowU16};
 
 /// Reusable buffers of the bonds stage (see [`super::Workspace`]).
 #[derive(Debug, Default)]
 pub(super) struct BondScratch {
     ema: Csr,
-    /// Fixed-rate Yuma3: the bond terms `(1 - alpha) * B` per row, and `alpha * Wb` per entry.
-    terms: Csr,
-    scaled: Vec<I32F32>,
     row_cols: Vec<u16>,
     row_vals: Vec<I32F32>,
     bond_row: Vec<(u16, I32F32)>,
@@ -98,10 +95,14 @@ impl BondsContext<'_> {
         let mut stored: Vec<SparseRowU16> = Vec::with_capacity(self.n);
         let mut old_buf = core::mem::take(&mut scratch.bond_row);
         let alpha = fixed_ema_alpha(self.hp.bonds_moving_average);
-        if !liquid && alpha >= I32F32::ZERO {
-            // 1 - alpha = bonds_moving_average / 10^6 >= 0 as well.
+        if !liquid
+            && let (Some(a), Some(oma)) = (
+                UnitFactor::new(alpha),
+                UnitFactor::new(I32F32::ONE.saturating_sub(alpha)),
+            )
+        {
             scratch.bond_row = old_buf;
-            return self.yuma3_fixed(alpha, scratch);
+            return self.yuma3_fixed(a, oma, scratch);
         }
         let ema = if liquid {
             let mut out = core::mem::take(&mut scratch.ema);
@@ -155,59 +156,69 @@ impl BondsContext<'_> {
         (dividends, stored)
     }
 
-    /// Yuma3 with a fixed EMA rate `alpha` in `[0, 1]` (the chain's usual case), in two passes
-    /// over the rows and without materialising the EMA.
+    /// Yuma3 with a fixed EMA rate `alpha` in `[0, 1]` (the chain's usual case).
     ///
-    /// Both `alpha * Wb` and `(1 - alpha) * B` are then non-negative, so an EMA entry
-    /// (`alpha * w + (1 - alpha) * b`, each product rounded) is kept exactly when it is not 0,
-    /// and every column sum of the EMA equals the sum of the column's `alpha * w` plus the sum
-    /// of its `(1 - alpha) * b` (exact: at most 65535 values of at most 1). Pass 1 computes
-    /// those sums; pass 2 rebuilds each needed EMA row (permitted rows for storage, rows with
-    /// active stake for dividends) in a [`RowAccumulator`] and consumes it at once. A bond the
-    /// registration mask drops is given the rate 0: it then adds 0, exactly like an absent one.
+    /// Both `alpha * Wb` and `(1 - alpha) * B` are then non-negative and at most 1, so an EMA
+    /// entry (`alpha * w + (1 - alpha) * b`, each product rounded) is kept exactly when it is
+    /// not 0, and no sum of them can overflow. Pass 1 builds every EMA row (merging the
+    /// weights-for-bonds row with the bond row, or through a [`RowAccumulator`] for rows not
+    /// in ascending column order) and the column sums; pass 2 turns the rows that are needed
+    /// (permitted rows for storage, rows with active stake for dividends) into stored bonds
+    /// and dividends. A bond the registration mask drops is given the rate 0: it then adds 0,
+    /// exactly like an absent one.
     #[inline(never)] // a stage: kept separate for profiling
     fn yuma3_fixed(
         &self,
-        alpha: I32F32,
+        alpha: UnitFactor,
+        one_minus_alpha: UnitFactor,
         scratch: &mut BondScratch,
     ) -> (Vec<I32F32>, Vec<SparseRowU16>) {
         let n = self.n;
-        let one_minus_alpha = I32F32::ONE.saturating_sub(alpha);
         let wb = self.weights_for_bonds;
-        let BondScratch {
-            terms,
-            scaled,
-            row: acc,
-            row_cols,
-            row_vals,
-            ..
-        } = scratch;
+        let scale = ProportionScale::new(one_minus_alpha);
+        // A bond the registration mask drops gets the rate 0 (usually no column is masked).
+        let all_kept = self.bond_kept.iter().all(|&kept| kept);
+        let bond_kept = self.bond_kept.as_slice();
+        let masked_term = |j: u16, b: u16| {
+            let kept = bond_kept.get(usize::from(j)).copied().unwrap_or(false);
+            I32F32::from_bits(scale.times(b).to_bits() & i64::from(kept).wrapping_neg())
+        };
+        let BondScratch { ema, row: acc, .. } = scratch;
 
-        // Pass 1: the EMA's two parts and its column sums. Per column: the bonds' rate
-        // (`1 - alpha`, or 0 where the registration mask drops them: a dropped bond then adds
-        // 0, exactly like an absent one) and the column sum so far. Values are non-negative and
-        // the sums stay below 2^49 in bits, so wrapping additions are exact.
-        let mut columns: Vec<(I32F32, i64)> = self
-            .bond_kept
-            .iter()
-            .map(|&kept| (if kept { one_minus_alpha } else { I32F32::ZERO }, 0))
-            .collect();
-        terms.clear();
-        for raw in &self.st.bonds_prev {
-            let (cols, vals) = terms.slots(raw.len());
-            bond_terms(raw, &mut columns, cols, vals);
-            terms.finish_row(raw.len());
+        // Pass 1.
+        ema.clear();
+        acc.reset(n);
+        let mut col_sum = vec![0i64; n];
+        for ((cols, vals), raw) in wb.rows().zip(&self.st.bonds_prev) {
+            let (out_cols, out_vals) = ema.slots(cols.len().saturating_add(raw.len()));
+            let len = if ascending(cols) && ascending_raw(raw) {
+                // Bond columns >= n sort last; the reference ignores them.
+                let old = raw
+                    .get(..raw.partition_point(|&(j, _)| usize::from(j) < n))
+                    .unwrap_or(&[]);
+                if all_kept {
+                    let term = |_: u16, b: u16| scale.times(b);
+                    ema_merge(alpha, (cols, vals), old, term, out_cols, out_vals)
+                } else {
+                    ema_merge(alpha, (cols, vals), old, masked_term, out_cols, out_vals)
+                }
+            } else {
+                acc.add(cols.iter().zip(vals).map(|(&j, &w)| (j, alpha.times(w))));
+                acc.add(raw.iter().map(|&(j, b)| (j, masked_term(j, b))));
+                acc.drain_positive(out_cols, out_vals)
+            };
+            add_to_column_sums(
+                out_cols.get(..len).unwrap_or(&[]),
+                out_vals.get(..len).unwrap_or(&[]),
+                &mut col_sum,
+            );
+            ema.finish_row(len);
         }
-        let (wb_cols, wb_vals) = wb.entries();
-        if scaled.len() < wb_vals.len() {
-            scaled.resize(wb_vals.len(), I32F32::ZERO);
-        }
-        scale_entries(alpha, wb_cols, wb_vals, scaled, &mut columns);
         // Per column: the divisor of the column normalization and the incentive.
-        let columns: Vec<(Divisor, I32F32)> = columns
+        let columns: Vec<(Divisor, I32F32)> = col_sum
             .iter()
             .zip(self.incentive)
-            .map(|(&(_, s), &inc)| {
+            .map(|(&s, &inc)| {
                 let d = if s == 0 {
                     I32F32::ONE
                 } else {
@@ -217,52 +228,14 @@ impl BondsContext<'_> {
             })
             .collect();
 
-        // Pass 2: each needed EMA row, from `alpha * Wb` (`scaled`) and the bond terms.
-        acc.reset(n);
+        // Pass 2.
         let mut dividends = vec![I32F32::ZERO; n];
         let mut stored: Vec<SparseRowU16> = Vec::with_capacity(n);
-        for (i, ((&keep, &stake), dividend)) in self
-            .new_permit
-            .iter()
-            .zip(self.active_stake)
+        for (((ema_cols, ema_vals), (&keep, &stake)), dividend) in ema
+            .rows()
+            .zip(self.new_permit.iter().zip(self.active_stake))
             .zip(dividends.iter_mut())
-            .enumerate()
         {
-            if !keep && stake == I32F32::ZERO {
-                stored.push(Vec::new());
-                continue;
-            }
-            let (new_cols, new_start) = wb.row_at(i);
-            let new_vals = scaled
-                .get(new_start..new_start.saturating_add(new_cols.len()))
-                .unwrap_or(&[]);
-            let (old_cols, old_vals) = terms.row(i);
-            let room = new_cols.len().saturating_add(old_cols.len());
-            if row_cols.len() < room {
-                row_cols.resize(room, 0);
-                row_vals.resize(room, I32F32::ZERO);
-            }
-            let len = if ascending(new_cols) && ascending(old_cols) {
-                // Bond columns >= n sort last; the reference ignores them.
-                let old_len = old_cols.partition_point(|&j| usize::from(j) < n);
-                ema_merge(
-                    (new_cols, new_vals),
-                    (
-                        old_cols.get(..old_len).unwrap_or(&[]),
-                        old_vals.get(..old_len).unwrap_or(&[]),
-                    ),
-                    row_cols,
-                    row_vals,
-                )
-            } else {
-                acc.add(new_cols.iter().copied().zip(new_vals.iter().copied()));
-                acc.add(old_cols.iter().copied().zip(old_vals.iter().copied()));
-                acc.drain_positive(row_cols, row_vals)
-            };
-            let (ema_cols, ema_vals) = (
-                row_cols.get(..len).unwrap_or(&[]),
-                row_vals.get(..len).unwrap_or(&[]),
-            );
             stored.push(if keep {
                 u16_row(ema_cols, ema_vals)
             } else {
@@ -633,79 +606,44 @@ impl EmaBuilder {
     }
 }
 
-/// Pass 1 of [`BondsContext::yuma3_fixed`] for one stored bond row: every entry's term
-/// `rate[j] * b` (0 for columns >= n) into `cols`/`vals` (as long as `raw`), added to its
-/// column sum.
-#[inline(never)] // keeps the loop's registers to itself
-fn bond_terms(
-    raw: &[(u16, u16)],
-    columns: &mut [(I32F32, i64)],
-    cols: &mut [u16],
-    vals: &mut [I32F32],
-) {
-    for (&(j, b), (c, v)) in raw.iter().zip(cols.iter_mut().zip(vals.iter_mut())) {
-        let column = columns.get_mut(usize::from(j));
-        let rate = column.as_ref().map_or(I32F32::ZERO, |c| c.0);
-        let term = rate.saturating_mul(I32F32::from_u16_proportion(b));
-        *c = j;
-        *v = term;
-        if let Some((_, sum)) = column {
-            *sum = sum.wrapping_add(term.to_bits());
-        }
-    }
+/// Strictly ascending columns in a stored row.
+#[inline]
+fn ascending_raw(row: &[(u16, u16)]) -> bool {
+    row.windows(2)
+        .all(|w| matches!(w, [(a, _), (b, _)] if a < b))
 }
 
-/// Pass 1 of [`BondsContext::yuma3_fixed`] for the weights for bonds: `alpha * w` of every
-/// entry into `scaled`, added to its column sum.
-#[inline(never)] // keeps the loop's registers to itself
-fn scale_entries(
-    alpha: I32F32,
-    cols: &[u16],
-    vals: &[I32F32],
-    scaled: &mut [I32F32],
-    columns: &mut [(I32F32, i64)],
-) {
-    for ((&j, &w), x) in cols.iter().zip(vals).zip(scaled.iter_mut()) {
-        let v = alpha.saturating_mul(w);
-        *x = v;
-        if let Some((_, sum)) = columns.get_mut(usize::from(j)) {
-            *sum = sum.wrapping_add(v.to_bits());
-        }
-    }
-}
-
-/// One row of an EMA for rows in ascending column order: over the union of the columns of
-/// `new` and `old`, in ascending order, the sum of their values (absent entries add
-/// nothing), written to `out_*` when positive. Returns the number written; `out_*` must hold
-/// `new.len() + old.len()` entries. The values must lie in `[0, 1]` (sums of two cannot
-/// overflow).
+/// One row of the fixed-rate Yuma3 EMA for rows in ascending column order: over the union of
+/// the columns of `new` (weights for bonds) and `old` (stored bonds, columns < n), in
+/// ascending order, `alpha * w + term(j, b)` (`(1 - alpha) * b` or 0, each product rounded;
+/// absent entries add nothing), written to `out_*` when positive. Returns the number written; `out_*` must hold
+/// `new.len() + old.len()` entries. Both products are at most 1, so their sum is exact.
 #[inline(never)] // keeps the loop's registers to itself
 fn ema_merge(
+    alpha: UnitFactor,
     (new_cols, new_vals): (&[u16], &[I32F32]),
-    (old_cols, old_vals): (&[u16], &[I32F32]),
+    old: &[(u16, u16)],
+    term: impl Fn(u16, u16) -> I32F32,
     out_cols: &mut [u16],
     out_vals: &mut [I32F32],
 ) -> usize {
     let (mut a, mut b, mut k) = (0usize, 0usize, 0usize);
     // Both sides present. Mostly the same columns appear on both sides (bonds follow the
     // weights), so the branches are well predicted.
-    while let (Some(&ja), Some(&x), Some(&jb), Some(&y)) = (
-        new_cols.get(a),
-        new_vals.get(a),
-        old_cols.get(b),
-        old_vals.get(b),
-    ) {
+    while let (Some(&ja), Some(&w), Some(&(jb, raw))) =
+        (new_cols.get(a), new_vals.get(a), old.get(b))
+    {
         let (j, v) = if ja == jb {
             a = a.wrapping_add(1);
             b = b.wrapping_add(1);
-            // Both at most 1 (see `yuma3_fixed`): the sum is exact.
+            let (x, y) = (alpha.times(w), term(jb, raw));
             (ja, I32F32::from_bits(x.to_bits().wrapping_add(y.to_bits())))
         } else if ja < jb {
             a = a.wrapping_add(1);
-            (ja, x)
+            (ja, alpha.times(w))
         } else {
             b = b.wrapping_add(1);
-            (jb, y)
+            (jb, term(jb, raw))
         };
         if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
             *c = j;
@@ -718,13 +656,14 @@ fn ema_merge(
         .get(a..)
         .unwrap_or(&[])
         .iter()
-        .zip(new_vals.get(a..).unwrap_or(&[]));
-    let rest_old = old_cols
+        .zip(new_vals.get(a..).unwrap_or(&[]))
+        .map(|(&j, &w)| (j, alpha.times(w)));
+    let rest_old = old
         .get(b..)
         .unwrap_or(&[])
         .iter()
-        .zip(old_vals.get(b..).unwrap_or(&[]));
-    for (&j, &v) in rest_new.chain(rest_old) {
+        .map(|&(j, raw)| (j, term(j, raw)));
+    for (j, v) in rest_new.chain(rest_old) {
         if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
             *c = j;
             *o = v;
@@ -732,6 +671,16 @@ fn ema_merge(
         k = k.wrapping_add(usize::from(v > I32F32::ZERO));
     }
     k
+}
+
+/// Adds each entry to its column sum (non-negative values at most 1: wrapping is exact).
+#[inline(never)] // keeps the loop's registers to itself
+fn add_to_column_sums(cols: &[u16], vals: &[I32F32], sums: &mut [i64]) {
+    for (&j, &v) in cols.iter().zip(vals) {
+        if let Some(s) = sums.get_mut(usize::from(j)) {
+            *s = s.wrapping_add(v.to_bits());
+        }
+    }
 }
 
 /// `sum_j (v_j / col_sum_j) * incentive_j` over one EMA row (`columns[j]` = the column's

@@ -1,7 +1,7 @@
 //! Consensus (stake-weighted column quantiles), clipping and the bonds-penalty interpolation.
 
 use super::{Csr, ascending, normalize, sum};
-use crate::fixed::I32F32;
+use crate::fixed::{I32F32, UnitFactor};
 
 /// `weighted_median_col_sparse`: the stake-weighted `kappa`-quantile of every column over the
 /// rows with positive active stake.
@@ -210,27 +210,18 @@ struct Candidate {
     stake: I32F32,
 }
 
-/// Monotone bucket key of a positive score: a pseudo-float with 4 mantissa bits (16 keys per
-/// octave), `(s << 4) + (x >> s)` with `s = max(log2 x - 4, 0)`.
-#[inline]
-fn log_key(x: I32F32) -> u32 {
-    let x = x.to_bits() as u64;
-    let s = 63u32.wrapping_sub(x.leading_zeros()).saturating_sub(4);
-    // x >> s is below 32, and s below 64.
-    (s << 4).wrapping_add(x.wrapping_shr(s) as u32)
-}
-
 /// The stake-weighted quantile of `candidates` (a column's positive scores; the window
 /// `[lo, hi]` as in [`weighted_median`]): the value `v` with `L(v) <= m < LE(v)`, found by
 /// value buckets before the partition search.
 ///
-/// One pass sorts the scores into 32 buckets by [`log_key`] relative to the smallest score
-/// (about 4.4% of the value per bucket over two octaves; the last bucket takes everything
-/// above) and sums their stake. The bucket where the running stake (from `lo`) first exceeds
-/// `m` holds the result (the first non-empty one when `m < lo`, the last one when no running
-/// stake exceeds `m`). Its scores are every score of a value interval, with `lo` the stake
-/// below it: the partition search's invariant, so the search continues on them alone. A
-/// bucket holding more than half of the list ends the bucketing.
+/// One pass sorts the scores into 32 buckets of equal width from the smallest score (the
+/// width a power of two, 1/8 to 1/16 of the distance from the smallest score to the mean, or
+/// 1; the last bucket takes everything above) and sums their stake. The bucket where the
+/// running stake (from `lo`) first exceeds `m` holds the result (the first non-empty one when
+/// `m < lo`, the last one when no running stake exceeds `m`). Its scores are every score of a
+/// value interval, with `lo` the stake below it: the partition search's invariant, so the
+/// search continues on them alone. A bucket holding more than half of the list ends the
+/// bucketing.
 fn quantile(
     candidates: &mut [Candidate],
     minority: I32F32,
@@ -239,17 +230,25 @@ fn quantile(
     scratch: &mut Scratch<'_>,
 ) -> I32F32 {
     const BUCKETS: usize = 32;
-    const LAST_BUCKET: u32 = 31;
+    const LAST_BUCKET: u64 = 31;
     let keys = &mut *scratch.keys;
     let mut src: &mut [Candidate] = candidates;
     let mut dst: &mut [Candidate] = &mut *scratch.spare;
     while src.len() > 8 {
-        let min = src.iter().map(|c| c.score).min().unwrap_or(I32F32::ZERO);
-        let base = log_key(min);
+        // Scores are positive and at most 1 (2^32 in bits): sums of at most 65535 fit.
+        let (mut min, mut sum) = (i64::MAX, 0u64);
+        for c in src.iter() {
+            min = min.min(c.score.to_bits());
+            sum = sum.wrapping_add(c.score.to_bits() as u64);
+        }
+        let mean = sum.checked_div(src.len() as u64).unwrap_or(0);
+        let spread = mean.wrapping_sub(min as u64);
+        let shift = 64u32.wrapping_sub(spread.leading_zeros()).saturating_sub(4);
         let mut stake = [0i64; BUCKETS];
         let mut count = [0u32; BUCKETS];
         for (c, key) in src.iter().zip(keys.iter_mut()) {
-            let b = log_key(c.score).wrapping_sub(base).min(LAST_BUCKET) as usize;
+            let offset = (c.score.to_bits().wrapping_sub(min) as u64).wrapping_shr(shift);
+            let b = offset.min(LAST_BUCKET) as usize;
             *key = b as u8;
             if let (Some(s), Some(n)) = (stake.get_mut(b), count.get_mut(b)) {
                 *s = s.wrapping_add(c.stake.to_bits());
@@ -392,7 +391,18 @@ pub(super) fn clip(
             continue;
         }
         let (out_cols, out_vals) = out.slots(cols.len());
-        let (k, total) = clip_row(cols, vals, scale, &mut columns, out_cols, out_vals);
+        // Active stake is normalized (each at most 1); the general product otherwise.
+        let (k, total) = match UnitFactor::new(scale) {
+            Some(f) => clip_row(cols, vals, |x| f.times(x), &mut columns, out_cols, out_vals),
+            None => clip_row(
+                cols,
+                vals,
+                |x| scale.saturating_mul(x),
+                &mut columns,
+                out_cols,
+                out_vals,
+            ),
+        };
         *row_sum = total;
         out.finish_row(k);
     }
@@ -406,7 +416,7 @@ pub(super) fn clip(
 fn clip_row(
     cols: &[u16],
     vals: &[I32F32],
-    scale: I32F32,
+    scale: impl Fn(I32F32) -> I32F32,
     columns: &mut [(I32F32, I32F32)],
     out_cols: &mut [u16],
     out_vals: &mut [I32F32],
@@ -429,10 +439,7 @@ fn clip_row(
         }
         k = k.wrapping_add(usize::from(keep));
         total = total.wrapping_add(i128::from(added.to_bits()));
-        *rank = I32F32::from_bits(
-            rank.to_bits()
-                .wrapping_add(scale.saturating_mul(added).to_bits()),
-        );
+        *rank = I32F32::from_bits(rank.to_bits().wrapping_add(scale(added).to_bits()));
     }
     let total = i64::try_from(total).unwrap_or(i64::MAX);
     (k, I32F32::from_bits(total))
