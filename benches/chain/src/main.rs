@@ -86,6 +86,21 @@ impl Peer {
             .and_then(|kb| kb.parse::<f64>().ok())
             .map_or(0.0, |kb| kb / 1024.0)
     }
+
+    /// CPU seconds (user + system) the process has used so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which is in parentheses): utime and stime
+        // are the 12th and 13th, in clock ticks (100 per second on Linux).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+        ticks(11)
+            .zip(ticks(12))
+            .map_or(0.0, |(u, s)| (u + s) / 100.0)
+    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -319,6 +334,8 @@ async fn fund(peer: &Peer, senders: &[PrivateKeySigner]) -> anyhow::Result<()> {
 struct IngestResult {
     seconds: f64,
     tps: f64,
+    /// The node's CPU seconds from the first submission to the last block.
+    cpu_seconds: f64,
 }
 
 async fn ingest(peer: &Peer, args: &Args) -> anyhow::Result<IngestResult> {
@@ -361,6 +378,7 @@ async fn ingest(peer: &Peer, args: &Args) -> anyhow::Result<IngestResult> {
     eprintln!("[{}] submitting in {} batches...", peer.name, batches.len());
     let first_block = quantity(&rpc.call("eth_blockNumber", json!([])).await?) + 1;
     let started = Instant::now();
+    let cpu_before = peer.cpu_seconds();
     // Four connections submit in parallel, each in order.
     let lanes = 4;
     let batches = Arc::new(batches);
@@ -413,8 +431,9 @@ async fn ingest(peer: &Peer, args: &Args) -> anyhow::Result<IngestResult> {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = peer.cpu_seconds() - cpu_before;
     eprintln!(
-        "[{}] submitted in {submitted:.2} s, all mined at {seconds:.2} s; checking receipts...",
+        "[{}] submitted in {submitted:.2} s, all mined at {seconds:.2} s using {cpu_seconds:.2} CPU s; checking receipts...",
         peer.name
     );
     // Every receipt must exist and succeed. Read block by block with
@@ -445,6 +464,7 @@ async fn ingest(peer: &Peer, args: &Args) -> anyhow::Result<IngestResult> {
     Ok(IngestResult {
         seconds,
         tps: raws.len() as f64 / seconds,
+        cpu_seconds,
     })
 }
 
@@ -584,6 +604,19 @@ async fn main() -> anyhow::Result<()> {
         anvil.as_ref().map(|a| a.ingest.seconds),
         "s",
     );
+    // Formatted apart from `row`: CPU seconds need decimals.
+    match &anvil {
+        Some(a) => println!(
+            "| node CPU during ingest | {:.2} s | {:.2} s | {:.2}x |",
+            noesis.ingest.cpu_seconds,
+            a.ingest.cpu_seconds,
+            noesis.ingest.cpu_seconds / a.ingest.cpu_seconds
+        ),
+        None => println!(
+            "| node CPU during ingest | {:.2} s | - | - |",
+            noesis.ingest.cpu_seconds
+        ),
+    }
     row(
         &format!(
             "eth_chainId at {} connections (server overhead only)",

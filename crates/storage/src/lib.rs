@@ -1,10 +1,11 @@
 //! Persistent storage for Noesis: blocks, receipts and world state in redb, with
 //! Ethereum's Merkle-Patricia trie as the authenticated state structure.
 //!
-//! Latest state is kept in flat tables for fast reads; the trie's nodes are stored
-//! content-addressed beside them, so the state root of each block is computed
+//! Latest state is kept in flat tables for fast reads (written back in batches, see
+//! `flat`); the trie's nodes are stored beside them, so the state root of each block is computed
 //! incrementally and any past state can be read and proven (`eth_getProof`).
 
+mod flat;
 mod store;
 pub mod trie;
 

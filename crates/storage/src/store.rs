@@ -2,9 +2,13 @@
 //! and the state trie's nodes, all in one crash-safe file (`chain.redb`).
 //!
 //! Every block is written in a single redb write transaction (fsync on commit), so after
-//! a crash the store holds exactly the blocks whose commit returned.
+//! a crash the store holds exactly the blocks whose commit returned. The flat tables are
+//! written back every few blocks from a journal committed with each block (`flat`).
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock},
+};
 
 use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
@@ -18,6 +22,7 @@ use redb::{
 
 use crate::{
     StoreError,
+    flat::{BlockDiff, Found, Pending},
     trie::{self, NodeId, NodeSource, NodeWrites, TrieUpdate},
 };
 
@@ -34,9 +39,13 @@ const CODE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("code");
 const TRIE: TableDefinition<NodeId, &[u8]> = TableDefinition::new("trie_nodes");
 const TRIE_ROOTS: TableDefinition<&[u8; 32], NodeId> = TableDefinition::new("trie_roots");
 const SYSTEM_LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("system_logs");
+/// Per block not yet written back to the flat tables: its flat changes.
+const FLAT_JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("flat_journal");
+/// `META` key: the first block whose flat changes are not in the flat tables.
+const FLAT_NEXT: &str = "flat_next";
 
 /// Version of the on-disk layout; a store of another version is refused.
-const FORMAT_VERSION: u64 = 3;
+const FORMAT_VERSION: u64 = 4;
 const FILE_NAME: &str = "chain.redb";
 /// Beside the store: the last head whose commit returned. Written after each commit
 /// (no fsync needed: it only ever lags the store), it lets an open detect a store that
@@ -67,6 +76,8 @@ pub struct TxLocation {
 pub struct Store {
     db: Database,
     path: PathBuf,
+    /// Flat changes committed but not yet written back to the flat tables.
+    pending: RwLock<Arc<Pending>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -100,7 +111,11 @@ impl Store {
             builder.create(&path)
         }
         .map_err(|e| StoreError::Corrupt(format!("cannot open {}: {e}", path.display())))?;
-        let store = Self { db, path };
+        let store = Self {
+            db,
+            path,
+            pending: RwLock::default(),
+        };
         if existed {
             store.check_integrity(spec_hash)?;
         } else {
@@ -134,8 +149,51 @@ impl Store {
             tx.open_table(TRIE).map_err(db_err)?;
             tx.open_table(TRIE_ROOTS).map_err(db_err)?;
             tx.open_table(SYSTEM_LOGS).map_err(db_err)?;
+            tx.open_table(FLAT_JOURNAL).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)
+    }
+
+    /// Reloads the flat changes that were journaled but not written back.
+    fn load_pending(&self) -> Result<(), StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let next = read_flat_next(&tx)?;
+        let journal = tx.open_table(FLAT_JOURNAL).map_err(db_err)?;
+        let head = tx
+            .open_table(CANONICAL)
+            .map_err(db_err)?
+            .last()
+            .map_err(db_err)?
+            .map(|(n, _)| n.value());
+        let bodies = tx.open_table(BODIES).map_err(db_err)?;
+        let mut pending = Pending {
+            next,
+            diffs: Vec::new(),
+        };
+        let end = head.map_or(0, |h| h + 1);
+        for number in next..end {
+            let record = journal.get(number).map_err(db_err)?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "the flat-state journal lacks block {number} (flat tables end before it)"
+                ))
+            })?;
+            let body = match bodies.get(number).map_err(db_err)? {
+                Some(raw) => decode_body(raw.value())?,
+                None => Vec::new(),
+            };
+            pending
+                .diffs
+                .push(Arc::new(BlockDiff::decode(record.value(), &body)?));
+        }
+        *self.pending.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(pending);
+        Ok(())
+    }
+
+    fn pending(&self) -> Arc<Pending> {
+        self.pending
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn check_integrity(&self, spec_hash: B256) -> Result<(), StoreError> {
@@ -171,7 +229,9 @@ impl Store {
         if spec.value() != spec_hash.as_slice() {
             return Err(StoreError::WrongChain(self.path.display().to_string()));
         }
+        drop(meta);
         drop(tx);
+        self.load_pending().map_err(|e| corrupt(e.to_string()))?;
         // The store must hold every block whose commit returned.
         let head = self.head()?;
         if let Some((recorded, recorded_hash)) = self.recorded_head() {
@@ -300,6 +360,11 @@ impl Store {
 
     /// Where the transaction `hash` was included.
     pub fn tx_location(&self, hash: &B256) -> Result<Option<TxLocation>, StoreError> {
+        // Pending first: a flush moves entries from there to the table after the table
+        // is committed, so this order never misses a committed transaction.
+        if let Some((block, index)) = self.pending().tx(hash) {
+            return Ok(Some(TxLocation { block, index }));
+        }
         let tx = self.db.begin_read().map_err(db_err)?;
         let table = tx.open_table(TX_LOOKUP).map_err(db_err)?;
         Ok(table.get(&hash.0).map_err(db_err)?.map(|v| {
@@ -310,7 +375,25 @@ impl Store {
 
     /// A snapshot of the latest state (flat tables, fast reads).
     pub fn latest(&self) -> Result<LatestState, StoreError> {
-        LatestState::open(self.db.begin_read().map_err(db_err)?)
+        // The snapshot and the pending diffs must describe the same blocks; a commit
+        // between taking the two is seen and the pair taken again.
+        for _ in 0..10_000 {
+            let pending = self.pending();
+            let tx = self.db.begin_read().map_err(db_err)?;
+            let head = tx
+                .open_table(CANONICAL)
+                .map_err(db_err)?
+                .last()
+                .map_err(db_err)?
+                .map_or(0, |(n, _)| n.value() + 1);
+            if read_flat_next(&tx)? == pending.next && head == pending.next_block() {
+                return LatestState::open(tx, pending);
+            }
+            std::thread::yield_now();
+        }
+        Err(StoreError::Db(
+            "the flat state kept changing while a snapshot was taken".into(),
+        ))
     }
 
     /// A snapshot of the state with root `root`, read through the trie (any past block).
@@ -394,6 +477,15 @@ impl Store {
         prepared: PreparedState,
     ) -> Result<(), StoreError> {
         let number = block.header.number;
+        let pending = self.pending();
+        if number != pending.next_block() {
+            return Err(StoreError::Db(format!(
+                "block {number} is stale or out of order: the store's next block is {}",
+                pending.next_block()
+            )));
+        }
+        let diff = BlockDiff::new(&prepared.accounts, changes, &block.transactions);
+        let flush = pending.should_flush(&diff);
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut headers = tx.open_table(HEADERS).map_err(db_err)?;
@@ -422,18 +514,6 @@ impl Store {
                     .insert(number, alloy_rlp::encode(system_logs.to_vec()).as_slice())
                     .map_err(db_err)?;
             }
-            let mut lookup = tx.open_table(TX_LOOKUP).map_err(db_err)?;
-            // In key order: consecutive inserts then share the B-tree pages they touch.
-            let mut locations: Vec<([u8; 32], u32)> = block
-                .transactions
-                .iter()
-                .enumerate()
-                .map(|(index, (_, transaction))| (transaction.trie_hash().0, index as u32))
-                .collect();
-            locations.sort_unstable();
-            for (hash, index) in &locations {
-                lookup.insert(hash, (number, *index)).map_err(db_err)?;
-            }
             let mut code = tx.open_table(CODE).map_err(db_err)?;
             for (hash, bytes) in &changes.codes {
                 code.insert(&hash.0, bytes.as_ref()).map_err(db_err)?;
@@ -459,46 +539,34 @@ impl Store {
             for (hash, id) in &prepared.nodes.roots {
                 roots.insert(&hash.0, *id).map_err(db_err)?;
             }
-            let mut accounts = tx.open_table(ACCOUNTS).map_err(db_err)?;
-            let mut storage = tx.open_table(STORAGE).map_err(db_err)?;
-            for (address, account) in &prepared.accounts {
-                match account {
-                    Some(account) => {
-                        accounts
-                            .insert(&address.0.0, alloy_rlp::encode(account).as_slice())
-                            .map_err(db_err)?;
-                    }
-                    None => {
-                        accounts.remove(&address.0.0).map_err(db_err)?;
-                    }
+            let mut journal = tx.open_table(FLAT_JOURNAL).map_err(db_err)?;
+            if flush {
+                write_back(&tx, &pending.merged(&diff))?;
+                for journaled in pending.next..number {
+                    journal.remove(journaled).map_err(db_err)?;
                 }
-            }
-            for (address, change) in &changes.accounts {
-                if change.storage_reset || change.account.is_none() {
-                    let (start, end) = (
-                        slot_key(address, &U256::ZERO),
-                        slot_key(address, &U256::MAX),
-                    );
-                    storage
-                        .retain_in::<&[u8; 52], _>(&start..=&end, |_, _| false)
-                        .map_err(db_err)?;
-                }
-                if change.account.is_none() {
-                    continue;
-                }
-                for (slot, value) in &change.storage {
-                    let key = slot_key(address, slot);
-                    if value.is_zero() {
-                        storage.remove(&key).map_err(db_err)?;
-                    } else {
-                        storage
-                            .insert(&key, &value.to_be_bytes::<32>())
-                            .map_err(db_err)?;
-                    }
-                }
+                tx.open_table(META)
+                    .map_err(db_err)?
+                    .insert(FLAT_NEXT, (number + 1).to_be_bytes().as_slice())
+                    .map_err(db_err)?;
+            } else {
+                journal
+                    .insert(number, diff.encode().as_slice())
+                    .map_err(db_err)?;
             }
         }
         tx.commit().map_err(db_err)?;
+        let pending = if flush {
+            Pending {
+                next: number + 1,
+                diffs: Vec::new(),
+            }
+        } else {
+            let mut pending = (*pending).clone();
+            pending.diffs.push(Arc::new(diff));
+            pending
+        };
+        *self.pending.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(pending);
         // The block is committed whatever happens next; a missing HEAD record only
         // weakens the check at the next open.
         if let Err(e) = self.record_head(number, block.hash) {
@@ -592,6 +660,63 @@ pub struct StorageProof {
     pub proof: Vec<Bytes>,
 }
 
+/// `FLAT_NEXT` as of a snapshot (0 when no block was ever written back).
+fn read_flat_next(tx: &ReadTransaction) -> Result<u64, StoreError> {
+    let meta = tx.open_table(META).map_err(db_err)?;
+    match meta.get(FLAT_NEXT).map_err(db_err)? {
+        Some(raw) => {
+            Ok(u64::from_be_bytes(raw.value().try_into().map_err(
+                |_| StoreError::Corrupt("bad flat_next record".into()),
+            )?))
+        }
+        None => Ok(0),
+    }
+}
+
+/// Writes merged flat changes into the flat tables, in key order.
+fn write_back(tx: &redb::WriteTransaction, merged: &crate::flat::Merged) -> Result<(), StoreError> {
+    let mut lookup = tx.open_table(TX_LOOKUP).map_err(db_err)?;
+    for (hash, location) in &merged.txs {
+        lookup.insert(&hash.0, *location).map_err(db_err)?;
+    }
+    let mut accounts = tx.open_table(ACCOUNTS).map_err(db_err)?;
+    for (address, account) in &merged.accounts {
+        match account {
+            Some(account) => {
+                accounts
+                    .insert(&address.0.0, alloy_rlp::encode(account).as_slice())
+                    .map_err(db_err)?;
+            }
+            None => {
+                accounts.remove(&address.0.0).map_err(db_err)?;
+            }
+        }
+    }
+    let mut storage = tx.open_table(STORAGE).map_err(db_err)?;
+    for (address, (reset, slots)) in &merged.storage {
+        if *reset {
+            let (start, end) = (
+                slot_key(address, &U256::ZERO),
+                slot_key(address, &U256::MAX),
+            );
+            storage
+                .retain_in::<&[u8; 52], _>(&start..=&end, |_, _| false)
+                .map_err(db_err)?;
+        }
+        for (slot, value) in slots {
+            let key = slot_key(address, slot);
+            if value.is_zero() {
+                storage.remove(&key).map_err(db_err)?;
+            } else {
+                storage
+                    .insert(&key, &value.to_be_bytes::<32>())
+                    .map_err(db_err)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn slot_key(address: &Address, slot: &U256) -> [u8; 52] {
     let mut key = [0u8; 52];
     key[..20].copy_from_slice(address.as_slice());
@@ -651,12 +776,16 @@ fn decode_receipts(mut raw: &[u8]) -> Result<Vec<ReceiptEnvelope>, StoreError> {
 fn decode_account(raw: &[u8]) -> Result<AccountState, StateError> {
     let account = TrieAccount::decode(&mut &raw[..])
         .map_err(|e| StateError(format!("bad account record: {e}")))?;
-    Ok(AccountState {
+    Ok(account_state(account))
+}
+
+fn account_state(account: TrieAccount) -> AccountState {
+    AccountState {
         nonce: account.nonce,
         balance: account.balance,
         code_hash: account.code_hash,
         storage_root: account.storage_root,
-    })
+    }
 }
 
 fn state_err(e: impl std::fmt::Display) -> StateError {
@@ -730,14 +859,17 @@ pub struct LatestState {
     accounts: ReadOnlyTable<&'static [u8; 20], &'static [u8]>,
     storage: ReadOnlyTable<&'static [u8; 52], &'static [u8; 32]>,
     tables: StateTables,
+    /// Changes of the snapshot's last blocks not yet in its flat tables.
+    pending: Arc<Pending>,
 }
 
 impl LatestState {
-    fn open(tx: ReadTransaction) -> Result<Self, StoreError> {
+    fn open(tx: ReadTransaction, pending: Arc<Pending>) -> Result<Self, StoreError> {
         Ok(Self {
             accounts: tx.open_table(ACCOUNTS).map_err(db_err)?,
             storage: tx.open_table(STORAGE).map_err(db_err)?,
             tables: StateTables::open(&tx)?,
+            pending,
         })
     }
 }
@@ -754,6 +886,9 @@ impl NodeSource for LatestState {
 
 impl StateView for LatestState {
     fn account(&self, address: Address) -> Result<Option<AccountState>, StateError> {
+        if let Found::Here(account) = self.pending.account(&address) {
+            return Ok(account.map(account_state));
+        }
         match self.accounts.get(&address.0.0).map_err(state_err)? {
             Some(raw) => decode_account(raw.value()).map(Some),
             None => Ok(None),
@@ -761,6 +896,9 @@ impl StateView for LatestState {
     }
 
     fn storage(&self, address: Address, slot: U256) -> Result<U256, StateError> {
+        if let Found::Here(value) = self.pending.storage(&address, &slot) {
+            return Ok(value);
+        }
         Ok(self
             .storage
             .get(&slot_key(&address, &slot))
@@ -920,6 +1058,72 @@ mod tests {
             .unwrap();
         }
         drop((old, new, latest_by_trie, store));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Every account and slot the test touches, read flat and through the trie.
+    fn assert_flat_matches_trie(store: &Store, root: B256, seeds: u8, slots: u64) {
+        let (flat, by_trie) = (store.latest().unwrap(), store.at_root(root).unwrap());
+        for seed in 1..=seeds {
+            let who = Address::repeat_byte(seed);
+            assert_eq!(flat.account(who).unwrap(), by_trie.account(who).unwrap());
+            for slot in 0..=slots {
+                let slot = U256::from(slot);
+                assert_eq!(
+                    flat.storage(who, slot).unwrap(),
+                    by_trie.storage(who, slot).unwrap(),
+                    "account {seed} slot {slot}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn flat_state_written_back_in_batches_survives_reopen() {
+        let dir = fresh_dir("flat");
+        let mut store = Store::open(&dir, B256::ZERO).unwrap();
+        let mut root = commit(&store, 0, EMPTY_ROOT_HASH, &StateChanges::default());
+        // A deterministic mix of writes, slot deletions, storage resets and
+        // destructions over more blocks than two write-back batches.
+        let blocks = crate::flat::FLUSH_BLOCKS as u64 * 2 + 5;
+        for number in 1..=blocks {
+            let mut changes = StateChanges::default();
+            for seed in 1..=12u8 {
+                let roll = (number * 7 + seed as u64 * 13) % 11;
+                let change = match roll {
+                    0 => AccountChange {
+                        account: None,
+                        storage_reset: true,
+                        storage: Default::default(),
+                    },
+                    1 => AccountChange {
+                        account: Some((number, U256::from(number), EMPTY_CODE_HASH)),
+                        storage_reset: true,
+                        storage: [(U256::from(seed % 3), U256::from(number))].into(),
+                    },
+                    2..=6 => AccountChange {
+                        account: Some((number, U256::from(number + roll), EMPTY_CODE_HASH)),
+                        storage_reset: false,
+                        storage: [
+                            (U256::from(roll), U256::from(number * roll)),
+                            (U256::from(roll + 1), U256::ZERO),
+                        ]
+                        .into(),
+                    },
+                    _ => continue,
+                };
+                changes.accounts.insert(Address::repeat_byte(seed), change);
+            }
+            root = commit(&store, number, root, &changes);
+            assert_flat_matches_trie(&store, root, 12, 8);
+            // Reopen at points on both sides of a write-back: the journal is reloaded.
+            if number % 7 == 0 || number == blocks {
+                drop(store);
+                store = Store::open(&dir, B256::ZERO).unwrap();
+                assert_flat_matches_trie(&store, root, 12, 8);
+            }
+        }
+        drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
