@@ -8,11 +8,13 @@
 
 mod bonds;
 mod consensus;
+mod fixed_rate;
 
 use std::cell::RefCell;
 
 use bonds::{BondScratch, BondsContext, u16_row};
 use consensus::{MedianBuffers, clip, interpolate, weighted_median_cols};
+use fixed_rate::FixedRate;
 
 use crate::fixed::{Divisor, I32F32, I64F64, NarrowDivider, share_of_rao};
 use crate::types::{EpochState, Hyperparams, Inputs, Outputs, SparseRowU16};
@@ -115,53 +117,87 @@ pub fn epoch_with(ws: &mut Workspace, inputs: &Inputs) -> Outputs {
     // == Consensus, validator trust ==
     let kappa = I32F32::from_u16(hp.kappa).safe_div(I32F32::U16_MAX);
     let consensus = weighted_median_cols(&active_stake, weights, n, kappa, median_buffers);
-    // Clipping also yields validator trust (row sums) and ranks (`matmul_sparse`).
     let penalty = I32F32::from_u16(hp.bonds_penalty).safe_div(I32F32::U16_MAX);
+    let bond_kept: Vec<bool> = st
+        .block_at_registration
+        .iter()
+        .map(|&registered| last_tempo > registered)
+        .collect();
+    let liquid = hp.liquid_alpha_enabled && consensus.iter().any(|&c| c != I32F32::ZERO);
+    let fixed_rate =
+        FixedRate::new(hp.bonds_moving_average, &bond_kept).filter(|_| hp.yuma3_enabled && !liquid);
     let mut validator_trust = vec![I32F32::ZERO; n];
     let mut ranks = vec![I32F32::ZERO; n];
-    clip(
-        weights,
-        &consensus,
-        &active_stake,
-        clipped,
-        &mut validator_trust,
-        &mut ranks,
-    );
 
-    // == Ranks, incentive ==
-    let mut incentive = ranks.clone();
-    normalize(&mut incentive);
+    let (incentive, dividends, bonds_new) = match fixed_rate {
+        // Yuma3 with a fixed EMA rate and the bonds following the clipped (penalty 1) or the
+        // raw weights (penalty 0): clipping, trust, ranks and the bond EMA in one pass.
+        Some(rate) if penalty == I32F32::ONE || penalty == I32F32::ZERO => {
+            let col_sum = fixed_rate::clip_and_ema(
+                &rate,
+                weights,
+                &consensus,
+                &active_stake,
+                penalty == I32F32::ONE,
+                &st.bonds_prev,
+                bond_scratch,
+                &mut validator_trust,
+                &mut ranks,
+            );
+            let mut incentive = ranks.clone();
+            normalize(&mut incentive);
+            let (dividends, bonds_new) = fixed_rate::finish(
+                bond_scratch,
+                &col_sum,
+                &incentive,
+                &new_permit,
+                &active_stake,
+            );
+            (incentive, dividends, bonds_new)
+        }
+        _ => {
+            // Clipping also yields validator trust (row sums) and ranks (`matmul_sparse`).
+            clip(
+                weights,
+                &consensus,
+                &active_stake,
+                clipped,
+                &mut validator_trust,
+                &mut ranks,
+            );
 
-    // == Bonds and dividends ==
-    let weights_for_bonds: &Csr = if penalty == I32F32::ONE {
-        clipped
-    } else if penalty == I32F32::ZERO {
-        weights
-    } else {
-        interpolate(weights, clipped, penalty, interpolated);
-        interpolated
-    };
+            // == Ranks, incentive ==
+            let mut incentive = ranks.clone();
+            normalize(&mut incentive);
 
-    let ctx = BondsContext {
-        bond_kept: st
-            .block_at_registration
-            .iter()
-            .map(|&registered| last_tempo > registered)
-            .collect(),
-        hp,
-        st,
-        n,
-        last_tempo,
-        weights_for_bonds,
-        consensus: &consensus,
-        incentive: &incentive,
-        active_stake: &active_stake,
-        new_permit: &new_permit,
-    };
-    let (dividends, bonds_new) = if hp.yuma3_enabled {
-        ctx.yuma3(bond_scratch)
-    } else {
-        ctx.yuma2(bond_scratch)
+            // == Bonds and dividends ==
+            let weights_for_bonds: &Csr = if penalty == I32F32::ONE {
+                clipped
+            } else if penalty == I32F32::ZERO {
+                weights
+            } else {
+                interpolate(weights, clipped, penalty, interpolated);
+                interpolated
+            };
+            let ctx = BondsContext {
+                bond_kept: &bond_kept,
+                hp,
+                st,
+                n,
+                last_tempo,
+                weights_for_bonds,
+                consensus: &consensus,
+                incentive: &incentive,
+                active_stake: &active_stake,
+                new_permit: &new_permit,
+            };
+            let (dividends, bonds_new) = if hp.yuma3_enabled {
+                ctx.yuma3(bond_scratch)
+            } else {
+                ctx.yuma2(bond_scratch)
+            };
+            (incentive, dividends, bonds_new)
+        }
     };
 
     // == Emission ==

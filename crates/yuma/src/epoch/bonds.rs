@@ -1,7 +1,8 @@
 //! Bonds and dividends: the Yuma3 and original-Yuma bond EMAs (fixed or liquid alpha).
 
+use super::fixed_rate::{self, FixedRate, fixed_ema_alpha};
 use super::{Csr, ascending, normalize};
-use crate::fixed::{Divisor, I32F32, I64F64, ProportionScale, UnitFactor, exp_safe};
+use crate::fixed::{Divisor, I32F32, exp_safe};
 use crate::types::{EpochState, Hyperparams, SparseRowU16};
 
 /// Reusable buffers of the bonds stage (see [`super::Workspace`]).
@@ -15,6 +16,33 @@ pub(super) struct BondScratch {
 }
 
 impl BondScratch {
+    /// The EMA rows and the row accumulator.
+    pub(super) fn ema_and_row(&mut self) -> (&mut Csr, &mut RowAccumulator) {
+        (&mut self.ema, &mut self.row)
+    }
+
+    /// The EMA rows, the row accumulator and a row buffer (columns, values).
+    pub(super) fn fused_buffers(
+        &mut self,
+    ) -> (
+        &mut Csr,
+        &mut RowAccumulator,
+        &mut Vec<u16>,
+        &mut Vec<I32F32>,
+    ) {
+        (
+            &mut self.ema,
+            &mut self.row,
+            &mut self.row_cols,
+            &mut self.row_vals,
+        )
+    }
+
+    /// The EMA rows.
+    pub(super) fn ema(&self) -> &Csr {
+        &self.ema
+    }
+
     fn ema_builder(&mut self, n: usize, alpha: I32F32, room: usize) -> EmaBuilder {
         let mut out = core::mem::take(&mut self.ema);
         out.clear();
@@ -40,7 +68,7 @@ impl BondScratch {
 
 pub(super) struct BondsContext<'a> {
     /// Per column `< n`: whether bonds to it survive the registration mask.
-    pub(super) bond_kept: Vec<bool>,
+    pub(super) bond_kept: &'a [bool],
     pub(super) hp: &'a Hyperparams,
     pub(super) st: &'a EpochState,
     pub(super) n: usize,
@@ -95,14 +123,23 @@ impl BondsContext<'_> {
         let mut stored: Vec<SparseRowU16> = Vec::with_capacity(self.n);
         let mut old_buf = core::mem::take(&mut scratch.bond_row);
         let alpha = fixed_ema_alpha(self.hp.bonds_moving_average);
-        if !liquid
-            && let (Some(a), Some(oma)) = (
-                UnitFactor::new(alpha),
-                UnitFactor::new(I32F32::ONE.saturating_sub(alpha)),
-            )
+        if !liquid && let Some(rate) = FixedRate::new(self.hp.bonds_moving_average, self.bond_kept)
         {
             scratch.bond_row = old_buf;
-            return self.yuma3_fixed(a, oma, scratch);
+            let sums = fixed_rate::ema_rows(
+                &rate,
+                self.weights_for_bonds,
+                &self.st.bonds_prev,
+                self.n,
+                scratch,
+            );
+            return fixed_rate::finish(
+                scratch,
+                &sums,
+                self.incentive,
+                self.new_permit,
+                self.active_stake,
+            );
         }
         let ema = if liquid {
             let mut out = core::mem::take(&mut scratch.ema);
@@ -153,101 +190,6 @@ impl BondsContext<'_> {
             .collect();
         normalize(&mut dividends);
         scratch.ema = ema;
-        (dividends, stored)
-    }
-
-    /// Yuma3 with a fixed EMA rate `alpha` in `[0, 1]` (the chain's usual case).
-    ///
-    /// Both `alpha * Wb` and `(1 - alpha) * B` are then non-negative and at most 1, so an EMA
-    /// entry (`alpha * w + (1 - alpha) * b`, each product rounded) is kept exactly when it is
-    /// not 0, and no sum of them can overflow. Pass 1 builds every EMA row (merging the
-    /// weights-for-bonds row with the bond row, or through a [`RowAccumulator`] for rows not
-    /// in ascending column order) and the column sums; pass 2 turns the rows that are needed
-    /// (permitted rows for storage, rows with active stake for dividends) into stored bonds
-    /// and dividends. A bond the registration mask drops is given the rate 0: it then adds 0,
-    /// exactly like an absent one.
-    #[inline(never)] // a stage: kept separate for profiling
-    fn yuma3_fixed(
-        &self,
-        alpha: UnitFactor,
-        one_minus_alpha: UnitFactor,
-        scratch: &mut BondScratch,
-    ) -> (Vec<I32F32>, Vec<SparseRowU16>) {
-        let n = self.n;
-        let wb = self.weights_for_bonds;
-        let scale = ProportionScale::new(one_minus_alpha);
-        // A bond the registration mask drops gets the rate 0 (usually no column is masked).
-        let all_kept = self.bond_kept.iter().all(|&kept| kept);
-        let bond_kept = self.bond_kept.as_slice();
-        let masked_term = |j: u16, b: u16| {
-            let kept = bond_kept.get(usize::from(j)).copied().unwrap_or(false);
-            I32F32::from_bits(scale.times(b).to_bits() & i64::from(kept).wrapping_neg())
-        };
-        let BondScratch { ema, row: acc, .. } = scratch;
-
-        // Pass 1.
-        ema.clear();
-        acc.reset(n);
-        let mut col_sum = vec![0i64; n];
-        for ((cols, vals), raw) in wb.rows().zip(&self.st.bonds_prev) {
-            let (out_cols, out_vals) = ema.slots(cols.len().saturating_add(raw.len()));
-            let len = if ascending(cols) && ascending_raw(raw) {
-                // Bond columns >= n sort last; the reference ignores them.
-                let old = raw
-                    .get(..raw.partition_point(|&(j, _)| usize::from(j) < n))
-                    .unwrap_or(&[]);
-                if all_kept {
-                    let term = |_: u16, b: u16| scale.times(b);
-                    ema_merge(alpha, (cols, vals), old, term, out_cols, out_vals)
-                } else {
-                    ema_merge(alpha, (cols, vals), old, masked_term, out_cols, out_vals)
-                }
-            } else {
-                acc.add(cols.iter().zip(vals).map(|(&j, &w)| (j, alpha.times(w))));
-                acc.add(raw.iter().map(|&(j, b)| (j, masked_term(j, b))));
-                acc.drain_positive(out_cols, out_vals)
-            };
-            add_to_column_sums(
-                out_cols.get(..len).unwrap_or(&[]),
-                out_vals.get(..len).unwrap_or(&[]),
-                &mut col_sum,
-            );
-            ema.finish_row(len);
-        }
-        // Per column: the divisor of the column normalization and the incentive.
-        let columns: Vec<(Divisor, I32F32)> = col_sum
-            .iter()
-            .zip(self.incentive)
-            .map(|(&s, &inc)| {
-                let d = if s == 0 {
-                    I32F32::ONE
-                } else {
-                    I32F32::from_bits(s)
-                };
-                (Divisor::new(d), inc)
-            })
-            .collect();
-
-        // Pass 2.
-        let mut dividends = vec![I32F32::ZERO; n];
-        let mut stored: Vec<SparseRowU16> = Vec::with_capacity(n);
-        for (((ema_cols, ema_vals), (&keep, &stake)), dividend) in ema
-            .rows()
-            .zip(self.new_permit.iter().zip(self.active_stake))
-            .zip(dividends.iter_mut())
-        {
-            stored.push(if keep {
-                u16_row(ema_cols, ema_vals)
-            } else {
-                Vec::new()
-            });
-            if stake != I32F32::ZERO {
-                // `inplace_col_normalize_sparse`, `mat_vec_mul_sparse`, `vec_mul`.
-                let total = dividend_row(ema_cols, ema_vals, &columns);
-                *dividend = total.checked_mul(stake).unwrap_or(I32F32::ZERO);
-            }
-        }
-        normalize(&mut dividends);
         (dividends, stored)
     }
 
@@ -477,14 +419,6 @@ fn add_to_columns(row: &[(u16, I32F32)], sums: &mut [I32F32]) {
     }
 }
 
-/// `compute_disabled_liquid_alpha` / `compute_ema_bonds_normal_sparse`:
-/// `1 - I32F32(bonds_moving_average / 10^6 in I64F64)`.
-fn fixed_ema_alpha(bonds_moving_average: u64) -> I32F32 {
-    let bma = I64F64::saturating_from_u64(bonds_moving_average)
-        .saturating_div(I64F64::saturating_from_u64(1_000_000));
-    I32F32::ONE.saturating_sub(bma.to_i32f32_saturating())
-}
-
 /// Row-by-row `mat_ema_sparse(new, old, alpha)`: per row, over all columns in ascending order,
 /// `alpha * new + (1 - alpha) * old` (each product rounded, `new` added first), keeping
 /// positive values.
@@ -606,97 +540,6 @@ impl EmaBuilder {
     }
 }
 
-/// Strictly ascending columns in a stored row.
-#[inline]
-fn ascending_raw(row: &[(u16, u16)]) -> bool {
-    row.windows(2)
-        .all(|w| matches!(w, [(a, _), (b, _)] if a < b))
-}
-
-/// One row of the fixed-rate Yuma3 EMA for rows in ascending column order: over the union of
-/// the columns of `new` (weights for bonds) and `old` (stored bonds, columns < n), in
-/// ascending order, `alpha * w + term(j, b)` (`(1 - alpha) * b` or 0, each product rounded;
-/// absent entries add nothing), written to `out_*` when positive. Returns the number written; `out_*` must hold
-/// `new.len() + old.len()` entries. Both products are at most 1, so their sum is exact.
-#[inline(never)] // keeps the loop's registers to itself
-fn ema_merge(
-    alpha: UnitFactor,
-    (new_cols, new_vals): (&[u16], &[I32F32]),
-    old: &[(u16, u16)],
-    term: impl Fn(u16, u16) -> I32F32,
-    out_cols: &mut [u16],
-    out_vals: &mut [I32F32],
-) -> usize {
-    let (mut a, mut b, mut k) = (0usize, 0usize, 0usize);
-    // Both sides present. Mostly the same columns appear on both sides (bonds follow the
-    // weights), so the branches are well predicted.
-    while let (Some(&ja), Some(&w), Some(&(jb, raw))) =
-        (new_cols.get(a), new_vals.get(a), old.get(b))
-    {
-        let (j, v) = if ja == jb {
-            a = a.wrapping_add(1);
-            b = b.wrapping_add(1);
-            let (x, y) = (alpha.times(w), term(jb, raw));
-            (ja, I32F32::from_bits(x.to_bits().wrapping_add(y.to_bits())))
-        } else if ja < jb {
-            a = a.wrapping_add(1);
-            (ja, alpha.times(w))
-        } else {
-            b = b.wrapping_add(1);
-            (jb, term(jb, raw))
-        };
-        if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
-            *c = j;
-            *o = v;
-        }
-        k = k.wrapping_add(usize::from(v > I32F32::ZERO));
-    }
-    // One side left.
-    let rest_new = new_cols
-        .get(a..)
-        .unwrap_or(&[])
-        .iter()
-        .zip(new_vals.get(a..).unwrap_or(&[]))
-        .map(|(&j, &w)| (j, alpha.times(w)));
-    let rest_old = old
-        .get(b..)
-        .unwrap_or(&[])
-        .iter()
-        .map(|&(j, raw)| (j, term(j, raw)));
-    for (j, v) in rest_new.chain(rest_old) {
-        if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
-            *c = j;
-            *o = v;
-        }
-        k = k.wrapping_add(usize::from(v > I32F32::ZERO));
-    }
-    k
-}
-
-/// Adds each entry to its column sum (non-negative values at most 1: wrapping is exact).
-#[inline(never)] // keeps the loop's registers to itself
-fn add_to_column_sums(cols: &[u16], vals: &[I32F32], sums: &mut [i64]) {
-    for (&j, &v) in cols.iter().zip(vals) {
-        if let Some(s) = sums.get_mut(usize::from(j)) {
-            *s = s.wrapping_add(v.to_bits());
-        }
-    }
-}
-
-/// `sum_j (v_j / col_sum_j) * incentive_j` over one EMA row (`columns[j]` = the column's
-/// divisor and incentive). The terms are non-negative, so the reference's saturating sum is
-/// the exact sum clamped at the maximum.
-#[inline(never)] // keeps the loop's registers to itself
-fn dividend_row(cols: &[u16], vals: &[I32F32], columns: &[(Divisor, I32F32)]) -> I32F32 {
-    let mut total = 0i128;
-    for (&j, &v) in cols.iter().zip(vals) {
-        if let Some((div, inc)) = columns.get(usize::from(j)) {
-            total = total.wrapping_add(i128::from(div.safe_div(v).saturating_mul(*inc).to_bits()));
-        }
-    }
-    I32F32::from_bits(i64::try_from(total).unwrap_or(i64::MAX))
-}
-
 /// A dense row accumulator over the columns `0..n` that remembers which columns it touched
 /// (a bitmap), so that reading the row back in ascending column order costs the number of
 /// touched columns plus one bit test per 64 columns of their span, not `n`.
@@ -714,7 +557,7 @@ pub(super) struct RowAccumulator {
 
 impl RowAccumulator {
     /// Prepares for rows of `n` columns (all zero).
-    fn reset(&mut self, n: usize) {
+    pub(super) fn reset(&mut self, n: usize) {
         self.values.clear();
         self.values.resize(n, I32F32::ZERO);
         self.bits.clear();
@@ -725,7 +568,7 @@ impl RowAccumulator {
 
     /// `row[j] += v` (saturating) for every entry; columns `>= n` are ignored.
     #[inline]
-    fn add(&mut self, entries: impl Iterator<Item = (u16, I32F32)>) {
+    pub(super) fn add(&mut self, entries: impl Iterator<Item = (u16, I32F32)>) {
         let (mut first, mut end) = (self.first_word, self.end_word);
         for (j, v) in entries {
             let ju = usize::from(j);
@@ -745,7 +588,7 @@ impl RowAccumulator {
     /// `vals` (which must hold as many entries as were added), returns how many, and clears
     /// the row.
     #[inline]
-    fn drain_positive(&mut self, cols: &mut [u16], vals: &mut [I32F32]) -> usize {
+    pub(super) fn drain_positive(&mut self, cols: &mut [u16], vals: &mut [I32F32]) -> usize {
         let (first, last) = (self.first_word, self.end_word);
         self.first_word = usize::MAX;
         self.end_word = 0;

@@ -366,6 +366,36 @@ fn weighted_median(
     }
 }
 
+/// Per column, while clipping: the consensus, the rank so far and (for the fused bond pass)
+/// the EMA's column sum so far.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ColumnState {
+    pub(super) consensus: I32F32,
+    pub(super) rank: I32F32,
+    pub(super) ema_sum: i64,
+}
+
+impl ColumnState {
+    pub(super) fn new(consensus: I32F32) -> Self {
+        Self {
+            consensus,
+            rank: I32F32::ZERO,
+            ema_sum: 0,
+        }
+    }
+
+    /// `col_clip_sparse` of one entry `v` of this column: whether the entry is kept (1) or
+    /// removed (0; clipped to a zero consensus), and the value it adds to sums (the clipped
+    /// value, 0 when removed). Branch-free.
+    #[inline(always)]
+    pub(super) fn clip(&self, v: I32F32) -> (usize, I32F32) {
+        let th = self.consensus;
+        let keep = v <= th || th > I32F32::ZERO;
+        let added = I32F32::from_bits(v.min_of(th).to_bits() & i64::from(keep).wrapping_neg());
+        (usize::from(keep), added)
+    }
+}
+
 /// `col_clip_sparse`: `out` becomes `m` with the entries above their column's consensus set to
 /// the consensus, or removed when the consensus is 0. Also accumulates `row_sum_sparse` of the
 /// result into `row_sums` and `matmul_sparse(result, stake)` into `col_ranks`.
@@ -383,7 +413,7 @@ pub(super) fn clip(
     col_ranks: &mut [I32F32],
 ) {
     // Per column: (consensus, rank so far).
-    let mut columns: Vec<(I32F32, I32F32)> = threshold.iter().map(|&c| (c, I32F32::ZERO)).collect();
+    let mut columns: Vec<ColumnState> = threshold.iter().map(|&c| ColumnState::new(c)).collect();
     out.clear();
     for (((cols, vals), row_sum), &scale) in m.rows().zip(row_sums).zip(stake) {
         if cols.is_empty() {
@@ -406,40 +436,35 @@ pub(super) fn clip(
         *row_sum = total;
         out.finish_row(k);
     }
-    for (rank, (_, sum)) in col_ranks.iter_mut().zip(columns) {
-        *rank = sum;
+    for (rank, column) in col_ranks.iter_mut().zip(columns) {
+        *rank = column.rank;
     }
 }
 
 /// [`clip`] of one row; returns the number of entries kept and the row sum.
 #[inline(never)] // keeps the loop's registers to itself
-fn clip_row(
+pub(super) fn clip_row(
     cols: &[u16],
     vals: &[I32F32],
     scale: impl Fn(I32F32) -> I32F32,
-    columns: &mut [(I32F32, I32F32)],
+    columns: &mut [ColumnState],
     out_cols: &mut [u16],
     out_vals: &mut [I32F32],
 ) -> (usize, I32F32) {
     let mut k = 0usize;
     let mut total = 0i128;
     for (&j, &v) in cols.iter().zip(vals) {
-        let Some((th, rank)) = columns.get_mut(usize::from(j)) else {
+        let Some(column) = columns.get_mut(usize::from(j)) else {
             continue; // unreachable: weight columns are < n
         };
-        let th = *th;
-        // Branch-free: the entry is always written, and kept (the write position advanced)
-        // unless it is clipped to a zero consensus. A dropped entry adds 0.
-        let keep = v <= th || th > I32F32::ZERO;
-        let value = v.min_of(th);
-        let added = I32F32::from_bits(value.to_bits() & i64::from(keep).wrapping_neg());
+        let (k_next, added) = column.clip(v);
         if let (Some(c), Some(x)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
             *c = j;
-            *x = value;
+            *x = v.min_of(column.consensus);
         }
-        k = k.wrapping_add(usize::from(keep));
+        k = k.wrapping_add(k_next);
         total = total.wrapping_add(i128::from(added.to_bits()));
-        *rank = I32F32::from_bits(rank.to_bits().wrapping_add(scale(added).to_bits()));
+        column.rank = I32F32::from_bits(column.rank.to_bits().wrapping_add(scale(added).to_bits()));
     }
     let total = i64::try_from(total).unwrap_or(i64::MAX);
     (k, I32F32::from_bits(total))

@@ -1,0 +1,532 @@
+//! Yuma3 bonds with a fixed EMA rate `alpha` in `[0, 1]` (`bonds_moving_average <= 10^6`, no
+//! liquid alpha): the chain's usual configuration, computed without materialising anything
+//! the result does not need.
+//!
+//! Both `alpha * Wb` and `(1 - alpha) * B` are then non-negative and at most 1, so an EMA entry
+//! (`alpha * w + (1 - alpha) * b`, each product rounded, over the union of the row's columns)
+//! is kept exactly when it is not 0, an entry of `Wb` with value 0 (or an absent one) adds
+//! nothing, and no sum of EMA values can overflow. A bond that the registration mask drops is
+//! given the rate 0: it then adds 0, exactly like an absent one.
+//!
+//! Pass 1 builds every EMA row and the EMA's column sums: either from a given `Wb`
+//! ([`ema_rows`]) or, when `Wb` is the clipped or the raw weights (bonds penalty 1 or 0),
+//! together with the clipping itself ([`clip_and_ema`], which also yields validator trust and
+//! ranks). Pass 2 ([`finish`]) turns the rows that are needed (permitted rows for storage,
+//! rows with active stake for dividends) into stored bonds and dividends.
+
+use super::bonds::BondScratch;
+use super::consensus::{ColumnState, clip_row};
+use super::{Csr, ascending, normalize};
+use crate::fixed::{Divisor, I32F32, I64F64, ProportionScale, UnitFactor};
+use crate::types::SparseRowU16;
+
+/// The two EMA rates and the registration mask of the bonds.
+pub(super) struct FixedRate<'a> {
+    alpha: UnitFactor,
+    /// `(1 - alpha) * u16_proportion(b)`.
+    decay: ProportionScale,
+    /// Per column `< n`: whether bonds to it survive the registration mask.
+    bond_kept: &'a [bool],
+    all_kept: bool,
+}
+
+impl<'a> FixedRate<'a> {
+    /// `compute_disabled_liquid_alpha`: `alpha = 1 - I32F32(bonds_moving_average / 10^6)`;
+    /// `None` unless `alpha` is in `[0, 1]`.
+    pub(super) fn new(bonds_moving_average: u64, bond_kept: &'a [bool]) -> Option<Self> {
+        let alpha = fixed_ema_alpha(bonds_moving_average);
+        let alpha_unit = UnitFactor::new(alpha)?;
+        let one_minus_alpha = UnitFactor::new(I32F32::ONE.saturating_sub(alpha))?;
+        Some(Self {
+            alpha: alpha_unit,
+            decay: ProportionScale::new(one_minus_alpha),
+            bond_kept,
+            all_kept: bond_kept.iter().all(|&kept| kept),
+        })
+    }
+
+    /// `(1 - alpha) * b` for a stored bond `b` in column `j` (0 when masked or `j >= n`).
+    #[inline(always)]
+    fn masked_term(&self, j: u16, b: u16) -> I32F32 {
+        let kept = self.bond_kept.get(usize::from(j)).copied().unwrap_or(false);
+        I32F32::from_bits(self.decay.times(b).to_bits() & i64::from(kept).wrapping_neg())
+    }
+}
+
+/// `compute_disabled_liquid_alpha` / `compute_ema_bonds_normal_sparse`:
+/// `1 - I32F32(bonds_moving_average / 10^6 in I64F64)`.
+pub(super) fn fixed_ema_alpha(bonds_moving_average: u64) -> I32F32 {
+    let bma = I64F64::saturating_from_u64(bonds_moving_average)
+        .saturating_div(I64F64::saturating_from_u64(1_000_000));
+    I32F32::ONE.saturating_sub(bma.to_i32f32_saturating())
+}
+
+/// Pass 1 from a given weights-for-bonds matrix `wb`: every EMA row into `scratch.ema`;
+/// returns the column sums (in bits).
+#[inline(never)] // a stage: kept separate for profiling
+pub(super) fn ema_rows(
+    rate: &FixedRate<'_>,
+    wb: &Csr,
+    bonds_prev: &[SparseRowU16],
+    n: usize,
+    scratch: &mut BondScratch,
+) -> Vec<i64> {
+    let (ema, acc) = scratch.ema_and_row();
+    ema.clear();
+    acc.reset(n);
+    let mut col_sum = vec![0i64; n];
+    for ((cols, vals), raw) in wb.rows().zip(bonds_prev) {
+        let (out_cols, out_vals) = ema.slots(cols.len().saturating_add(raw.len()));
+        let len = if ascending(cols) && ascending_raw(raw) {
+            let old = bonds_below(raw, n);
+            if rate.all_kept {
+                let term = |_: u16, b: u16| rate.decay.times(b);
+                ema_merge(rate.alpha, (cols, vals), old, term, out_cols, out_vals)
+            } else {
+                let term = |j: u16, b: u16| rate.masked_term(j, b);
+                ema_merge(rate.alpha, (cols, vals), old, term, out_cols, out_vals)
+            }
+        } else {
+            acc.add(
+                cols.iter()
+                    .zip(vals)
+                    .map(|(&j, &w)| (j, rate.alpha.times(w))),
+            );
+            acc.add(raw.iter().map(|&(j, b)| (j, rate.masked_term(j, b))));
+            acc.drain_positive(out_cols, out_vals)
+        };
+        add_to_column_sums(
+            out_cols.get(..len).unwrap_or(&[]),
+            out_vals.get(..len).unwrap_or(&[]),
+            &mut col_sum,
+        );
+        ema.finish_row(len);
+    }
+    col_sum
+}
+
+/// Pass 1 fused with `col_clip_sparse` for a bonds penalty of 1 (`clipped_for_bonds`: the EMA
+/// follows the clipped weights) or 0 (it follows the weights): clips `weights` by
+/// `consensus` (validator trust into `row_sums`, `matmul_sparse(clipped, stake)` into
+/// `col_ranks`, as [`super::consensus::clip`] does) and builds every EMA row into
+/// `scratch.ema`; returns the EMA's column sums (in bits).
+#[allow(clippy::too_many_arguments)] // one stage's inputs and outputs
+#[inline(never)] // a stage: kept separate for profiling
+pub(super) fn clip_and_ema(
+    rate: &FixedRate<'_>,
+    weights: &Csr,
+    consensus: &[I32F32],
+    stake: &[I32F32],
+    clipped_for_bonds: bool,
+    bonds_prev: &[SparseRowU16],
+    scratch: &mut BondScratch,
+    row_sums: &mut [I32F32],
+    col_ranks: &mut [I32F32],
+) -> Vec<i64> {
+    let n = consensus.len();
+    let mut columns: Vec<ColumnState> = consensus.iter().map(|&c| ColumnState::new(c)).collect();
+    let (ema, acc, clip_cols, clip_vals) = scratch.fused_buffers();
+    ema.clear();
+    acc.reset(n);
+    for ((((cols, vals), raw), row_sum), &scale) in weights
+        .rows()
+        .zip(bonds_prev)
+        .zip(row_sums.iter_mut())
+        .zip(stake)
+    {
+        let (out_cols, out_vals) = ema.slots(cols.len().saturating_add(raw.len()));
+        // Active stake is normalized (each at most 1); the general product otherwise.
+        let scale_unit = UnitFactor::new(scale);
+        let (len, trust) = match scale_unit {
+            Some(scale) if ascending(cols) && ascending_raw(raw) => {
+                let old = bonds_below(raw, n);
+                let row = (cols, vals);
+                let out = (&mut *out_cols, &mut *out_vals);
+                match (clipped_for_bonds, rate.all_kept) {
+                    (true, true) => clip_ema_row(
+                        row,
+                        old,
+                        &mut columns,
+                        scale,
+                        rate.alpha,
+                        |_, added| added,
+                        |_, b| rate.decay.times(b),
+                        out,
+                    ),
+                    (true, false) => clip_ema_row(
+                        row,
+                        old,
+                        &mut columns,
+                        scale,
+                        rate.alpha,
+                        |_, added| added,
+                        |j, b| rate.masked_term(j, b),
+                        out,
+                    ),
+                    (false, true) => clip_ema_row(
+                        row,
+                        old,
+                        &mut columns,
+                        scale,
+                        rate.alpha,
+                        |v, _| v,
+                        |_, b| rate.decay.times(b),
+                        out,
+                    ),
+                    (false, false) => clip_ema_row(
+                        row,
+                        old,
+                        &mut columns,
+                        scale,
+                        rate.alpha,
+                        |v, _| v,
+                        |j, b| rate.masked_term(j, b),
+                        out,
+                    ),
+                }
+            }
+            _ => {
+                // Rows in another column order: clip, then accumulate the EMA row densely.
+                if clip_cols.len() < cols.len() {
+                    clip_cols.resize(cols.len(), 0);
+                    clip_vals.resize(cols.len(), I32F32::ZERO);
+                }
+                let (kept, trust) = match scale_unit {
+                    Some(f) => clip_row(
+                        cols,
+                        vals,
+                        |x| f.times(x),
+                        &mut columns,
+                        clip_cols,
+                        clip_vals,
+                    ),
+                    None => clip_row(
+                        cols,
+                        vals,
+                        |x| scale.saturating_mul(x),
+                        &mut columns,
+                        clip_cols,
+                        clip_vals,
+                    ),
+                };
+                let (wb_cols, wb_vals) = if clipped_for_bonds {
+                    (
+                        clip_cols.get(..kept).unwrap_or(&[]),
+                        clip_vals.get(..kept).unwrap_or(&[]),
+                    )
+                } else {
+                    (cols, vals)
+                };
+                acc.add(
+                    wb_cols
+                        .iter()
+                        .zip(wb_vals)
+                        .map(|(&j, &w)| (j, rate.alpha.times(w))),
+                );
+                acc.add(raw.iter().map(|&(j, b)| (j, rate.masked_term(j, b))));
+                let len = acc.drain_positive(out_cols, out_vals);
+                for (&j, &v) in out_cols.iter().zip(out_vals.iter()).take(len) {
+                    if let Some(column) = columns.get_mut(usize::from(j)) {
+                        column.ema_sum = column.ema_sum.wrapping_add(v.to_bits());
+                    }
+                }
+                (len, trust)
+            }
+        };
+        *row_sum = trust;
+        ema.finish_row(len);
+    }
+    for (rank, column) in col_ranks.iter_mut().zip(&columns) {
+        *rank = column.rank;
+    }
+    columns.iter().map(|c| c.ema_sum).collect()
+}
+
+/// Pass 2: from the EMA rows in `scratch.ema` and their column sums, the stored bond rows
+/// (permitted uids) and the dividends (`inplace_col_normalize_sparse`, `mat_vec_mul_sparse`,
+/// times the active stake, normalized).
+#[inline(never)] // a stage: kept separate for profiling
+pub(super) fn finish(
+    scratch: &BondScratch,
+    col_sum: &[i64],
+    incentive: &[I32F32],
+    new_permit: &[bool],
+    active_stake: &[I32F32],
+) -> (Vec<I32F32>, Vec<SparseRowU16>) {
+    let n = col_sum.len();
+    // Per column: the divisor of the column normalization (1 where the sum is 0, which leaves
+    // the values unchanged) and the incentive (a factor in [0, 1]: incentive is normalized).
+    let divisors = col_sum.iter().map(|&s| {
+        Divisor::new(if s == 0 {
+            I32F32::ONE
+        } else {
+            I32F32::from_bits(s)
+        })
+    });
+    let unit_columns: Option<Vec<(Divisor, UnitFactor)>> = divisors
+        .clone()
+        .zip(incentive)
+        .map(|(d, &inc)| UnitFactor::new(inc).map(|f| (d, f)))
+        .collect();
+    let columns: Vec<(Divisor, I32F32)> = match unit_columns {
+        Some(_) => Vec::new(),
+        None => divisors.zip(incentive.iter().copied()).collect(),
+    };
+    let mut dividends = vec![I32F32::ZERO; n];
+    let mut stored: Vec<SparseRowU16> = Vec::with_capacity(n);
+    for (((ema_cols, ema_vals), (&keep, &stake)), dividend) in scratch
+        .ema()
+        .rows()
+        .zip(new_permit.iter().zip(active_stake))
+        .zip(dividends.iter_mut())
+    {
+        let with_dividend = stake != I32F32::ZERO;
+        let (row, total) = match &unit_columns {
+            Some(columns) => {
+                finish_row(ema_cols, ema_vals, columns, keep, with_dividend, |f, x| {
+                    f.times(x)
+                })
+            }
+            None => finish_row(ema_cols, ema_vals, &columns, keep, with_dividend, |f, x| {
+                x.saturating_mul(f)
+            }),
+        };
+        stored.push(row);
+        if with_dividend {
+            *dividend = total.checked_mul(stake).unwrap_or(I32F32::ZERO);
+        }
+    }
+    normalize(&mut dividends);
+    (dividends, stored)
+}
+
+/// Strictly ascending columns in a stored row.
+#[inline]
+fn ascending_raw(row: &[(u16, u16)]) -> bool {
+    row.windows(2)
+        .all(|w| matches!(w, [(a, _), (b, _)] if a < b))
+}
+
+/// The entries of an ascending stored bond row with a column `< n` (the others sort last; the
+/// reference ignores them).
+fn bonds_below(raw: &[(u16, u16)], n: usize) -> &[(u16, u16)] {
+    raw.get(..raw.partition_point(|&(j, _)| usize::from(j) < n))
+        .unwrap_or(&[])
+}
+
+/// One EMA row for rows in ascending column order: over the union of the columns of `new`
+/// (weights for bonds) and `old` (stored bonds, columns < n), in ascending order,
+/// `alpha * w + term(j, b)` (absent entries add nothing), written to `out_*` when positive.
+/// Returns the number written; `out_*` must hold `new.len() + old.len()` entries.
+#[inline(never)] // keeps the loop's registers to itself
+fn ema_merge(
+    alpha: UnitFactor,
+    (new_cols, new_vals): (&[u16], &[I32F32]),
+    old: &[(u16, u16)],
+    term: impl Fn(u16, u16) -> I32F32,
+    out_cols: &mut [u16],
+    out_vals: &mut [I32F32],
+) -> usize {
+    let (mut a, mut b, mut k) = (0usize, 0usize, 0usize);
+    // Both sides present. Mostly the same columns appear on both sides (bonds follow the
+    // weights), so the branches are well predicted.
+    while let (Some(&ja), Some(&w), Some(&(jb, raw))) =
+        (new_cols.get(a), new_vals.get(a), old.get(b))
+    {
+        let (j, v) = if ja == jb {
+            a = a.wrapping_add(1);
+            b = b.wrapping_add(1);
+            let (x, y) = (alpha.times(w), term(jb, raw));
+            (ja, I32F32::from_bits(x.to_bits().wrapping_add(y.to_bits())))
+        } else if ja < jb {
+            a = a.wrapping_add(1);
+            (ja, alpha.times(w))
+        } else {
+            b = b.wrapping_add(1);
+            (jb, term(jb, raw))
+        };
+        if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
+            *c = j;
+            *o = v;
+        }
+        k = k.wrapping_add(usize::from(v > I32F32::ZERO));
+    }
+    // One side left.
+    let rest_new = new_cols
+        .get(a..)
+        .unwrap_or(&[])
+        .iter()
+        .zip(new_vals.get(a..).unwrap_or(&[]))
+        .map(|(&j, &w)| (j, alpha.times(w)));
+    let rest_old = old
+        .get(b..)
+        .unwrap_or(&[])
+        .iter()
+        .map(|&(j, raw)| (j, term(j, raw)));
+    for (j, v) in rest_new.chain(rest_old) {
+        if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
+            *c = j;
+            *o = v;
+        }
+        k = k.wrapping_add(usize::from(v > I32F32::ZERO));
+    }
+    k
+}
+
+/// [`ema_merge`] fused with clipping, for one row in ascending column order: each weight `v`
+/// is clipped by its column's consensus (the clipped value added to the row sum and, times
+/// `scale`, to the column's rank), `wb(v, clipped)` enters the EMA, and every EMA value is
+/// added to its column's sum. Returns the number of EMA entries written and the row sum.
+///
+/// All sums are of non-negative values below `2^34` (in bits), at most 65536 of them, so
+/// wrapping additions are exact and equal the reference's saturating ones.
+#[allow(clippy::too_many_arguments)] // one fused loop's inputs and outputs
+#[inline(never)] // keeps the loop's registers to itself
+fn clip_ema_row(
+    (cols, vals): (&[u16], &[I32F32]),
+    old: &[(u16, u16)],
+    columns: &mut [ColumnState],
+    scale: UnitFactor,
+    alpha: UnitFactor,
+    wb: impl Fn(I32F32, I32F32) -> I32F32,
+    term: impl Fn(u16, u16) -> I32F32,
+    (out_cols, out_vals): (&mut [u16], &mut [I32F32]),
+) -> (usize, I32F32) {
+    /// Clips one weight of `column`; returns the clipped value (0 if removed) and
+    /// `alpha * wb`.
+    #[inline(always)]
+    fn weight_step(
+        column: &mut ColumnState,
+        v: I32F32,
+        scale: UnitFactor,
+        alpha: UnitFactor,
+        wb: &impl Fn(I32F32, I32F32) -> I32F32,
+    ) -> (i64, i64) {
+        let (_, added) = column.clip(v);
+        column.rank = I32F32::from_bits(
+            column
+                .rank
+                .to_bits()
+                .wrapping_add(scale.times(added).to_bits()),
+        );
+        (added.to_bits(), alpha.times(wb(v, added)).to_bits())
+    }
+    let (mut a, mut b, mut k) = (0usize, 0usize, 0usize);
+    let mut trust = 0i64;
+    let mut emit = |k: usize, j: u16, e: i64| {
+        if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
+            *c = j;
+            *o = I32F32::from_bits(e);
+        }
+        k.wrapping_add(usize::from(e > 0))
+    };
+    // Both sides present (mostly on the same columns: bonds follow the weights).
+    while let (Some(&ja), Some(&v), Some(&(jb, raw))) = (cols.get(a), vals.get(a), old.get(b)) {
+        let (j, e) = if ja <= jb {
+            a = a.wrapping_add(1);
+            let Some(column) = columns.get_mut(usize::from(ja)) else {
+                continue; // unreachable: weight columns are < n
+            };
+            let (added, mut e) = weight_step(column, v, scale, alpha, &wb);
+            trust = trust.wrapping_add(added);
+            if ja == jb {
+                b = b.wrapping_add(1);
+                e = e.wrapping_add(term(jb, raw).to_bits());
+            }
+            column.ema_sum = column.ema_sum.wrapping_add(e);
+            (ja, e)
+        } else {
+            b = b.wrapping_add(1);
+            let e = term(jb, raw).to_bits();
+            if let Some(column) = columns.get_mut(usize::from(jb)) {
+                column.ema_sum = column.ema_sum.wrapping_add(e);
+            }
+            (jb, e)
+        };
+        k = emit(k, j, e);
+    }
+    // One side left.
+    for (&j, &v) in cols
+        .get(a..)
+        .unwrap_or(&[])
+        .iter()
+        .zip(vals.get(a..).unwrap_or(&[]))
+    {
+        if let Some(column) = columns.get_mut(usize::from(j)) {
+            let (added, e) = weight_step(column, v, scale, alpha, &wb);
+            trust = trust.wrapping_add(added);
+            column.ema_sum = column.ema_sum.wrapping_add(e);
+            k = emit(k, j, e);
+        }
+    }
+    for &(j, raw) in old.get(b..).unwrap_or(&[]) {
+        let e = term(j, raw).to_bits();
+        if let Some(column) = columns.get_mut(usize::from(j)) {
+            column.ema_sum = column.ema_sum.wrapping_add(e);
+        }
+        k = emit(k, j, e);
+    }
+    (k, I32F32::from_bits(trust))
+}
+
+/// Adds each entry to its column sum (non-negative values at most 1: wrapping is exact).
+#[inline(never)] // keeps the loop's registers to itself
+fn add_to_column_sums(cols: &[u16], vals: &[I32F32], sums: &mut [i64]) {
+    for (&j, &v) in cols.iter().zip(vals) {
+        if let Some(s) = sums.get_mut(usize::from(j)) {
+            *s = s.wrapping_add(v.to_bits());
+        }
+    }
+}
+
+/// One EMA row's stored bonds (when `keep`; the EMA turned into u16) and, when
+/// `with_dividend`, `sum_j (v_j / col_sum_j) * incentive_j` (`columns[j]` = the column's
+/// divisor and incentive, multiplied by `times`). The terms are non-negative, so the
+/// reference's saturating sum is the exact sum clamped at the maximum.
+#[inline(never)] // keeps the loop's registers to itself
+fn finish_row<F: Copy>(
+    cols: &[u16],
+    vals: &[I32F32],
+    columns: &[(Divisor, F)],
+    keep: bool,
+    with_dividend: bool,
+    times: impl Fn(F, I32F32) -> I32F32,
+) -> (SparseRowU16, I32F32) {
+    #[inline(always)]
+    fn term<F: Copy>(
+        columns: &[(Divisor, F)],
+        times: &impl Fn(F, I32F32) -> I32F32,
+        j: u16,
+        v: I32F32,
+    ) -> i128 {
+        columns.get(usize::from(j)).map_or(0, |(div, inc)| {
+            i128::from(times(*inc, div.safe_div(v)).to_bits())
+        })
+    }
+    let mut total = 0i128;
+    let row = if keep {
+        let mut row: SparseRowU16 = vec![(0, 0); cols.len()];
+        if with_dividend {
+            for ((&j, &v), slot) in cols.iter().zip(vals).zip(row.iter_mut()) {
+                *slot = (j, v.proportion_to_u16());
+                total = total.wrapping_add(term(columns, &times, j, v));
+            }
+        } else {
+            for ((&j, &v), slot) in cols.iter().zip(vals).zip(row.iter_mut()) {
+                *slot = (j, v.proportion_to_u16());
+            }
+        }
+        row
+    } else {
+        if with_dividend {
+            for (&j, &v) in cols.iter().zip(vals) {
+                total = total.wrapping_add(term(columns, &times, j, v));
+            }
+        }
+        Vec::new()
+    };
+    (
+        row,
+        I32F32::from_bits(i64::try_from(total).unwrap_or(i64::MAX)),
+    )
+}
