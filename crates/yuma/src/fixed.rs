@@ -378,8 +378,13 @@ impl Divisor {
         };
         Self {
             raw: d,
-            // pre_shift is 1..=33: x < 2^(64 - pre_shift) <=> x << pre_shift < 2^64.
-            limit: 1u64.wrapping_shl(64u32.wrapping_sub(pre_shift)),
+            // pre_shift is 0..=33: x < 2^(64 - pre_shift) <=> x << pre_shift < 2^64, and every
+            // non-negative x (below 2^63) for pre_shift 0.
+            limit: if pre_shift == 0 {
+                1u64 << 63
+            } else {
+                1u64.wrapping_shl(64u32.wrapping_sub(pre_shift))
+            },
             pre_shift,
             magic,
             shift,
@@ -404,8 +409,15 @@ impl Divisor {
             // n < 2^64 and a divisor of at least 2: q < 2^63.
             return I32F32(q as i64);
         }
-        x.safe_div(self.raw)
+        slow_safe_div(x, self.raw)
     }
+}
+
+/// [`I32F32::safe_div`], kept out of line (the rare path of [`Divisor::safe_div`]).
+#[cold]
+#[inline(never)]
+fn slow_safe_div(x: I32F32, d: I32F32) -> I32F32 {
+    x.safe_div(d)
 }
 
 /// libdivide's branch-free unsigned scheme for `d >= 2`: `(magic, shift)` such that, with
@@ -538,6 +550,13 @@ pub struct NarrowDivider {
 }
 
 impl NarrowDivider {
+    /// Gives 0 for every numerator (not a division; for entries known to be 0 or dropped).
+    pub const ZERO: Self = Self {
+        magic: 0,
+        shift: 0,
+        one_mask: 0,
+    };
+
     /// Prepares division by `d` (`None` unless `1 <= d < 2^32`).
     pub fn new(d: u64) -> Option<Self> {
         if d == 0 || d >= 1 << 32 {
@@ -1070,6 +1089,8 @@ mod tests {
                 (1i64 << e) + 1,
                 (1i64 << e) - 1,
                 3i64 << e.min(61),
+                (5i64 << 32).wrapping_shl(e.min(28)),
+                (65535i64 * 37) << 32,
             ] {
                 if d <= 0 {
                     continue;
@@ -1088,6 +1109,11 @@ mod tests {
                 }
             }
         }
+        // Integer-valued divisors (column sums of integer bonds) take the fast path for every
+        // non-negative dividend.
+        assert_eq!(Divisor::new(f(5.0)).limit, 1 << 63);
+        assert_eq!(Divisor::new(f(6.0)).limit, 1 << 63);
+        assert_eq!(Divisor::new(f(0.5)).limit, 1 << 62);
         // Overflow: safe_div gives 0, saturating_div saturates.
         assert_eq!(I32F32::MAX.safe_div(f(0.5)), I32F32::ZERO);
         assert_eq!(I32F32::MAX.saturating_div(f(0.5)), I32F32::MAX);

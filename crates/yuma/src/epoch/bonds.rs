@@ -198,6 +198,18 @@ impl BondsContext<'_> {
     #[inline(never)] // a stage: kept separate for profiling
     pub(super) fn yuma2(&self, scratch: &mut BondScratch) -> (Vec<I32F32>, Vec<SparseRowU16>) {
         let n = self.n;
+        if let Some(rate) = FixedRate::new(self.hp.bonds_moving_average, self.bond_kept) {
+            return fixed_rate::original(
+                &rate,
+                self.weights_for_bonds,
+                &self.st.bonds_prev,
+                self.active_stake,
+                self.incentive,
+                self.new_permit,
+                n,
+                scratch,
+            );
+        }
         let mut old_buf = core::mem::take(&mut scratch.bond_row);
         let mut new_buf: Vec<I32F32> = Vec::new();
 

@@ -14,15 +14,16 @@
 //! ranks). Pass 2 ([`finish`]) turns the rows that are needed (permitted rows for storage,
 //! rows with active stake for dividends) into stored bonds and dividends.
 
-use super::bonds::BondScratch;
+use super::bonds::{BondScratch, RowAccumulator};
 use super::consensus::{ColumnState, clip_row};
 use super::{Csr, ascending, normalize};
-use crate::fixed::{Divisor, I32F32, I64F64, ProportionScale, UnitFactor};
+use crate::fixed::{Divisor, I32F32, I64F64, NarrowDivider, ProportionScale, UnitFactor};
 use crate::types::SparseRowU16;
 
 /// The two EMA rates and the registration mask of the bonds.
 pub(super) struct FixedRate<'a> {
     alpha: UnitFactor,
+    one_minus_alpha: UnitFactor,
     /// `(1 - alpha) * u16_proportion(b)`.
     decay: ProportionScale,
     /// Per column `< n`: whether bonds to it survive the registration mask.
@@ -39,6 +40,7 @@ impl<'a> FixedRate<'a> {
         let one_minus_alpha = UnitFactor::new(I32F32::ONE.saturating_sub(alpha))?;
         Some(Self {
             alpha: alpha_unit,
+            one_minus_alpha,
             decay: ProportionScale::new(one_minus_alpha),
             bond_kept,
             all_kept: bond_kept.iter().all(|&kept| kept),
@@ -80,11 +82,11 @@ pub(super) fn ema_rows(
         let len = if ascending(cols) && ascending_raw(raw) {
             let old = bonds_below(raw, n);
             if rate.all_kept {
-                let term = |_: u16, b: u16| rate.decay.times(b);
-                ema_merge(rate.alpha, (cols, vals), old, term, out_cols, out_vals)
+                let terms = Yuma3Terms::<false>(rate);
+                ema_merge((cols, vals), old, &terms, out_cols, out_vals)
             } else {
-                let term = |j: u16, b: u16| rate.masked_term(j, b);
-                ema_merge(rate.alpha, (cols, vals), old, term, out_cols, out_vals)
+                let terms = Yuma3Terms::<true>(rate);
+                ema_merge((cols, vals), old, &terms, out_cols, out_vals)
             }
         } else {
             acc.add(
@@ -300,6 +302,278 @@ pub(super) fn finish(
     (dividends, stored)
 }
 
+/// Original Yuma (Yuma3 off) with a fixed EMA rate in `[0, 1]`: integer bonds and the
+/// stake-weighted weights `Wb * A`, each column-normalized, their EMA column-normalized,
+/// dividends `B . I` (normalized) and the stored rows column-max-upscaled, as
+/// [`super::bonds::BondsContext::yuma2`] computes them, with the per-entry divisions done by
+/// precomputed per-column divisors and the EMA rows merged.
+///
+/// Both EMA parts are normalized values in `[0, 1]` (each column's entries sum to at most its
+/// total), so the EMA is non-negative, kept exactly when not 0, and a masked or absent bond
+/// adds nothing. The integer bond column sums are exact in 64 bits; where the reference's
+/// I32F32 sum would saturate (above `2^31 - 1`), the division by that saturated sum is kept.
+#[allow(clippy::too_many_arguments)] // one stage's inputs
+#[inline(never)] // a stage: kept separate for profiling
+pub(super) fn original(
+    rate: &FixedRate<'_>,
+    wb: &Csr,
+    bonds_prev: &[SparseRowU16],
+    active_stake: &[I32F32],
+    incentive: &[I32F32],
+    new_permit: &[bool],
+    n: usize,
+    scratch: &mut BondScratch,
+) -> (Vec<I32F32>, Vec<SparseRowU16>) {
+    // Column sums of the masked integer bonds (exact) and of the bonds delta `Wb * A`
+    // (non-negative values of at most A[i], which sum to at most 1: exact).
+    let mut bond_sum = vec![0u64; n];
+    for raw in bonds_prev {
+        for &(j, b) in raw {
+            let ju = usize::from(j);
+            if rate.bond_kept.get(ju).copied().unwrap_or(false)
+                && let Some(s) = bond_sum.get_mut(ju)
+            {
+                *s = s.wrapping_add(u64::from(b));
+            }
+        }
+    }
+    let mut delta_sum = vec![0i64; n];
+    for ((cols, vals), &scale) in wb.rows().zip(active_stake) {
+        for (&j, &w) in cols.iter().zip(vals) {
+            if let Some(s) = delta_sum.get_mut(usize::from(j)) {
+                *s = s.wrapping_add(w.saturating_mul(scale).to_bits());
+            }
+        }
+    }
+    // Per column: the normalization of the delta (a divisor; 1 for a zero sum, which leaves
+    // the values unchanged) and of the integer bonds: `(b << 32) / S` exactly for a sum `S`
+    // below 2^31 (b <= S: the quotient is at most 2^32), 0 for masked columns and zero sums
+    // (which only hold zeros), `None` for a saturated I32F32 sum.
+    let columns: Vec<(Divisor, Option<NarrowDivider>)> = delta_sum
+        .iter()
+        .zip(&bond_sum)
+        .zip(rate.bond_kept)
+        .map(|((&d, &s), &kept)| {
+            let delta = Divisor::new(if d == 0 {
+                I32F32::ONE
+            } else {
+                I32F32::from_bits(d)
+            });
+            let bond = if !kept || s == 0 {
+                Some(NarrowDivider::ZERO)
+            } else {
+                NarrowDivider::new(s).filter(|_| s <= i32::MAX as u64)
+            };
+            (delta, bond)
+        })
+        .collect();
+    let saturated = Divisor::new(I32F32::MAX);
+
+    // The EMA rows and their column sums.
+    let (ema, acc) = scratch.ema_and_row();
+    ema.clear();
+    acc.reset(n);
+    let mut ema_sum = vec![0i64; n];
+    for ((cols, vals), (raw, &scale)) in wb.rows().zip(bonds_prev.iter().zip(active_stake)) {
+        let (out_cols, out_vals) = ema.slots(cols.len().saturating_add(raw.len()));
+        let len = match UnitFactor::new(scale) {
+            Some(scale) => original_ema_row(
+                rate,
+                (cols, vals),
+                raw,
+                |w| scale.times(w),
+                &columns,
+                saturated,
+                acc,
+                (out_cols, out_vals),
+            ),
+            None => original_ema_row(
+                rate,
+                (cols, vals),
+                raw,
+                |w| w.saturating_mul(scale),
+                &columns,
+                saturated,
+                acc,
+                (out_cols, out_vals),
+            ),
+        };
+        add_to_column_sums(
+            out_cols.get(..len).unwrap_or(&[]),
+            out_vals.get(..len).unwrap_or(&[]),
+            &mut ema_sum,
+        );
+        ema.finish_row(len);
+    }
+
+    // Column-normalize the EMA; dividends `sum_j I[j] * B[i][j]` (`matmul_transpose_sparse`;
+    // non-negative terms, at most 65535 of at most 1: exact) and the column maxima.
+    let divisor = |s: i64| {
+        Divisor::new(if s == 0 {
+            I32F32::ONE
+        } else {
+            I32F32::from_bits(s)
+        })
+    };
+    let unit_columns: Option<Vec<(Divisor, UnitFactor)>> = ema_sum
+        .iter()
+        .zip(incentive)
+        .map(|(&s, &inc)| UnitFactor::new(inc).map(|f| (divisor(s), f)))
+        .collect();
+    let columns: Vec<(Divisor, I32F32)> = match unit_columns {
+        Some(_) => Vec::new(),
+        None => ema_sum
+            .iter()
+            .zip(incentive)
+            .map(|(&s, &inc)| (divisor(s), inc))
+            .collect(),
+    };
+    let mut col_max = vec![I32F32::ZERO; n];
+    let mut dividends: Vec<I32F32> = Vec::with_capacity(n);
+    ema.for_each_row_mut(|cols, vals| {
+        let total = match &unit_columns {
+            Some(columns) => {
+                normalize_ema_row(cols, vals, columns, &mut col_max, |f, v| f.times(v))
+            }
+            None => normalize_ema_row(cols, vals, &columns, &mut col_max, |inc, v| {
+                inc.saturating_mul(v)
+            }),
+        };
+        dividends.push(total);
+    });
+    normalize(&mut dividends);
+
+    // `inplace_col_max_upscale_sparse`, only needed for the rows that are stored.
+    let max_div: Vec<Divisor> = col_max
+        .iter()
+        .map(|&m| Divisor::new(if m == I32F32::ZERO { I32F32::ONE } else { m }))
+        .collect();
+    let stored = scratch
+        .ema()
+        .rows()
+        .zip(new_permit)
+        .map(|((cols, vals), &keep)| {
+            if keep {
+                upscaled_row(cols, vals, &max_div)
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    (dividends, stored)
+}
+
+/// One EMA row of [`original`]: `alpha * (w * A / delta_sum) + (1 - alpha) * (b / bond_sum)`
+/// over the union of the row's columns, positive values written to `out_*`.
+/// Original Yuma: `alpha * (w * A / delta_sum)` and `(1 - alpha) * (b / bond_sum)`.
+struct OriginalTerms<'c, S> {
+    alpha: UnitFactor,
+    one_minus_alpha: UnitFactor,
+    /// `w * A` for this row.
+    times_stake: S,
+    columns: &'c [(Divisor, Option<NarrowDivider>)],
+    saturated: Divisor,
+}
+
+impl<S: Fn(I32F32) -> I32F32> EmaTerms for OriginalTerms<'_, S> {
+    #[inline(always)]
+    fn new_term(&self, j: u16, w: I32F32) -> I32F32 {
+        let delta = (self.times_stake)(w);
+        let normalized = self
+            .columns
+            .get(usize::from(j))
+            .map_or(delta, |(div, _)| div.safe_div(delta));
+        self.alpha.times(normalized)
+    }
+
+    #[inline(always)]
+    fn old_term(&self, j: u16, b: u16) -> I32F32 {
+        let normalized = match self.columns.get(usize::from(j)) {
+            Some((_, Some(div))) => {
+                I32F32::from_bits(div.div(u64::from(b).wrapping_shl(32)) as i64)
+            }
+            Some((_, None)) => self.saturated.safe_div(I32F32::from_u16(b)),
+            None => I32F32::ZERO, // column >= n: ignored
+        };
+        self.one_minus_alpha.times(normalized)
+    }
+}
+
+/// One EMA row of [`original`], positive values written to `out_*`.
+#[allow(clippy::too_many_arguments)] // one row's inputs
+#[inline(never)] // keeps the loop's registers to itself
+fn original_ema_row(
+    rate: &FixedRate<'_>,
+    (cols, vals): (&[u16], &[I32F32]),
+    raw: &[(u16, u16)],
+    times_stake: impl Fn(I32F32) -> I32F32,
+    columns: &[(Divisor, Option<NarrowDivider>)],
+    saturated: Divisor,
+    acc: &mut RowAccumulator,
+    (out_cols, out_vals): (&mut [u16], &mut [I32F32]),
+) -> usize {
+    let n = columns.len();
+    let terms = OriginalTerms {
+        alpha: rate.alpha,
+        one_minus_alpha: rate.one_minus_alpha,
+        times_stake,
+        columns,
+        saturated,
+    };
+    if ascending(cols) && ascending_raw(raw) {
+        ema_merge(
+            (cols, vals),
+            bonds_below(raw, n),
+            &terms,
+            out_cols,
+            out_vals,
+        )
+    } else {
+        acc.add(
+            cols.iter()
+                .zip(vals)
+                .map(|(&j, &w)| (j, terms.new_term(j, w))),
+        );
+        acc.add(raw.iter().map(|&(j, b)| (j, terms.old_term(j, b))));
+        acc.drain_positive(out_cols, out_vals)
+    }
+}
+
+/// Column-normalizes one EMA row in place, raises the column maxima, and returns
+/// `sum_j times(incentive_j, v_j)` (non-negative terms; exact).
+#[inline(never)] // keeps the loop's registers to itself
+fn normalize_ema_row<F: Copy>(
+    cols: &[u16],
+    vals: &mut [I32F32],
+    columns: &[(Divisor, F)],
+    col_max: &mut [I32F32],
+    times: impl Fn(F, I32F32) -> I32F32,
+) -> I32F32 {
+    let mut total = 0i64;
+    for (&j, v) in cols.iter().zip(vals.iter_mut()) {
+        let ju = usize::from(j);
+        if let (Some((div, inc)), Some(m)) = (columns.get(ju), col_max.get_mut(ju)) {
+            let normalized = div.safe_div(*v);
+            *v = normalized;
+            total = total.wrapping_add(times(*inc, normalized).to_bits());
+            *m = m.max_of(normalized);
+        }
+    }
+    I32F32::from_bits(total)
+}
+
+/// One stored row of [`original`]: each value divided by its column's maximum, as u16.
+#[inline(never)] // keeps the loop's registers to itself
+fn upscaled_row(cols: &[u16], vals: &[I32F32], max_div: &[Divisor]) -> SparseRowU16 {
+    cols.iter()
+        .zip(vals)
+        .map(|(&j, &v)| {
+            let up = max_div.get(usize::from(j)).map_or(v, |d| d.safe_div(v));
+            (j, up.proportion_to_u16())
+        })
+        .collect()
+}
+
 /// Strictly ascending columns in a stored row.
 #[inline]
 fn ascending_raw(row: &[(u16, u16)]) -> bool {
@@ -314,19 +588,48 @@ fn bonds_below(raw: &[(u16, u16)], n: usize) -> &[(u16, u16)] {
         .unwrap_or(&[])
 }
 
+/// The two parts of an EMA entry: from a weight-for-bonds entry `(j, w)` and from a stored
+/// bond `(j, b)`. Implementations inline both into [`ema_merge`]'s loop.
+trait EmaTerms {
+    fn new_term(&self, j: u16, w: I32F32) -> I32F32;
+    fn old_term(&self, j: u16, b: u16) -> I32F32;
+}
+
+/// Yuma3: `alpha * w` and `(1 - alpha) * b`, with (`MASKED`) or without the registration
+/// mask.
+struct Yuma3Terms<'r, 'a, const MASKED: bool>(&'r FixedRate<'a>);
+
+impl<const MASKED: bool> EmaTerms for Yuma3Terms<'_, '_, MASKED> {
+    #[inline(always)]
+    fn new_term(&self, _: u16, w: I32F32) -> I32F32 {
+        self.0.alpha.times(w)
+    }
+
+    #[inline(always)]
+    fn old_term(&self, j: u16, b: u16) -> I32F32 {
+        if MASKED {
+            self.0.masked_term(j, b)
+        } else {
+            self.0.decay.times(b)
+        }
+    }
+}
+
 /// One EMA row for rows in ascending column order: over the union of the columns of `new`
 /// (weights for bonds) and `old` (stored bonds, columns < n), in ascending order,
-/// `alpha * w + term(j, b)` (absent entries add nothing), written to `out_*` when positive.
-/// Returns the number written; `out_*` must hold `new.len() + old.len()` entries.
+/// `new_term(j, w) + old_term(j, b)` (absent entries add nothing), written to `out_*` when
+/// positive. Both terms must lie in `[0, 1]` (their sum is then exact). Returns the number
+/// written; `out_*` must hold `new.len() + old.len()` entries.
 #[inline(never)] // keeps the loop's registers to itself
-fn ema_merge(
-    alpha: UnitFactor,
+fn ema_merge<T: EmaTerms>(
     (new_cols, new_vals): (&[u16], &[I32F32]),
     old: &[(u16, u16)],
-    term: impl Fn(u16, u16) -> I32F32,
+    terms: &T,
     out_cols: &mut [u16],
     out_vals: &mut [I32F32],
 ) -> usize {
+    let new_term = |j: u16, w: I32F32| terms.new_term(j, w);
+    let old_term = |j: u16, b: u16| terms.old_term(j, b);
     let (mut a, mut b, mut k) = (0usize, 0usize, 0usize);
     // Both sides present. Mostly the same columns appear on both sides (bonds follow the
     // weights), so the branches are well predicted.
@@ -336,14 +639,14 @@ fn ema_merge(
         let (j, v) = if ja == jb {
             a = a.wrapping_add(1);
             b = b.wrapping_add(1);
-            let (x, y) = (alpha.times(w), term(jb, raw));
+            let (x, y) = (new_term(ja, w), old_term(jb, raw));
             (ja, I32F32::from_bits(x.to_bits().wrapping_add(y.to_bits())))
         } else if ja < jb {
             a = a.wrapping_add(1);
-            (ja, alpha.times(w))
+            (ja, new_term(ja, w))
         } else {
             b = b.wrapping_add(1);
-            (jb, term(jb, raw))
+            (jb, old_term(jb, raw))
         };
         if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
             *c = j;
@@ -357,12 +660,12 @@ fn ema_merge(
         .unwrap_or(&[])
         .iter()
         .zip(new_vals.get(a..).unwrap_or(&[]))
-        .map(|(&j, &w)| (j, alpha.times(w)));
+        .map(|(&j, &w)| (j, new_term(j, w)));
     let rest_old = old
         .get(b..)
         .unwrap_or(&[])
         .iter()
-        .map(|&(j, raw)| (j, term(j, raw)));
+        .map(|&(j, raw)| (j, old_term(j, raw)));
     for (j, v) in rest_new.chain(rest_old) {
         if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
             *c = j;
