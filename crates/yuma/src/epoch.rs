@@ -133,7 +133,7 @@ pub fn epoch_with(ws: &mut Workspace, inputs: &Inputs) -> Outputs {
         // Yuma3 with a fixed EMA rate and the bonds following the clipped (penalty 1) or the
         // raw weights (penalty 0): clipping, trust, ranks and the bond EMA in one pass.
         Some(rate) if penalty == I32F32::ONE || penalty == I32F32::ZERO => {
-            let col_sum = fixed_rate::clip_and_ema(
+            fixed_rate::clip_and_ema(
                 &rate,
                 weights,
                 &consensus,
@@ -146,13 +146,8 @@ pub fn epoch_with(ws: &mut Workspace, inputs: &Inputs) -> Outputs {
             );
             let mut incentive = ranks.clone();
             normalize(&mut incentive);
-            let (dividends, bonds_new) = fixed_rate::finish(
-                bond_scratch,
-                &col_sum,
-                &incentive,
-                &new_permit,
-                &active_stake,
-            );
+            let (dividends, bonds_new) =
+                fixed_rate::finish(bond_scratch, &incentive, &new_permit, &active_stake);
             (incentive, dividends, bonds_new)
         }
         _ => {

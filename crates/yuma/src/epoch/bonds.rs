@@ -1,14 +1,21 @@
 //! Bonds and dividends: the Yuma3 and original-Yuma bond EMAs (fixed or liquid alpha).
 
+use super::consensus::ColumnState;
 use super::fixed_rate::{self, FixedRate, fixed_ema_alpha};
 use super::{Csr, ascending, normalize};
-use crate::fixed::{Divisor, I32F32, exp_safe};
+use crate::fixed::{Divisor, I32F32, UnitFactor, exp_safe};
 use crate::types::{EpochState, Hyperparams, SparseRowU16};
 
 /// Reusable buffers of the bonds stage (see [`super::Workspace`]).
 #[derive(Debug, Default)]
 pub(super) struct BondScratch {
-    ema: Csr,
+    pub(super) ema: Csr,
+    /// Fixed-rate passes: per column, the clipping state and the EMA's column sum.
+    pub(super) states: Vec<ColumnState>,
+    pub(super) col_sum: Vec<i64>,
+    /// Fixed-rate pass 2: per column, the normalization divisor and the incentive.
+    pub(super) unit_columns: Vec<(Divisor, UnitFactor)>,
+    pub(super) plain_columns: Vec<(Divisor, I32F32)>,
     row_cols: Vec<u16>,
     row_vals: Vec<I32F32>,
     bond_row: Vec<(u16, I32F32)>,
@@ -126,20 +133,14 @@ impl BondsContext<'_> {
         if !liquid && let Some(rate) = FixedRate::new(self.hp.bonds_moving_average, self.bond_kept)
         {
             scratch.bond_row = old_buf;
-            let sums = fixed_rate::ema_rows(
+            fixed_rate::ema_rows(
                 &rate,
                 self.weights_for_bonds,
                 &self.st.bonds_prev,
                 self.n,
                 scratch,
             );
-            return fixed_rate::finish(
-                scratch,
-                &sums,
-                self.incentive,
-                self.new_permit,
-                self.active_stake,
-            );
+            return fixed_rate::finish(scratch, self.incentive, self.new_permit, self.active_stake);
         }
         let ema = if liquid {
             let mut out = core::mem::take(&mut scratch.ema);

@@ -63,8 +63,8 @@ pub(super) fn fixed_ema_alpha(bonds_moving_average: u64) -> I32F32 {
     I32F32::ONE.saturating_sub(bma.to_i32f32_saturating())
 }
 
-/// Pass 1 from a given weights-for-bonds matrix `wb`: every EMA row into `scratch.ema`;
-/// returns the column sums (in bits).
+/// Pass 1 from a given weights-for-bonds matrix `wb`: every EMA row into `scratch.ema`, their
+/// column sums (in bits) into `scratch.col_sum`.
 #[inline(never)] // a stage: kept separate for profiling
 pub(super) fn ema_rows(
     rate: &FixedRate<'_>,
@@ -72,11 +72,13 @@ pub(super) fn ema_rows(
     bonds_prev: &[SparseRowU16],
     n: usize,
     scratch: &mut BondScratch,
-) -> Vec<i64> {
+) {
+    let mut col_sum = core::mem::take(&mut scratch.col_sum);
+    col_sum.clear();
+    col_sum.resize(n, 0);
     let (ema, acc) = scratch.ema_and_row();
     ema.clear();
     acc.reset(n);
-    let mut col_sum = vec![0i64; n];
     for ((cols, vals), raw) in wb.rows().zip(bonds_prev) {
         let (out_cols, out_vals) = ema.slots(cols.len().saturating_add(raw.len()));
         let len = if ascending(cols) && ascending_raw(raw) {
@@ -104,14 +106,14 @@ pub(super) fn ema_rows(
         );
         ema.finish_row(len);
     }
-    col_sum
+    scratch.col_sum = col_sum;
 }
 
 /// Pass 1 fused with `col_clip_sparse` for a bonds penalty of 1 (`clipped_for_bonds`: the EMA
 /// follows the clipped weights) or 0 (it follows the weights): clips `weights` by
 /// `consensus` (validator trust into `row_sums`, `matmul_sparse(clipped, stake)` into
 /// `col_ranks`, as [`super::consensus::clip`] does) and builds every EMA row into
-/// `scratch.ema`; returns the EMA's column sums (in bits).
+/// `scratch.ema`, the EMA's column sums (in bits) into `scratch.col_sum`.
 #[allow(clippy::too_many_arguments)] // one stage's inputs and outputs
 #[inline(never)] // a stage: kept separate for profiling
 pub(super) fn clip_and_ema(
@@ -124,9 +126,11 @@ pub(super) fn clip_and_ema(
     scratch: &mut BondScratch,
     row_sums: &mut [I32F32],
     col_ranks: &mut [I32F32],
-) -> Vec<i64> {
+) {
     let n = consensus.len();
-    let mut columns: Vec<ColumnState> = consensus.iter().map(|&c| ColumnState::new(c)).collect();
+    let mut columns = core::mem::take(&mut scratch.states);
+    columns.clear();
+    columns.extend(consensus.iter().map(|&c| ColumnState::new(c)));
     let (ema, acc, clip_cols, clip_vals) = scratch.fused_buffers();
     ema.clear();
     acc.reset(n);
@@ -241,7 +245,9 @@ pub(super) fn clip_and_ema(
     for (rank, column) in col_ranks.iter_mut().zip(&columns) {
         *rank = column.rank;
     }
-    columns.iter().map(|c| c.ema_sum).collect()
+    scratch.col_sum.clear();
+    scratch.col_sum.extend(columns.iter().map(|c| c.ema_sum));
+    scratch.states = columns;
 }
 
 /// Pass 2: from the EMA rows in `scratch.ema` and their column sums, the stored bond rows
@@ -249,49 +255,64 @@ pub(super) fn clip_and_ema(
 /// times the active stake, normalized).
 #[inline(never)] // a stage: kept separate for profiling
 pub(super) fn finish(
-    scratch: &BondScratch,
-    col_sum: &[i64],
+    scratch: &mut BondScratch,
     incentive: &[I32F32],
     new_permit: &[bool],
     active_stake: &[I32F32],
 ) -> (Vec<I32F32>, Vec<SparseRowU16>) {
+    let BondScratch {
+        col_sum,
+        unit_columns,
+        plain_columns,
+        ..
+    } = scratch;
     let n = col_sum.len();
     // Per column: the divisor of the column normalization (1 where the sum is 0, which leaves
     // the values unchanged) and the incentive (a factor in [0, 1]: incentive is normalized).
-    let divisors = col_sum.iter().map(|&s| {
+    let divisor = |s: i64| {
         Divisor::new(if s == 0 {
             I32F32::ONE
         } else {
             I32F32::from_bits(s)
         })
-    });
-    let unit_columns: Option<Vec<(Divisor, UnitFactor)>> = divisors
-        .clone()
-        .zip(incentive)
-        .map(|(d, &inc)| UnitFactor::new(inc).map(|f| (d, f)))
-        .collect();
-    let columns: Vec<(Divisor, I32F32)> = match unit_columns {
-        Some(_) => Vec::new(),
-        None => divisors.zip(incentive.iter().copied()).collect(),
     };
+    unit_columns.clear();
+    plain_columns.clear();
+    let all_units = incentive.iter().all(|&inc| UnitFactor::new(inc).is_some());
+    for (&s, &inc) in col_sum.iter().zip(incentive) {
+        match UnitFactor::new(inc) {
+            Some(f) if all_units => unit_columns.push((divisor(s), f)),
+            _ => plain_columns.push((divisor(s), inc)),
+        }
+    }
+    let (unit_columns, plain_columns) = (&*unit_columns, &*plain_columns);
     let mut dividends = vec![I32F32::ZERO; n];
     let mut stored: Vec<SparseRowU16> = Vec::with_capacity(n);
     for (((ema_cols, ema_vals), (&keep, &stake)), dividend) in scratch
-        .ema()
+        .ema
         .rows()
         .zip(new_permit.iter().zip(active_stake))
         .zip(dividends.iter_mut())
     {
         let with_dividend = stake != I32F32::ZERO;
-        let (row, total) = match &unit_columns {
-            Some(columns) => {
-                finish_row(ema_cols, ema_vals, columns, keep, with_dividend, |f, x| {
-                    f.times(x)
-                })
-            }
-            None => finish_row(ema_cols, ema_vals, &columns, keep, with_dividend, |f, x| {
-                x.saturating_mul(f)
-            }),
+        let (row, total) = if all_units {
+            finish_row(
+                ema_cols,
+                ema_vals,
+                unit_columns,
+                keep,
+                with_dividend,
+                |f, x| f.times(x),
+            )
+        } else {
+            finish_row(
+                ema_cols,
+                ema_vals,
+                plain_columns,
+                keep,
+                with_dividend,
+                |f, x| x.saturating_mul(f),
+            )
         };
         stored.push(row);
         if with_dividend {
