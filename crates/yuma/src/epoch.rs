@@ -51,7 +51,7 @@ pub struct Workspace {
     interpolated: Csr,
     median: MedianBuffers,
     bonds: BondScratch,
-    raw_row: Vec<(u16, u16)>,
+    row_totals: Vec<u64>,
 }
 
 /// [`epoch`] with caller-provided scratch memory.
@@ -110,13 +110,14 @@ pub fn epoch_with(ws: &mut Workspace, inputs: &Inputs) -> Outputs {
         interpolated,
         median: median_buffers,
         bonds: bond_scratch,
-        raw_row,
+        row_totals,
     } = ws;
-    read_weights(hp, st, &permit, owner, weights, raw_row);
+    median_buffers.select(&active_stake, n);
+    read_weights(hp, st, &permit, owner, weights, row_totals, median_buffers);
 
     // == Consensus, validator trust ==
     let kappa = I32F32::from_u16(hp.kappa).safe_div(I32F32::U16_MAX);
-    let consensus = weighted_median_cols(&active_stake, weights, n, kappa, median_buffers);
+    let consensus = weighted_median_cols(median_buffers, n, kappa);
     let penalty = I32F32::from_u16(hp.bonds_penalty).safe_div(I32F32::U16_MAX);
     let bond_kept: Vec<bool> = st
         .block_at_registration
@@ -481,17 +482,21 @@ fn read_weights(
     permit: &[bool],
     owner: Option<usize>,
     m: &mut Csr,
-    kept: &mut Vec<(u16, u16)>,
+    totals: &mut Vec<u64>,
+    voters: &mut MedianBuffers,
 ) {
     m.clear();
+    totals.clear();
     let commits = if hp.commit_reveal_enabled {
         st.commit_blocks.as_deref()
     } else {
         None
     };
+    // Masks (the kept raw values stay in the value slots for now).
     for (i, (row, &has_permit)) in st.weights.iter().zip(permit).enumerate() {
         if !has_permit || row.is_empty() {
             m.end_row();
+            totals.push(0);
             continue;
         }
         let updated = st.last_update.get(i).copied().unwrap_or(0);
@@ -502,27 +507,50 @@ fn read_weights(
         // i.e. registered < min(updated, commit + 1).
         let limit = updated.min(commit.saturating_add(1));
         let diagonal = if owner == Some(i) { usize::MAX } else { i };
-        if kept.len() < row.len() {
-            kept.resize(row.len(), (0, 0));
+        let (out_cols, out_vals) = m.slots(row.len());
+        let (k, total) = mask_row(
+            row,
+            &st.block_at_registration,
+            limit,
+            diagonal,
+            out_cols,
+            out_vals,
+        );
+        if voters.is_voter(i) {
+            voters.count(
+                out_cols.get(..k).unwrap_or(&[]),
+                out_vals.get(..k).unwrap_or(&[]),
+            );
         }
-        let (k, total) = mask_row(row, &st.block_at_registration, limit, diagonal, kept);
-        let kept_row = kept.get(..k).unwrap_or(&[]);
-        let (out_cols, out_vals) = m.slots(k);
-        normalize_row(kept_row, total, out_cols, out_vals);
         m.finish_row(k);
+        totals.push(total);
     }
+    // Normalization, and the voters' positive scores dealt into their columns.
+    voters.layout();
+    let mut i = 0usize;
+    m.for_each_row_mut(|cols, vals| {
+        if let Some(&total) = totals.get(i)
+            && !cols.is_empty()
+        {
+            normalize_row(vals, total);
+            voters.deal(i, cols, vals);
+        }
+        i = i.wrapping_add(1);
+    });
 }
 
 /// The entries of one weight row that survive the masks (column < n, not the diagonal, the
-/// column's uid registered before `limit`), compacted into `kept`; returns their number and
-/// the sum of their values (exact: at most 65536 values below 2^16).
+/// column's uid registered before `limit`), compacted into `out_cols` / `out_vals` (the raw
+/// value as the bits); returns their number and the sum of their values (exact: at most 65536
+/// values below 2^16).
 #[inline(never)] // keeps the loop's registers to itself
 fn mask_row(
     row: &[(u16, u16)],
     registered: &[u64],
     limit: u64,
     diagonal: usize,
-    kept: &mut [(u16, u16)],
+    out_cols: &mut [u16],
+    out_vals: &mut [I32F32],
 ) -> (usize, u64) {
     // `registered` has length n: a column >= n finds no registration block.
     let mut k = 0usize;
@@ -532,8 +560,9 @@ fn mask_row(
         let r = registered.get(ju).copied().unwrap_or(u64::MAX);
         let keep = (r < limit) & (ju != diagonal);
         // Branch-free: every entry is written, the position advances for kept ones.
-        if let Some(slot) = kept.get_mut(k) {
-            *slot = (j, w);
+        if let (Some(c), Some(v)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
+            *c = j;
+            *v = I32F32::from_bits(i64::from(w));
         }
         k = k.wrapping_add(usize::from(keep));
         total = total.wrapping_add(u64::from(w) & u64::from(keep).wrapping_neg());
@@ -541,36 +570,27 @@ fn mask_row(
     (k, total)
 }
 
-/// `inplace_row_normalize_sparse` of one masked row (`kept`, with the sum `total` of its
-/// values) into `out_cols` / `out_vals` (as long as `kept`).
+/// `inplace_row_normalize_sparse` of one masked row, in place: `vals` hold the raw values
+/// (as bits), `total` their sum.
 ///
 /// The reference sums the row in I32F32 (saturating at its maximum, `2^31 - 2^-32`) and
 /// divides each value by that sum when it is positive: `(w * 2^32) / (total * 2^32)`,
 /// truncated, is `floor(w * 2^32 / total)`, a numerator below 2^48 ([`NarrowDivider`]).
 #[inline(never)] // keeps the loop's registers to itself
-fn normalize_row(kept: &[(u16, u16)], total: u64, out_cols: &mut [u16], out_vals: &mut [I32F32]) {
-    let entries = kept
-        .iter()
-        .zip(out_cols.iter_mut().zip(out_vals.iter_mut()));
+fn normalize_row(vals: &mut [I32F32], total: u64) {
+    let raw = |v: &I32F32| v.to_bits() as u64;
     match NarrowDivider::new(total).filter(|_| total <= i32::MAX as u64) {
         Some(div) => {
-            for (&(j, w), (c, v)) in entries {
-                *c = j;
+            for v in vals.iter_mut() {
                 // w <= total, so the quotient is at most 2^32.
-                *v = I32F32::from_bits(div.div(u64::from(w).wrapping_shl(32)) as i64);
+                *v = I32F32::from_bits(div.div(raw(v).wrapping_shl(32)) as i64);
             }
         }
-        None if total == 0 => {
-            for (&(j, _), (c, v)) in entries {
-                *c = j;
-                *v = I32F32::ZERO;
-            }
-        }
+        None if total == 0 => vals.fill(I32F32::ZERO),
         None => {
             let div = Divisor::new(I32F32::MAX);
-            for (&(j, w), (c, v)) in entries {
-                *c = j;
-                *v = div.safe_div(I32F32::from_u16(w));
+            for v in vals.iter_mut() {
+                *v = div.safe_div(I32F32::from_bits(v.to_bits().wrapping_shl(32)));
             }
         }
     }

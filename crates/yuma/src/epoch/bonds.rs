@@ -28,7 +28,8 @@ impl BondScratch {
         (&mut self.ema, &mut self.row)
     }
 
-    /// The EMA rows, the row accumulator and a row buffer (columns, values).
+    /// The EMA rows, the row accumulator, a row buffer (columns, values) and a pair buffer.
+    #[allow(clippy::type_complexity)] // disjoint borrows of the buffers
     pub(super) fn fused_buffers(
         &mut self,
     ) -> (
@@ -36,12 +37,14 @@ impl BondScratch {
         &mut RowAccumulator,
         &mut Vec<u16>,
         &mut Vec<I32F32>,
+        &mut Vec<(u16, I32F32)>,
     ) {
         (
             &mut self.ema,
             &mut self.row,
             &mut self.row_cols,
             &mut self.row_vals,
+            &mut self.bond_row,
         )
     }
 

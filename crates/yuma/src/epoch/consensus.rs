@@ -18,165 +18,160 @@ use crate::fixed::{I32F32, UnitFactor};
 /// This implementation uses that: the zero scores form one group of stake `Z`; if there are
 /// zero scores and `m < Z` the result is 0, otherwise the search runs over the positive scores
 /// only, starting from `lo = Z`: first narrowed by value buckets ([`quantile`]), then the same
-/// partition search. The differential tests check it against the literal transcription.
+/// partition search. The order of a column's scores does not matter either, so they are
+/// gathered while the weights are read (see [`MedianBuffers`]). The differential tests check
+/// it against the literal transcription.
 #[inline(never)] // a stage: kept separate for profiling
 pub(super) fn weighted_median_cols(
-    stake: &[I32F32],
-    weights: &Csr,
+    voters: &mut MedianBuffers,
     n: usize,
     majority: I32F32,
-    buffers: &mut MedianBuffers,
 ) -> Vec<I32F32> {
     let mut median = vec![I32F32::ZERO; n];
-    let MedianBuffers {
-        selected,
-        use_stake,
-        sorted,
-        buckets,
-        columns,
-        spare,
-        keys,
-    } = buffers;
-    // Rows with positive stake, in uid order; their stake renormalized.
-    selected.clear();
-    use_stake.clear();
-    for (i, &s) in stake.iter().enumerate() {
-        if s > I32F32::ZERO {
-            selected.push(i);
-            use_stake.push(s);
-        }
-    }
-    normalize(use_stake);
-    let total = sum(use_stake);
-    let minority = total.saturating_sub(majority);
-    let k = selected.len();
+    let k = voters.count;
     if k == 0 {
         return median;
     }
-
-    // One cursor per selected row, walking it in ascending column order (a row stored in
-    // another order is walked through a sorted copy; that does not change any column's scores).
-    sorted.clear();
-    let mut pairs: Vec<(u16, I32F32)> = Vec::new();
-    for &i in selected.iter() {
-        let (cols, vals) = weights.row(i);
-        if !ascending(cols) {
-            pairs.clear();
-            pairs.extend(cols.iter().copied().zip(vals.iter().copied()));
-            pairs.sort_unstable_by_key(|&(j, _)| j);
-            for &(j, v) in &pairs {
-                sorted.push(j, v);
-            }
-        }
-        sorted.end_row();
-    }
-    let mut cursors: Vec<(&[u16], &[I32F32])> = selected
-        .iter()
-        .zip(sorted.rows())
-        .map(|(&i, copy)| {
-            let row = weights.row(i);
-            if ascending(row.0) { row } else { copy }
-        })
-        .collect();
-
-    // Columns are processed in blocks: the cursors deal the block's positive scores into
-    // per-column buckets of k slots (in uid order), then each column's quantile is taken.
-    // Stakes are normalized (each <= 1, at most 65535 of them), so no stake sum can overflow
-    // and wrapping additions equal the reference's saturating ones.
-    let block = 8192usize.checked_div(k).unwrap_or(1).clamp(1, n.max(1));
-    let slots = block.saturating_mul(k);
-    if buckets.len() < slots {
-        buckets.resize(slots, Candidate::default());
-    }
-    columns.resize(block, 0);
+    let minority = voters.total.saturating_sub(majority);
+    let MedianBuffers {
+        starts,
+        next,
+        candidates,
+        spare,
+        keys,
+        total,
+        ..
+    } = voters;
     if spare.len() < k {
         spare.resize(k, Candidate::default());
     }
     if keys.len() < k {
         keys.resize(k, 0);
     }
-    let buckets = buckets.get_mut(..slots).unwrap_or(&mut []);
-    let columns = columns.as_mut_slice();
     let mut scratch = Scratch {
         spare: spare.get_mut(..k).unwrap_or(&mut []),
         keys: keys.get_mut(..k).unwrap_or(&mut []),
     };
-    for (b, med_block) in median.chunks_mut(block).enumerate() {
-        let block_start = b.saturating_mul(block);
-        let block_end = block_start.saturating_add(med_block.len());
-        // Each column's next free slot (its bucket is the `k` slots from `local * k`).
-        for (local, next) in columns.iter_mut().enumerate() {
-            *next = local.wrapping_mul(k);
-        }
-        for (cursor, &s) in cursors.iter_mut().zip(use_stake.iter()) {
-            let (cols, vals) = *cursor;
-            let take = cols.partition_point(|&c| usize::from(c) < block_end);
-            let (Some((now_cols, rest_cols)), Some((now_vals, rest_vals))) =
-                (cols.split_at_checked(take), vals.split_at_checked(take))
-            else {
-                continue;
-            };
-            deal(now_cols, now_vals, s, block_start, columns, buckets);
-            *cursor = (rest_cols, rest_vals);
-        }
-        for ((local, med), column) in med_block
-            .iter_mut()
-            .enumerate()
-            .zip(buckets.chunks_mut(k.max(1)))
-        {
-            let len = columns
-                .get(local)
-                .map_or(0, |&next| next.wrapping_sub(local.wrapping_mul(k)));
-            let column = column.get_mut(..len).unwrap_or(&mut []);
-            *med = column_quantile(column, k, total, minority, &mut scratch);
-        }
+    // Column j's candidates: from its start to where dealing stopped (its next free slot).
+    let mut rest: &mut [Candidate] = candidates.as_mut_slice();
+    let mut at = 0usize;
+    for ((med, &start), &filled) in median.iter_mut().zip(starts.iter()).zip(next.iter()) {
+        let taken = core::mem::take(&mut rest);
+        let (_, from_start) = taken
+            .split_at_mut_checked(start.saturating_sub(at))
+            .unwrap_or((&mut [], &mut []));
+        let (column, tail) = from_start
+            .split_at_mut_checked(filled.saturating_sub(start))
+            .unwrap_or((&mut [], &mut []));
+        rest = tail;
+        at = filled.max(start);
+        *med = column_quantile(column, k, *total, minority, &mut scratch);
     }
     median
 }
 
-/// Reusable buffers of [`weighted_median_cols`].
+/// The rows that vote in consensus (positive active stake, in uid order) with their stake
+/// renormalized, and each column's positive scores from those rows (column lists, built while
+/// the weights are read: [`MedianBuffers::count`], [`MedianBuffers::layout`],
+/// [`MedianBuffers::deal`]).
 #[derive(Debug, Default)]
 pub(super) struct MedianBuffers {
-    selected: Vec<usize>,
-    use_stake: Vec<I32F32>,
-    /// Sorted copies of the rows not stored in ascending column order.
-    sorted: Csr,
-    /// Per column of a block, `k` candidate slots.
-    buckets: Vec<Candidate>,
-    /// Per column of a block, its next free candidate slot.
-    columns: Vec<usize>,
+    /// Per uid: the renormalized stake of a voter, 0 for other uids.
+    row_stake: Vec<I32F32>,
+    /// Number of voters and their renormalized total.
+    count: usize,
+    total: I32F32,
+    /// Column `j`'s candidates start at `starts[j]`; `next[j]` is its next free slot (the
+    /// count before `layout`), so they end there once dealt.
+    starts: Vec<usize>,
+    next: Vec<usize>,
+    candidates: Vec<Candidate>,
     spare: Vec<Candidate>,
     keys: Vec<u8>,
+    selected: Vec<I32F32>,
+}
+
+impl MedianBuffers {
+    /// Selects the voters from the active stake and prepares empty column lists for `n`
+    /// columns.
+    pub(super) fn select(&mut self, stake: &[I32F32], n: usize) {
+        self.selected.clear();
+        self.selected
+            .extend(stake.iter().copied().filter(|&s| s > I32F32::ZERO));
+        normalize(&mut self.selected);
+        self.total = sum(&self.selected);
+        self.count = self.selected.len();
+        let mut renormalized = self.selected.iter();
+        self.row_stake.clear();
+        self.row_stake.extend(stake.iter().map(|&s| {
+            if s > I32F32::ZERO {
+                renormalized.next().copied().unwrap_or(I32F32::ZERO)
+            } else {
+                I32F32::ZERO
+            }
+        }));
+        self.next.clear();
+        self.next.resize(n, 0);
+        self.starts.clear();
+    }
+
+    /// Whether uid `i` votes.
+    #[inline]
+    pub(super) fn is_voter(&self, i: usize) -> bool {
+        self.row_stake.get(i).is_some_and(|&s| s > I32F32::ZERO)
+    }
+
+    /// Counts a voter's positive scores per column (`vals` positive exactly where the
+    /// normalized scores will be).
+    #[inline(never)] // keeps the loop's registers to itself
+    pub(super) fn count(&mut self, cols: &[u16], vals: &[I32F32]) {
+        for (&j, &v) in cols.iter().zip(vals) {
+            if let Some(c) = self.next.get_mut(usize::from(j)) {
+                *c = c.wrapping_add(usize::from(v > I32F32::ZERO));
+            }
+        }
+    }
+
+    /// Turns the counts into column starts (each column with one spare slot: dealing writes
+    /// every score and keeps the positive ones).
+    pub(super) fn layout(&mut self) {
+        let mut at = 0usize;
+        self.starts.push(0);
+        for c in self.next.iter_mut() {
+            let count = *c;
+            *c = at;
+            at = at.saturating_add(count).saturating_add(1);
+            self.starts.push(at);
+        }
+        if self.candidates.len() < at {
+            self.candidates.resize(at, Candidate::default());
+        }
+    }
+
+    /// Deals voter `i`'s positive scores (its normalized row) into their columns.
+    #[inline(never)] // keeps the loop's registers to itself
+    pub(super) fn deal(&mut self, i: usize, cols: &[u16], vals: &[I32F32]) {
+        let stake = self.row_stake.get(i).copied().unwrap_or(I32F32::ZERO);
+        if stake <= I32F32::ZERO {
+            return;
+        }
+        let (next, candidates) = (&mut self.next, &mut self.candidates);
+        for (&j, &v) in cols.iter().zip(vals) {
+            if let Some(at) = next.get_mut(usize::from(j)) {
+                // Branch-free: written always, kept (the slot advanced) for a positive score.
+                if let Some(slot) = candidates.get_mut(*at) {
+                    *slot = Candidate { score: v, stake };
+                }
+                *at = at.wrapping_add(usize::from(v > I32F32::ZERO));
+            }
+        }
+    }
 }
 
 /// Per-column working memory of [`column_quantile`] (`k` slots each).
 struct Scratch<'a> {
     spare: &'a mut [Candidate],
     keys: &'a mut [u8],
-}
-
-/// Deals one row's entries of a column block into the columns' buckets (positive scores only).
-#[inline(never)] // keeps the loop's registers to itself
-fn deal(
-    cols: &[u16],
-    vals: &[I32F32],
-    stake: I32F32,
-    block_start: usize,
-    next_slot: &mut [usize],
-    buckets: &mut [Candidate],
-) {
-    for (&c, &v) in cols.iter().zip(vals) {
-        let local = usize::from(c).wrapping_sub(block_start);
-        // Branch-free: the candidate is always written, and kept (its column's next slot
-        // advanced) only for a positive score. A row has one entry per column, so the slot
-        // stays within the column's k.
-        if let Some(next) = next_slot.get_mut(local) {
-            if let Some(slot) = buckets.get_mut(*next) {
-                *slot = Candidate { score: v, stake };
-            }
-            *next = next.wrapping_add(usize::from(v > I32F32::ZERO));
-        }
-    }
 }
 
 /// One column's quantile from its positive scores (`candidates`, in any order) out of the `k`
@@ -373,6 +368,9 @@ pub(super) struct ColumnState {
     pub(super) consensus: I32F32,
     pub(super) rank: I32F32,
     pub(super) ema_sum: i64,
+    /// The fused bond pass's bond term for the row being built (with a presence bit), 0
+    /// otherwise.
+    pub(super) pending: i64,
 }
 
 impl ColumnState {
@@ -381,6 +379,7 @@ impl ColumnState {
             consensus,
             rank: I32F32::ZERO,
             ema_sum: 0,
+            pending: 0,
         }
     }
 

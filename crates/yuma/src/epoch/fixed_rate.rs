@@ -131,7 +131,7 @@ pub(super) fn clip_and_ema(
     let mut columns = core::mem::take(&mut scratch.states);
     columns.clear();
     columns.extend(consensus.iter().map(|&c| ColumnState::new(c)));
-    let (ema, acc, clip_cols, clip_vals) = scratch.fused_buffers();
+    let (ema, acc, clip_cols, clip_vals, spill) = scratch.fused_buffers();
     ema.clear();
     acc.reset(n);
     for ((((cols, vals), raw), row_sum), &scale) in weights
@@ -144,50 +144,53 @@ pub(super) fn clip_and_ema(
         // Active stake is normalized (each at most 1); the general product otherwise.
         let scale_unit = UnitFactor::new(scale);
         let (len, trust) = match scale_unit {
-            Some(scale) if ascending(cols) && ascending_raw(raw) => {
-                let old = bonds_below(raw, n);
+            Some(scale) if ascending(cols) => {
                 let row = (cols, vals);
                 let out = (&mut *out_cols, &mut *out_vals);
                 match (clipped_for_bonds, rate.all_kept) {
                     (true, true) => clip_ema_row(
                         row,
-                        old,
+                        raw,
                         &mut columns,
                         scale,
                         rate.alpha,
                         |_, added| added,
                         |_, b| rate.decay.times(b),
                         out,
+                        spill,
                     ),
                     (true, false) => clip_ema_row(
                         row,
-                        old,
+                        raw,
                         &mut columns,
                         scale,
                         rate.alpha,
                         |_, added| added,
                         |j, b| rate.masked_term(j, b),
                         out,
+                        spill,
                     ),
                     (false, true) => clip_ema_row(
                         row,
-                        old,
+                        raw,
                         &mut columns,
                         scale,
                         rate.alpha,
                         |v, _| v,
                         |_, b| rate.decay.times(b),
                         out,
+                        spill,
                     ),
                     (false, false) => clip_ema_row(
                         row,
-                        old,
+                        raw,
                         &mut columns,
                         scale,
                         rate.alpha,
                         |v, _| v,
                         |j, b| rate.masked_term(j, b),
                         out,
+                        spill,
                     ),
                 }
             }
@@ -697,98 +700,112 @@ fn ema_merge<T: EmaTerms>(
     k
 }
 
-/// [`ema_merge`] fused with clipping, for one row in ascending column order: each weight `v`
-/// is clipped by its column's consensus (the clipped value added to the row sum and, times
-/// `scale`, to the column's rank), `wb(v, clipped)` enters the EMA, and every EMA value is
-/// added to its column's sum. Returns the number of EMA entries written and the row sum.
+/// [`ema_merge`] fused with clipping, for a weight row in ascending column order (the bond row
+/// in any order): each weight `v` is clipped by its column's consensus (the clipped value
+/// added to the row sum and, times `scale`, to the column's rank), `alpha * wb(v, clipped)`
+/// plus the column's bond term enters the EMA, and every EMA value is added to its column's
+/// sum. Returns the number of EMA entries written and the row sum.
 ///
-/// All sums are of non-negative values below `2^34` (in bits), at most 65536 of them, so
-/// wrapping additions are exact and equal the reference's saturating ones.
+/// The row's bond terms are first parked in their columns (`pending`, with a presence bit),
+/// so the weights are walked alone; bonds in columns without a weight (rare: bonds follow
+/// the weights) are then merged in. All sums are of non-negative values below `2^34` (in
+/// bits), at most 65536 of them, so wrapping additions are exact and equal the reference's
+/// saturating ones.
 #[allow(clippy::too_many_arguments)] // one fused loop's inputs and outputs
 #[inline(never)] // keeps the loop's registers to itself
 fn clip_ema_row(
     (cols, vals): (&[u16], &[I32F32]),
-    old: &[(u16, u16)],
+    raw: &[(u16, u16)],
     columns: &mut [ColumnState],
     scale: UnitFactor,
     alpha: UnitFactor,
     wb: impl Fn(I32F32, I32F32) -> I32F32,
     term: impl Fn(u16, u16) -> I32F32,
     (out_cols, out_vals): (&mut [u16], &mut [I32F32]),
+    spill: &mut Vec<(u16, I32F32)>,
 ) -> (usize, I32F32) {
-    /// Clips one weight of `column`; returns the clipped value (0 if removed) and
-    /// `alpha * wb`.
-    #[inline(always)]
-    fn weight_step(
-        column: &mut ColumnState,
-        v: I32F32,
-        scale: UnitFactor,
-        alpha: UnitFactor,
-        wb: &impl Fn(I32F32, I32F32) -> I32F32,
-    ) -> (i64, i64) {
+    const PRESENT: i64 = 1 << 62;
+    const VALUE: i64 = PRESENT - 1;
+    // The bond terms (at most 1, so below the presence bit); columns >= n are ignored.
+    let mut bonds = 0usize;
+    for &(j, b) in raw {
+        if let Some(column) = columns.get_mut(usize::from(j)) {
+            column.pending = term(j, b).to_bits() | PRESENT;
+            bonds = bonds.wrapping_add(1);
+        }
+    }
+    // The weights, in order.
+    let (mut k, mut trust, mut matched) = (0usize, 0i64, 0usize);
+    for (&j, &v) in cols.iter().zip(vals) {
+        let Some(column) = columns.get_mut(usize::from(j)) else {
+            continue; // unreachable: weight columns are < n
+        };
         let (_, added) = column.clip(v);
+        trust = trust.wrapping_add(added.to_bits());
         column.rank = I32F32::from_bits(
             column
                 .rank
                 .to_bits()
                 .wrapping_add(scale.times(added).to_bits()),
         );
-        (added.to_bits(), alpha.times(wb(v, added)).to_bits())
-    }
-    let (mut a, mut b, mut k) = (0usize, 0usize, 0usize);
-    let mut trust = 0i64;
-    let mut emit = |k: usize, j: u16, e: i64| {
+        let pending = column.pending;
+        column.pending = 0;
+        matched = matched.wrapping_add((pending >> 62) as usize);
+        let e = alpha
+            .times(wb(v, added))
+            .to_bits()
+            .wrapping_add(pending & VALUE);
+        column.ema_sum = column.ema_sum.wrapping_add(e);
         if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
             *c = j;
             *o = I32F32::from_bits(e);
         }
-        k.wrapping_add(usize::from(e > 0))
-    };
-    // Both sides present (mostly on the same columns: bonds follow the weights).
-    while let (Some(&ja), Some(&v), Some(&(jb, raw))) = (cols.get(a), vals.get(a), old.get(b)) {
-        let (j, e) = if ja <= jb {
-            a = a.wrapping_add(1);
-            let Some(column) = columns.get_mut(usize::from(ja)) else {
-                continue; // unreachable: weight columns are < n
-            };
-            let (added, mut e) = weight_step(column, v, scale, alpha, &wb);
-            trust = trust.wrapping_add(added);
-            if ja == jb {
-                b = b.wrapping_add(1);
-                e = e.wrapping_add(term(jb, raw).to_bits());
-            }
-            column.ema_sum = column.ema_sum.wrapping_add(e);
-            (ja, e)
-        } else {
-            b = b.wrapping_add(1);
-            let e = term(jb, raw).to_bits();
-            if let Some(column) = columns.get_mut(usize::from(jb)) {
+        k = k.wrapping_add(usize::from(e > 0));
+    }
+    if matched < bonds {
+        // Bonds in columns without a weight: their EMA value is the bond term alone.
+        spill.clear();
+        for &(j, _) in raw {
+            if let Some(column) = columns.get_mut(usize::from(j))
+                && column.pending != 0
+            {
+                let e = column.pending & VALUE;
+                column.pending = 0;
                 column.ema_sum = column.ema_sum.wrapping_add(e);
+                if e > 0 {
+                    spill.push((j, I32F32::from_bits(e)));
+                }
             }
-            (jb, e)
-        };
-        k = emit(k, j, e);
-    }
-    // One side left.
-    for (&j, &v) in cols
-        .get(a..)
-        .unwrap_or(&[])
-        .iter()
-        .zip(vals.get(a..).unwrap_or(&[]))
-    {
-        if let Some(column) = columns.get_mut(usize::from(j)) {
-            let (added, e) = weight_step(column, v, scale, alpha, &wb);
-            trust = trust.wrapping_add(added);
-            column.ema_sum = column.ema_sum.wrapping_add(e);
-            k = emit(k, j, e);
         }
-    }
-    for &(j, raw) in old.get(b..).unwrap_or(&[]) {
-        let e = term(j, raw).to_bits();
-        if let Some(column) = columns.get_mut(usize::from(j)) {
-            column.ema_sum = column.ema_sum.wrapping_add(e);
+        spill.sort_unstable_by_key(|&(j, _)| j);
+        // Merge them in from the back (`out_*` has room for every weight and bond).
+        let (mut a, mut s, mut w) = (k, spill.len(), k.wrapping_add(spill.len()));
+        while s > 0 {
+            w = w.wrapping_sub(1);
+            let from_spill = match (
+                a.checked_sub(1).and_then(|i| out_cols.get(i)),
+                spill.get(s.wrapping_sub(1)),
+            ) {
+                (Some(&ja), Some(&(js, _))) => js > ja,
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            let (j, e) = if from_spill {
+                s = s.wrapping_sub(1);
+                spill.get(s).copied().unwrap_or((0, I32F32::ZERO))
+            } else {
+                a = a.wrapping_sub(1);
+                (
+                    out_cols.get(a).copied().unwrap_or(0),
+                    out_vals.get(a).copied().unwrap_or(I32F32::ZERO),
+                )
+            };
+            if let (Some(c), Some(o)) = (out_cols.get_mut(w), out_vals.get_mut(w)) {
+                *c = j;
+                *o = e;
+            }
         }
-        k = emit(k, j, e);
+        k = k.wrapping_add(spill.len());
     }
     (k, I32F32::from_bits(trust))
 }
