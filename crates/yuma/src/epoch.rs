@@ -532,8 +532,18 @@ fn read_weights(
         if let Some(&total) = totals.get(i)
             && !cols.is_empty()
         {
-            normalize_row(vals, total);
-            voters.deal(i, cols, vals);
+            let narrow = NarrowDivider::new(total).filter(|_| total <= i32::MAX as u64);
+            match (voters.is_voter(i), narrow) {
+                (true, Some(div)) => voters.deal(i, cols, vals, |raw| {
+                    // The same quotient as `normalize_row`.
+                    I32F32::from_bits(div.div((raw.to_bits() as u64).wrapping_shl(32)) as i64)
+                }),
+                (true, None) => {
+                    normalize_row(vals, total);
+                    voters.deal(i, cols, vals, |v| v);
+                }
+                (false, _) => normalize_row(vals, total),
+            }
         }
         i = i.wrapping_add(1);
     });

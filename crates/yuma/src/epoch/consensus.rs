@@ -121,8 +121,9 @@ impl MedianBuffers {
         self.row_stake.get(i).is_some_and(|&s| s > I32F32::ZERO)
     }
 
-    /// Counts a voter's positive scores per column (`vals` positive exactly where the
-    /// normalized scores will be).
+    /// Counts a voter's positive scores per column from its raw masked values (`vals`): a raw
+    /// value is positive exactly where its normalized score is (row sums are below 2^32, so
+    /// a positive value's quotient is at least 1).
     #[inline(never)] // keeps the loop's registers to itself
     pub(super) fn count(&mut self, cols: &[u16], vals: &[I32F32]) {
         for (&j, &v) in cols.iter().zip(vals) {
@@ -148,21 +149,27 @@ impl MedianBuffers {
         }
     }
 
-    /// Deals voter `i`'s positive scores (its normalized row) into their columns.
+    /// Deals voter `i`'s positive scores into their columns: its row's values are first
+    /// replaced by `normalized(value)` (the identity for a row normalized already).
     #[inline(never)] // keeps the loop's registers to itself
-    pub(super) fn deal(&mut self, i: usize, cols: &[u16], vals: &[I32F32]) {
+    pub(super) fn deal(
+        &mut self,
+        i: usize,
+        cols: &[u16],
+        vals: &mut [I32F32],
+        normalized: impl Fn(I32F32) -> I32F32,
+    ) {
         let stake = self.row_stake.get(i).copied().unwrap_or(I32F32::ZERO);
-        if stake <= I32F32::ZERO {
-            return;
-        }
         let (next, candidates) = (&mut self.next, &mut self.candidates);
-        for (&j, &v) in cols.iter().zip(vals) {
+        for (&j, v) in cols.iter().zip(vals.iter_mut()) {
+            let score = normalized(*v);
+            *v = score;
             if let Some(at) = next.get_mut(usize::from(j)) {
                 // Branch-free: written always, kept (the slot advanced) for a positive score.
                 if let Some(slot) = candidates.get_mut(*at) {
-                    *slot = Candidate { score: v, stake };
+                    *slot = Candidate { score, stake };
                 }
-                *at = at.wrapping_add(usize::from(v > I32F32::ZERO));
+                *at = at.wrapping_add(usize::from(score > I32F32::ZERO));
             }
         }
     }

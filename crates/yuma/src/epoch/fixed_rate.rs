@@ -822,8 +822,8 @@ fn add_to_column_sums(cols: &[u16], vals: &[I32F32], sums: &mut [i64]) {
 
 /// One EMA row's stored bonds (when `keep`; the EMA turned into u16) and, when
 /// `with_dividend`, `sum_j (v_j / col_sum_j) * incentive_j` (`columns[j]` = the column's
-/// divisor and incentive, multiplied by `times`). The terms are non-negative, so the
-/// reference's saturating sum is the exact sum clamped at the maximum.
+/// divisor and incentive, multiplied by `times`). The terms are non-negative and bounded, so
+/// the reference's saturating sum is the exact sum.
 #[inline(never)] // keeps the loop's registers to itself
 fn finish_row<F: Copy>(
     cols: &[u16],
@@ -839,12 +839,14 @@ fn finish_row<F: Copy>(
         times: &impl Fn(F, I32F32) -> I32F32,
         j: u16,
         v: I32F32,
-    ) -> i128 {
-        columns.get(usize::from(j)).map_or(0, |(div, inc)| {
-            i128::from(times(*inc, div.safe_div(v)).to_bits())
-        })
+    ) -> i64 {
+        columns
+            .get(usize::from(j))
+            .map_or(0, |(div, inc)| times(*inc, div.safe_div(v)).to_bits())
     }
-    let mut total = 0i128;
+    // Each term is at most 1 (2^32 in bits; the normalized value is at most 1 and so is the
+    // incentive), at most 65536 of them: the sum is exact in 64 bits.
+    let mut total = 0i64;
     let row = if keep {
         let mut row: SparseRowU16 = vec![(0, 0); cols.len()];
         if with_dividend {
@@ -866,8 +868,5 @@ fn finish_row<F: Copy>(
         }
         Vec::new()
     };
-    (
-        row,
-        I32F32::from_bits(i64::try_from(total).unwrap_or(i64::MAX)),
-    )
+    (row, I32F32::from_bits(total))
 }
