@@ -6,12 +6,14 @@
 //!
 //! For every `random_*` vector whose name contains `<filter>` it first checks that the computed
 //! outputs equal the expected ones bit for bit, then reports the median / mean / min wall time
-//! per epoch over `<iterations>` runs (after one warm-up run), once for `epoch` (fresh scratch
-//! memory every call) and once for `epoch_with` and a reused `Workspace` (`[ws]` rows). It also times two derived inputs
-//! that have no expected outputs (timed, not checked): `random_4096_y3` with liquid alpha
-//! switched on (with its bonds_penalty of 1, and with bonds_penalty 0, where every bond cell
-//! needs its own sigmoid), and with Yuma3 switched off (original Yuma). With 0 iterations every selected
-//! input runs exactly one epoch (for profilers).
+//! per epoch over `<iterations>` runs (after one warm-up run), once for `epoch` (its per-thread
+//! workspace) and once for `epoch_with` and a caller-kept `Workspace` (`[ws]` rows). Each
+//! epoch's outputs are dropped before the next one (their allocation is part of the time). It
+//! also times derived inputs that have no expected outputs (timed, not checked):
+//! `random_4096_y3` with liquid alpha switched on (with its bonds_penalty of 1, and with
+//! bonds_penalty 0, where every bond cell needs its own sigmoid), and with Yuma3 switched off
+//! (original Yuma). With 0 iterations every selected input runs exactly one epoch (for
+//! profilers).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

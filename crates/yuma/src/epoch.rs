@@ -25,8 +25,9 @@ use crate::types::{EpochState, Hyperparams, Inputs, Outputs, SparseRowU16};
 /// subtensor's `Pallet::epoch_mechanism` at commit `14bc6f9f` for the same state.
 ///
 /// Uses a [`Workspace`] kept per thread (so a thread's later epochs do not allocate and
-/// page-fault their scratch memory again); [`epoch_with`] takes a caller-kept one instead. The
-/// workspace never influences a result.
+/// page-fault their scratch memory again; it keeps buffers sized for the largest subnet the
+/// thread has seen, a few megabytes at 4096 uids); [`epoch_with`] takes a caller-kept one
+/// instead. The workspace never influences a result.
 pub fn epoch(inputs: &Inputs) -> Outputs {
     thread_local! {
         static WORKSPACE: RefCell<Workspace> = RefCell::new(Workspace::default());

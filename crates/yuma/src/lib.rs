@@ -51,7 +51,7 @@
 //! * [`Inputs::new`] validates [`Hyperparams`] + [`EpochState`]; [`epoch`] computes
 //!   [`Outputs`]. All three serialize in the `yuma-epoch-vector/1` encoding.
 //! * [`epoch_with`] does the same with a caller-kept [`Workspace`] (scratch buffers reused
-//!   across epochs; results are identical).
+//!   across epochs; results are identical). [`epoch`] uses one kept per thread.
 //! * [`run_vector_json`] runs a whole test-vector file (`single` or `sequence`).
 //!
 //! ## Performance
@@ -61,7 +61,18 @@
 //! liquid-alpha matrix by evaluating only the cells the EMA reads, and its per-column median
 //! over every validator by a quantile search over the column's non-zero scores, which provably
 //! returns the same value). Rows not stored in ascending column order (possible on chain for
-//! weights) are still handled exactly like the reference, through a dense per-row fallback.
+//! weights) are still handled exactly like the reference, through dense per-row fallbacks.
+//!
+//! For the chain's usual configuration (Yuma3, a fixed EMA rate, bonds penalty 0 or 1) the
+//! epoch makes few passes over the weights: one reads, masks and normalizes them while
+//! gathering each column's scores; one takes each column's quantile (value buckets, then the
+//! reference's partition search on the few scores left); one clips the weights and builds the
+//! bond EMA rows with their column sums; one turns those rows into stored bonds and
+//! dividends. Divisions by a row or column total use exact precomputed reciprocals
+//! ([`fixed::NarrowDivider`], [`fixed::Divisor`]), products by a factor in `[0, 1]` one
+//! unsigned multiply ([`fixed::UnitFactor`]); sums of bounded non-negative values are exact in
+//! 64 bits, where the reference's saturating additions never saturate. Scratch memory lives
+//! in a [`Workspace`] ([`epoch`] keeps one per thread).
 //! `cargo run --release -p noesis-yuma --example epoch_bench` times the large vectors.
 //!
 //! ## Input checks and deviations
