@@ -52,7 +52,6 @@ pub struct Workspace {
     interpolated: Csr,
     median: MedianBuffers,
     bonds: BondScratch,
-    row_totals: Vec<u64>,
 }
 
 /// [`epoch`] with caller-provided scratch memory.
@@ -111,10 +110,9 @@ pub fn epoch_with(ws: &mut Workspace, inputs: &Inputs) -> Outputs {
         interpolated,
         median: median_buffers,
         bonds: bond_scratch,
-        row_totals,
     } = ws;
     median_buffers.select(&active_stake, n);
-    read_weights(hp, st, &permit, owner, weights, row_totals, median_buffers);
+    read_weights(hp, st, &permit, owner, weights, median_buffers);
 
     // == Consensus, validator trust ==
     let kappa = I32F32::from_u16(hp.kappa).safe_div(I32F32::U16_MAX);
@@ -483,11 +481,9 @@ fn read_weights(
     permit: &[bool],
     owner: Option<usize>,
     m: &mut Csr,
-    totals: &mut Vec<u64>,
     voters: &mut MedianBuffers,
 ) {
     m.clear();
-    totals.clear();
     let commits = if hp.commit_reveal_enabled {
         st.commit_blocks.as_deref()
     } else {
@@ -497,7 +493,6 @@ fn read_weights(
     for (i, (row, &has_permit)) in st.weights.iter().zip(permit).enumerate() {
         if !has_permit || row.is_empty() {
             m.end_row();
-            totals.push(0);
             continue;
         }
         let updated = st.last_update.get(i).copied().unwrap_or(0);
@@ -517,37 +512,20 @@ fn read_weights(
             out_cols,
             out_vals,
         );
+        // Normalized at once, while the row is in cache.
+        let (kept_cols, kept_vals) = (
+            out_cols.get(..k).unwrap_or(&[]),
+            out_vals.get_mut(..k).unwrap_or(&mut []),
+        );
+        normalize_row(kept_vals, total);
         if voters.is_voter(i) {
-            voters.count(
-                out_cols.get(..k).unwrap_or(&[]),
-                out_vals.get(..k).unwrap_or(&[]),
-            );
+            voters.count(kept_cols, kept_vals);
         }
         m.finish_row(k);
-        totals.push(total);
     }
-    // Normalization, and the voters' positive scores dealt into their columns.
+    // The voters' positive scores dealt into their columns.
     voters.layout();
-    let mut i = 0usize;
-    m.for_each_row_mut(|cols, vals| {
-        if let Some(&total) = totals.get(i)
-            && !cols.is_empty()
-        {
-            let narrow = NarrowDivider::new(total).filter(|_| total <= i32::MAX as u64);
-            match (voters.is_voter(i), narrow) {
-                (true, Some(div)) => voters.deal(i, cols, vals, |raw| {
-                    // The same quotient as `normalize_row`.
-                    I32F32::from_bits(div.div((raw.to_bits() as u64).wrapping_shl(32)) as i64)
-                }),
-                (true, None) => {
-                    normalize_row(vals, total);
-                    voters.deal(i, cols, vals, |v| v);
-                }
-                (false, _) => normalize_row(vals, total),
-            }
-        }
-        i = i.wrapping_add(1);
-    });
+    voters.deal(m);
 }
 
 /// The entries of one weight row that survive the masks (column < n, not the diagonal, the

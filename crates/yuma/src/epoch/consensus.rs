@@ -121,9 +121,7 @@ impl MedianBuffers {
         self.row_stake.get(i).is_some_and(|&s| s > I32F32::ZERO)
     }
 
-    /// Counts a voter's positive scores per column from its raw masked values (`vals`): a raw
-    /// value is positive exactly where its normalized score is (row sums are below 2^32, so
-    /// a positive value's quotient is at least 1).
+    /// Counts a voter's positive scores per column (its normalized row).
     #[inline(never)] // keeps the loop's registers to itself
     pub(super) fn count(&mut self, cols: &[u16], vals: &[I32F32]) {
         for (&j, &v) in cols.iter().zip(vals) {
@@ -149,28 +147,41 @@ impl MedianBuffers {
         }
     }
 
-    /// Deals voter `i`'s positive scores into their columns: its row's values are first
-    /// replaced by `normalized(value)` (the identity for a row normalized already).
-    #[inline(never)] // keeps the loop's registers to itself
-    pub(super) fn deal(
-        &mut self,
-        i: usize,
-        cols: &[u16],
-        vals: &mut [I32F32],
-        normalized: impl Fn(I32F32) -> I32F32,
-    ) {
-        let stake = self.row_stake.get(i).copied().unwrap_or(I32F32::ZERO);
-        let (next, candidates) = (&mut self.next, &mut self.candidates);
-        for (&j, v) in cols.iter().zip(vals.iter_mut()) {
-            let score = normalized(*v);
-            *v = score;
-            if let Some(at) = next.get_mut(usize::from(j)) {
-                // Branch-free: written always, kept (the slot advanced) for a positive score.
-                if let Some(slot) = candidates.get_mut(*at) {
-                    *slot = Candidate { score, stake };
-                }
-                *at = at.wrapping_add(usize::from(score > I32F32::ZERO));
+    /// Deals the voters' positive scores (their normalized rows in `weights`) into their
+    /// columns, in uid order (the order of a column's candidates does not matter).
+    #[inline(never)] // a stage: kept separate for profiling
+    pub(super) fn deal(&mut self, weights: &Csr) {
+        let MedianBuffers {
+            row_stake,
+            next,
+            candidates,
+            ..
+        } = self;
+        for ((cols, vals), &stake) in weights.rows().zip(row_stake.iter()) {
+            if stake > I32F32::ZERO {
+                deal_entries(cols, vals, stake, next, candidates);
             }
+        }
+    }
+}
+
+/// Deals one voter's entries (with `stake`) into their columns' next free candidate slots.
+#[inline(never)] // keeps the loop's registers to itself
+fn deal_entries(
+    cols: &[u16],
+    vals: &[I32F32],
+    stake: I32F32,
+    next: &mut [usize],
+    candidates: &mut [Candidate],
+) {
+    for (&j, &score) in cols.iter().zip(vals) {
+        if let Some(at) = next.get_mut(usize::from(j)) {
+            // Branch-free: written always (each column has a spare slot), kept (the slot
+            // advanced) for a positive score.
+            if let Some(slot) = candidates.get_mut(*at) {
+                *slot = Candidate { score, stake };
+            }
+            *at = at.wrapping_add(usize::from(score > I32F32::ZERO));
         }
     }
 }
