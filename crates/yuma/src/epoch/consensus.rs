@@ -40,6 +40,7 @@ pub(super) fn weighted_median_cols(
         spare,
         keys,
         total,
+        stakes,
         ..
     } = voters;
     if spare.len() < k {
@@ -65,7 +66,7 @@ pub(super) fn weighted_median_cols(
             .unwrap_or((&mut [], &mut []));
         rest = tail;
         at = filled.max(start);
-        *med = column_quantile(column, k, *total, minority, &mut scratch);
+        *med = column_quantile(column, k, *total, minority, stakes, &mut scratch);
     }
     median
 }
@@ -89,6 +90,8 @@ pub(super) struct MedianBuffers {
     spare: Vec<Candidate>,
     keys: Vec<u8>,
     selected: Vec<I32F32>,
+    /// Per voter (in uid order), its renormalized stake's bits.
+    stakes: Vec<i64>,
 }
 
 impl MedianBuffers {
@@ -101,6 +104,9 @@ impl MedianBuffers {
         normalize(&mut self.selected);
         self.total = sum(&self.selected);
         self.count = self.selected.len();
+        self.stakes.clear();
+        self.stakes
+            .extend(self.selected.iter().map(|s| s.to_bits()));
         let mut renormalized = self.selected.iter();
         self.row_stake.clear();
         self.row_stake.extend(stake.iter().map(|&s| {
@@ -157,29 +163,32 @@ impl MedianBuffers {
             candidates,
             ..
         } = self;
+        let mut voter = 0u64;
         for ((cols, vals), &stake) in weights.rows().zip(row_stake.iter()) {
             if stake > I32F32::ZERO {
-                deal_entries(cols, vals, stake, next, candidates);
+                deal_entries(cols, vals, voter, next, candidates);
+                voter = voter.wrapping_add(1);
             }
         }
     }
 }
 
-/// Deals one voter's entries (with `stake`) into their columns' next free candidate slots.
+/// Deals one voter's entries (voter index `voter`) into their columns' next free candidate
+/// slots.
 #[inline(never)] // keeps the loop's registers to itself
 fn deal_entries(
     cols: &[u16],
     vals: &[I32F32],
-    stake: I32F32,
+    voter: u64,
     next: &mut [usize],
     candidates: &mut [Candidate],
 ) {
     for (&j, &score) in cols.iter().zip(vals) {
         if let Some(at) = next.get_mut(usize::from(j)) {
             // Branch-free: written always (each column has a spare slot), kept (the slot
-            // advanced) for a positive score.
+            // advanced) for a positive score (normalized: at most 1).
             if let Some(slot) = candidates.get_mut(*at) {
-                *slot = Candidate { score, stake };
+                *slot = Candidate::new(score, voter);
             }
             *at = at.wrapping_add(usize::from(score > I32F32::ZERO));
         }
@@ -200,6 +209,7 @@ fn column_quantile(
     k: usize,
     total: I32F32,
     minority: I32F32,
+    stakes: &[i64],
     scratch: &mut Scratch<'_>,
 ) -> I32F32 {
     if candidates.is_empty() {
@@ -208,19 +218,37 @@ fn column_quantile(
     // Stakes are normalized, so no sum of them can overflow.
     let positive_stake = candidates
         .iter()
-        .fold(0i64, |acc, c| acc.wrapping_add(c.stake.to_bits()));
+        .fold(0i64, |acc, c| acc.wrapping_add(c.stake(stakes)));
     let zero_stake = total.saturating_sub(I32F32::from_bits(positive_stake));
     if candidates.len() < k && minority < zero_stake {
         return I32F32::ZERO; // the quantile falls in the zero group
     }
-    quantile(candidates, minority, zero_stake, total, scratch)
+    quantile(candidates, minority, zero_stake, total, stakes, scratch)
 }
 
-/// One row's entry in a column: its score and its (renormalized) stake.
+/// One voter's entry in a column: its score (in bits, at most 2^32) and the voter's index
+/// (below 2^16; its stake is `stakes[index]`), packed as `score << 16 | index` so that a
+/// column's candidates take 8 bytes each.
 #[derive(Clone, Copy, Debug, Default)]
-struct Candidate {
-    score: I32F32,
-    stake: I32F32,
+struct Candidate(u64);
+
+impl Candidate {
+    #[inline(always)]
+    fn new(score: I32F32, voter: u64) -> Self {
+        Self(((score.to_bits() as u64) << 16) | voter)
+    }
+
+    /// The score's bits.
+    #[inline(always)]
+    fn score(self) -> i64 {
+        (self.0 >> 16) as i64
+    }
+
+    /// The voter's stake bits.
+    #[inline(always)]
+    fn stake(self, stakes: &[i64]) -> i64 {
+        stakes.get((self.0 & 0xFFFF) as usize).copied().unwrap_or(0)
+    }
 }
 
 /// The stake-weighted quantile of `candidates` (a column's positive scores; the window
@@ -240,6 +268,7 @@ fn quantile(
     minority: I32F32,
     mut lo: I32F32,
     mut hi: I32F32,
+    stakes: &[i64],
     scratch: &mut Scratch<'_>,
 ) -> I32F32 {
     const BUCKETS: usize = 32;
@@ -251,8 +280,8 @@ fn quantile(
         // Scores are positive and at most 1 (2^32 in bits): sums of at most 65535 fit.
         let (mut min, mut sum) = (i64::MAX, 0u64);
         for c in src.iter() {
-            min = min.min(c.score.to_bits());
-            sum = sum.wrapping_add(c.score.to_bits() as u64);
+            min = min.min(c.score());
+            sum = sum.wrapping_add(c.score() as u64);
         }
         let mean = sum.checked_div(src.len() as u64).unwrap_or(0);
         let spread = mean.wrapping_sub(min as u64);
@@ -260,11 +289,11 @@ fn quantile(
         let mut stake = [0i64; BUCKETS];
         let mut count = [0u32; BUCKETS];
         for (c, key) in src.iter().zip(keys.iter_mut()) {
-            let offset = (c.score.to_bits().wrapping_sub(min) as u64).wrapping_shr(shift);
+            let offset = (c.score().wrapping_sub(min) as u64).wrapping_shr(shift);
             let b = offset.min(LAST_BUCKET) as usize;
             *key = b as u8;
             if let (Some(s), Some(n)) = (stake.get_mut(b), count.get_mut(b)) {
-                *s = s.wrapping_add(c.stake.to_bits());
+                *s = s.wrapping_add(c.stake(stakes));
                 *n = n.wrapping_add(1);
             }
         }
@@ -303,7 +332,7 @@ fn quantile(
         src = out;
         dst = rest;
     }
-    weighted_median(src, minority, lo, hi, dst)
+    weighted_median(src, minority, lo, hi, stakes, dst)
 }
 
 /// `weighted_median`'s partition search over `candidates` (a column's positive scores),
@@ -318,6 +347,7 @@ fn weighted_median(
     minority: I32F32,
     mut lo: I32F32,
     mut hi: I32F32,
+    stakes: &[i64],
     spare: &mut [Candidate],
 ) -> I32F32 {
     let limit = candidates.len();
@@ -326,11 +356,11 @@ fn weighted_median(
     let mut rounds = 0usize;
     loop {
         let len = src.len();
-        let Some(pivot) = src.get(len / 2).map(|c| c.score) else {
+        let Some(pivot) = src.get(len / 2).map(|c| c.score()) else {
             return I32F32::ZERO; // empty list
         };
         if len == 1 {
-            return pivot;
+            return I32F32::from_bits(pivot);
         }
         let Some(out) = dst.get_mut(..len) else {
             return I32F32::ZERO; // unreachable: spare holds every candidate
@@ -342,8 +372,8 @@ fn weighted_median(
         let (mut lo_stake, mut hi_stake) = (0i64, 0i64);
         let last = len.wrapping_sub(1);
         for &cand in src.iter() {
-            let below = cand.score < pivot;
-            let above = cand.score > pivot;
+            let below = cand.score() < pivot;
+            let above = cand.score() > pivot;
             if let Some(slot) = out.get_mut(n_lo) {
                 *slot = cand;
             }
@@ -352,7 +382,7 @@ fn weighted_median(
             }
             n_lo = n_lo.wrapping_add(usize::from(below));
             n_hi = n_hi.wrapping_add(usize::from(above));
-            let st = cand.stake.to_bits();
+            let st = cand.stake(stakes);
             lo_stake = lo_stake.wrapping_add(st & i64::from(below).wrapping_neg());
             hi_stake = hi_stake.wrapping_add(st & i64::from(above).wrapping_neg());
         }
@@ -364,7 +394,7 @@ fn weighted_median(
             lo = hi.saturating_sub(hi_stake);
             out.get_mut(len.wrapping_sub(n_hi)..)
         } else {
-            return pivot;
+            return I32F32::from_bits(pivot);
         };
         let Some(next) = next else {
             return I32F32::ZERO; // unreachable: both ends lie within `out`
