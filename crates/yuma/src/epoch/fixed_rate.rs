@@ -1,18 +1,20 @@
-//! Yuma3 bonds with a fixed EMA rate `alpha` in `[0, 1]` (`bonds_moving_average <= 10^6`, no
-//! liquid alpha): the chain's usual configuration, computed without materialising anything
-//! the result does not need.
+//! Bonds with a fixed EMA rate `alpha` in `[0, 1]` (`bonds_moving_average <= 10^6`, no liquid
+//! alpha): the chain's usual configuration, computed without materialising anything the
+//! result does not need.
 //!
-//! Both `alpha * Wb` and `(1 - alpha) * B` are then non-negative and at most 1, so an EMA entry
-//! (`alpha * w + (1 - alpha) * b`, each product rounded, over the union of the row's columns)
-//! is kept exactly when it is not 0, an entry of `Wb` with value 0 (or an absent one) adds
-//! nothing, and no sum of EMA values can overflow. A bond that the registration mask drops is
-//! given the rate 0: it then adds 0, exactly like an absent one.
+//! Yuma3: both `alpha * Wb` and `(1 - alpha) * B` are then non-negative and at most 1, so an
+//! EMA entry (`alpha * w + (1 - alpha) * b`, each product rounded, over the union of the row's
+//! columns) is kept exactly when it is not 0, an entry of `Wb` with value 0 (or an absent one)
+//! adds nothing, and no sum of EMA values can overflow. A bond that the registration mask
+//! drops is given the rate 0: it then adds 0, exactly like an absent one.
 //!
 //! Pass 1 builds every EMA row and the EMA's column sums: either from a given `Wb`
 //! ([`ema_rows`]) or, when `Wb` is the clipped or the raw weights (bonds penalty 1 or 0),
 //! together with the clipping itself ([`clip_and_ema`], which also yields validator trust and
 //! ranks). Pass 2 ([`finish`]) turns the rows that are needed (permitted rows for storage,
 //! rows with active stake for dividends) into stored bonds and dividends.
+//!
+//! Original Yuma ([`original`]) uses the same merged EMA rows over column-normalized parts.
 
 use super::bonds::{BondScratch, RowAccumulator};
 use super::consensus::{ColumnState, clip_row};
