@@ -419,20 +419,32 @@ fn divide_all(values: &mut [I32F32], d: I32F32) {
 }
 
 /// Stake filtering and normalization in I64F64, then truncation to I32F32.
+///
+/// For an exact (unsaturated) integer total `T` and stakes `s <= T` the result bits are
+/// `floor(floor(s * 2^64 / T) / 2^32) = floor(s * 2^32 / T)`, computed by [`StakeDivider`];
+/// anything else takes the I64F64 path.
 #[inline(never)] // a stage: kept separate for profiling
 fn normalized_stake(raw: &[u64], owner: Option<usize>, threshold: u64) -> Vec<I32F32> {
-    let filtered: Vec<I64F64> = raw
-        .iter()
-        .enumerate()
-        .map(|(uid, &s)| {
-            let s = I64F64::saturating_from_u64(s);
-            if owner != Some(uid) && s.to_u64_saturating() < threshold {
-                I64F64::ZERO
-            } else {
-                s
-            }
-        })
-        .collect();
+    // The reference compares the stake as I64F64 (saturated at i64::MAX) with the threshold.
+    let filtered = raw.iter().enumerate().map(|(uid, &s)| {
+        if owner != Some(uid) && s.min(i64::MAX as u64) < threshold {
+            0
+        } else {
+            s
+        }
+    });
+    // I64F64 holds integers up to i64::MAX: larger stakes and sums saturate.
+    let exact_total = filtered.clone().try_fold(0u64, |acc, s| {
+        acc.checked_add(s).filter(|&t| t <= i64::MAX as u64)
+    });
+    if let Some(total) = exact_total {
+        if total == 0 {
+            return vec![I32F32::ZERO; raw.len()];
+        }
+        let div = StakeDivider::new(total);
+        return filtered.map(|s| div.share(s)).collect();
+    }
+    let filtered: Vec<I64F64> = filtered.map(I64F64::saturating_from_u64).collect();
     let total = filtered
         .iter()
         .fold(I64F64::ZERO, |acc, &v| acc.saturating_add(v));
@@ -449,7 +461,52 @@ fn normalized_stake(raw: &[u64], owner: Option<usize>, threshold: u64) -> Vec<I3
         .collect()
 }
 
+/// `floor(s * 2^32 / total)` for `s <= total <= i64::MAX`, exactly, without 128-bit
+/// division: with `r = floor(2^96 / total)` (below 2^64 for `total > 2^32`), the estimate
+/// `(s * r) >> 64` is low by at most 1 (`s * (2^96 / total - r) / 2^64 < 1`), and one
+/// remainder comparison fixes it. Small totals divide directly.
+struct StakeDivider {
+    total: u64,
+    /// `floor(2^96 / total)`, or 0 when `total <= 2^32`.
+    reciprocal: u64,
+}
+
+impl StakeDivider {
+    fn new(total: u64) -> Self {
+        let reciprocal = if total > 1 << 32 {
+            (1u128 << 96)
+                .checked_div(u128::from(total))
+                .and_then(|r| u64::try_from(r).ok())
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        Self { total, reciprocal }
+    }
+
+    #[inline]
+    fn share(&self, s: u64) -> I32F32 {
+        let numerator = u128::from(s).wrapping_shl(32);
+        let q = if self.reciprocal == 0 {
+            // total <= 2^32: s * 2^32 <= 2^64.
+            numerator.checked_div(u128::from(self.total)).unwrap_or(0)
+        } else {
+            let estimate = u128::from(s)
+                .wrapping_mul(u128::from(self.reciprocal))
+                .wrapping_shr(64);
+            // The remainder of the estimate is below 2 * total < 2^64.
+            let rem = numerator.wrapping_sub(estimate.wrapping_mul(u128::from(self.total)));
+            estimate.wrapping_add(u128::from(rem >= u128::from(self.total)))
+        };
+        // s <= total: q <= 2^32.
+        I32F32::from_bits(i64::try_from(q).unwrap_or(0))
+    }
+}
+
 /// `is_topk_nonzero`: non-zero entries, minus the `n - k` smallest (stable ascending order).
+///
+/// The stable order is the order of `(value, uid)`, whose keys are distinct, so the `n - k`
+/// smallest are the same set when selected with `select_nth_unstable`.
 #[inline(never)] // a stage: kept separate for profiling
 fn topk_nonzero(values: &[I32F32], k: usize) -> Vec<bool> {
     let n = values.len();
@@ -457,9 +514,15 @@ fn topk_nonzero(values: &[I32F32], k: usize) -> Vec<bool> {
     if n < k {
         return result;
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| values.get(i).copied().unwrap_or_default());
-    for &i in order.iter().take(n.saturating_sub(k)) {
+    let removed = n.saturating_sub(k);
+    if removed == 0 {
+        return result;
+    }
+    let mut order: Vec<(I32F32, usize)> = values.iter().copied().zip(0..n).collect();
+    if removed < n {
+        order.select_nth_unstable(removed);
+    }
+    for &(_, i) in order.iter().take(removed) {
         if let Some(r) = result.get_mut(i) {
             *r = false;
         }
@@ -582,5 +645,79 @@ fn normalize_row(vals: &mut [I32F32], total: u64) {
                 *v = div.safe_div(I32F32::from_bits(v.to_bits().wrapping_shl(32)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    reason = "test code: compares against the I64F64 path"
+)]
+mod tests {
+    use super::*;
+
+    /// The I64F64 path of `normalized_stake` for one share.
+    fn reference_share(s: u64, total: u64) -> I32F32 {
+        I64F64::saturating_from_u64(s)
+            .safe_div(I64F64::saturating_from_u64(total))
+            .to_i32f32_saturating()
+    }
+
+    #[test]
+    fn stake_divider_matches_i64f64_division() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut totals: Vec<u64> = vec![
+            1,
+            2,
+            3,
+            (1 << 32) - 1,
+            1 << 32,
+            (1 << 32) + 1,
+            i64::MAX as u64,
+        ];
+        for _ in 0..2000 {
+            totals.push((next() >> (1 + next() % 63)).max(1));
+        }
+        for &total in &totals {
+            let div = StakeDivider::new(total);
+            for s in [0, 1, total / 2, total - 1, total] {
+                assert_eq!(div.share(s), reference_share(s, total), "{s} / {total}");
+            }
+            for _ in 0..50 {
+                let s = next() % (total + 1);
+                assert_eq!(div.share(s), reference_share(s, total), "{s} / {total}");
+            }
+        }
+    }
+
+    #[test]
+    fn topk_drops_the_smallest_lowest_uid_first() {
+        let v = |x: i64| I32F32::from_bits(x);
+        let values = [v(5), v(1), v(5), v(0), v(1), v(7)];
+        assert_eq!(
+            topk_nonzero(&values, 3),
+            [true, false, true, false, false, true]
+        );
+        assert_eq!(
+            topk_nonzero(&values, 4),
+            [true, false, true, false, true, true]
+        );
+        assert_eq!(topk_nonzero(&values, 0), [false; 6]);
+        assert_eq!(
+            topk_nonzero(&values, 6),
+            [true, true, true, false, true, true]
+        );
+        assert_eq!(
+            topk_nonzero(&values, 9),
+            [true, true, true, false, true, true]
+        );
     }
 }
