@@ -129,10 +129,15 @@ pub fn epoch_with(ws: &mut Workspace, inputs: &Inputs) -> Outputs {
     let mut validator_trust = vec![I32F32::ZERO; n];
     let mut ranks = vec![I32F32::ZERO; n];
 
-    let (incentive, dividends, bonds_new) = match fixed_rate {
+    // Original Yuma (whose EMA rate never follows liquid alpha) with a fixed rate and the bonds
+    // following the clipped or the raw weights.
+    let original_rate = FixedRate::new(hp.bonds_moving_average, &bond_kept)
+        .filter(|_| !hp.yuma3_enabled && (penalty == I32F32::ONE || penalty == I32F32::ZERO));
+
+    let (incentive, dividends, bonds_new) = match (fixed_rate, original_rate) {
         // Yuma3 with a fixed EMA rate and the bonds following the clipped (penalty 1) or the
         // raw weights (penalty 0): clipping, trust, ranks and the bond EMA in one pass.
-        Some(rate) if penalty == I32F32::ONE || penalty == I32F32::ZERO => {
+        (Some(rate), _) if penalty == I32F32::ONE || penalty == I32F32::ZERO => {
             fixed_rate::clip_and_ema(
                 &rate,
                 weights,
@@ -148,6 +153,35 @@ pub fn epoch_with(ws: &mut Workspace, inputs: &Inputs) -> Outputs {
             normalize(&mut incentive);
             let (dividends, bonds_new) =
                 fixed_rate::finish(bond_scratch, &incentive, &new_permit, &active_stake);
+            (incentive, dividends, bonds_new)
+        }
+        // Original Yuma, likewise: clipping, trust, ranks and the delta's column sums in one
+        // pass, the bond EMA (clipping again) in a second, without a clipped matrix.
+        (_, Some(rate)) => {
+            let clipped_for_bonds = penalty == I32F32::ONE;
+            let delta_sum = fixed_rate::clip_sums(
+                weights,
+                &consensus,
+                &active_stake,
+                clipped_for_bonds,
+                bond_scratch,
+                &mut validator_trust,
+                &mut ranks,
+            );
+            let mut incentive = ranks.clone();
+            normalize(&mut incentive);
+            let (dividends, bonds_new) = fixed_rate::clip_original(
+                &rate,
+                weights,
+                &consensus,
+                &delta_sum,
+                clipped_for_bonds,
+                &st.bonds_prev,
+                &active_stake,
+                &incentive,
+                &new_permit,
+                bond_scratch,
+            );
             (incentive, dividends, bonds_new)
         }
         _ => {

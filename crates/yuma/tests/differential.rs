@@ -65,6 +65,7 @@ fn matches_reference_on_sorted_random_subnets() {
             max_n: 24,
             unsorted: false,
             heavy: false,
+            original: false,
         },
     );
 }
@@ -78,6 +79,7 @@ fn matches_reference_on_unsorted_random_subnets() {
             max_n: 24,
             unsorted: true,
             heavy: false,
+            original: false,
         },
     );
 }
@@ -91,6 +93,7 @@ fn matches_reference_on_larger_random_subnets() {
             max_n: 200,
             unsorted: true,
             heavy: false,
+            original: false,
         },
     );
 }
@@ -106,6 +109,7 @@ fn matches_reference_on_heavy_random_subnets() {
             max_n: 160,
             unsorted: false,
             heavy: true,
+            original: false,
         },
     );
     run_cases(
@@ -115,8 +119,32 @@ fn matches_reference_on_heavy_random_subnets() {
             max_n: 160,
             unsorted: true,
             heavy: true,
+            original: false,
         },
     );
+}
+
+#[test]
+fn matches_reference_on_original_yuma() {
+    // Original Yuma with bonds penalty 0 or 1 (clipping fused with the bond EMA), sorted and
+    // unsorted rows, small and heavy subnets.
+    for (seed, cases, max_n, unsorted, heavy) in [
+        (6, 1500, 24, false, false),
+        (7, 1500, 24, true, false),
+        (8, 200, 160, false, true),
+        (9, 100, 160, true, true),
+    ] {
+        run_cases(
+            seed,
+            cases,
+            GenOptions {
+                max_n,
+                unsorted,
+                heavy,
+                original: true,
+            },
+        );
+    }
 }
 
 /// The transcription itself reproduces the vectors (so the differential tests compare against

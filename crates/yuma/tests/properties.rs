@@ -44,6 +44,7 @@ fn normalization_and_emission_invariants() {
                 max_n: 40,
                 unsorted: true,
                 heavy: false,
+                original: false,
             },
         );
         let st = inputs.state();
@@ -161,6 +162,7 @@ fn consensus_is_a_column_score() {
                 max_n: 30,
                 unsorted: false,
                 heavy: false,
+                original: false,
             },
         );
         let out = epoch(&inputs);

@@ -350,19 +350,6 @@ pub(super) fn original(
     n: usize,
     scratch: &mut BondScratch,
 ) -> (Vec<I32F32>, Vec<SparseRowU16>) {
-    // Column sums of the masked integer bonds (exact) and of the bonds delta `Wb * A`
-    // (non-negative values of at most A[i], which sum to at most 1: exact).
-    let mut bond_sum = vec![0u64; n];
-    for raw in bonds_prev {
-        for &(j, b) in raw {
-            let ju = usize::from(j);
-            if rate.bond_kept.get(ju).copied().unwrap_or(false)
-                && let Some(s) = bond_sum.get_mut(ju)
-            {
-                *s = s.wrapping_add(u64::from(b));
-            }
-        }
-    }
     let mut delta_sum = vec![0i64; n];
     for ((cols, vals), &scale) in wb.rows().zip(active_stake) {
         for (&j, &w) in cols.iter().zip(vals) {
@@ -371,28 +358,7 @@ pub(super) fn original(
             }
         }
     }
-    // Per column: the normalization of the delta (a divisor; 1 for a zero sum, which leaves
-    // the values unchanged) and of the integer bonds: `(b << 32) / S` exactly for a sum `S`
-    // below 2^31 (b <= S: the quotient is at most 2^32), 0 for masked columns and zero sums
-    // (which only hold zeros), `None` for a saturated I32F32 sum.
-    let columns: Vec<(Divisor, Option<NarrowDivider>)> = delta_sum
-        .iter()
-        .zip(&bond_sum)
-        .zip(rate.bond_kept)
-        .map(|((&d, &s), &kept)| {
-            let delta = Divisor::new(if d == 0 {
-                I32F32::ONE
-            } else {
-                I32F32::from_bits(d)
-            });
-            let bond = if !kept || s == 0 {
-                Some(NarrowDivider::ZERO)
-            } else {
-                NarrowDivider::new(s).filter(|_| s <= i32::MAX as u64)
-            };
-            (delta, bond)
-        })
-        .collect();
+    let columns = original_columns(rate, bonds_prev, &delta_sum, n);
     let saturated = Divisor::new(I32F32::MAX);
 
     // The EMA rows and their column sums.
@@ -432,6 +398,319 @@ pub(super) fn original(
         ema.finish_row(len);
     }
 
+    original_tail(scratch, &ema_sum, incentive, new_permit)
+}
+
+/// Original Yuma's pass 1 for a bonds penalty of 1 (`clipped_for_bonds`: `Wb` is the clipped
+/// weights) or 0 (`Wb` is the weights), without materialising the clipped matrix: clips
+/// `weights` by `consensus` (validator trust into `row_sums`, `matmul_sparse(clipped, stake)`
+/// into `col_ranks`, as [`super::consensus::clip`] does) and returns the column sums (bits)
+/// of the bonds delta `Wb * A`. For the clipped weights those are the ranks themselves (the
+/// same products, summed in the same way); for the weights they are summed here.
+#[inline(never)] // a stage: kept separate for profiling
+pub(super) fn clip_sums(
+    weights: &Csr,
+    consensus: &[I32F32],
+    stake: &[I32F32],
+    clipped_for_bonds: bool,
+    scratch: &mut BondScratch,
+    row_sums: &mut [I32F32],
+    col_ranks: &mut [I32F32],
+) -> Vec<i64> {
+    let mut columns = core::mem::take(&mut scratch.states);
+    columns.clear();
+    columns.extend(consensus.iter().map(|&c| ColumnState::new(c)));
+    for ((cols, vals), (row_sum, &scale)) in weights.rows().zip(row_sums.iter_mut().zip(stake)) {
+        if cols.is_empty() {
+            continue;
+        }
+        // Active stake is normalized (each at most 1); the general product otherwise.
+        *row_sum = match (UnitFactor::new(scale), clipped_for_bonds) {
+            (Some(f), true) => clip_sums_row::<false>(cols, vals, |x| f.times(x), &mut columns),
+            (Some(f), false) => clip_sums_row::<true>(cols, vals, |x| f.times(x), &mut columns),
+            (None, true) => {
+                clip_sums_row::<false>(cols, vals, |x| scale.saturating_mul(x), &mut columns)
+            }
+            (None, false) => {
+                clip_sums_row::<true>(cols, vals, |x| scale.saturating_mul(x), &mut columns)
+            }
+        };
+    }
+    for (rank, column) in col_ranks.iter_mut().zip(&columns) {
+        *rank = column.rank;
+    }
+    let delta_sum = columns
+        .iter()
+        .map(|c| {
+            if clipped_for_bonds {
+                c.rank.to_bits()
+            } else {
+                c.ema_sum
+            }
+        })
+        .collect();
+    scratch.states = columns;
+    delta_sum
+}
+
+/// One row of [`clip_sums`]: returns the row sum of the clipped row (summed exactly and
+/// clamped, as [`super::consensus::clip_row`] does); with `RAW_DELTA`, `scale(w)` of each weight
+/// is added to its column's `ema_sum`.
+#[inline(never)] // keeps the loop's registers to itself
+fn clip_sums_row<const RAW_DELTA: bool>(
+    cols: &[u16],
+    vals: &[I32F32],
+    scale: impl Fn(I32F32) -> I32F32,
+    columns: &mut [ColumnState],
+) -> I32F32 {
+    let mut total = 0i128;
+    for (&j, &v) in cols.iter().zip(vals) {
+        let Some(column) = columns.get_mut(usize::from(j)) else {
+            continue; // unreachable: weight columns are < n
+        };
+        let (_, added) = column.clip(v);
+        total = total.wrapping_add(i128::from(added.to_bits()));
+        column.rank = I32F32::from_bits(column.rank.to_bits().wrapping_add(scale(added).to_bits()));
+        if RAW_DELTA {
+            column.ema_sum = column.ema_sum.wrapping_add(scale(v).to_bits());
+        }
+    }
+    I32F32::from_bits(i64::try_from(total).unwrap_or(i64::MAX))
+}
+
+/// [`original`] after [`clip_sums`] (bonds penalty 1 or 0): the EMA rows are built while the
+/// weights are clipped again (clipping is a per-entry minimum), so the clipped matrix is never
+/// stored; rows in another column order or with a stake outside `[0, 1]` take
+/// [`original`]'s row path on a clipped copy.
+#[allow(clippy::too_many_arguments)] // one stage's inputs
+#[inline(never)] // a stage: kept separate for profiling
+pub(super) fn clip_original(
+    rate: &FixedRate<'_>,
+    weights: &Csr,
+    consensus: &[I32F32],
+    delta_sum: &[i64],
+    clipped_for_bonds: bool,
+    bonds_prev: &[SparseRowU16],
+    active_stake: &[I32F32],
+    incentive: &[I32F32],
+    new_permit: &[bool],
+    scratch: &mut BondScratch,
+) -> (Vec<I32F32>, Vec<SparseRowU16>) {
+    let n = consensus.len();
+    let columns = original_columns(rate, bonds_prev, delta_sum, n);
+    let saturated = Divisor::new(I32F32::MAX);
+    let terms_for = |scale| OriginalTerms {
+        alpha: rate.alpha,
+        one_minus_alpha: rate.one_minus_alpha,
+        times_stake: move |w| UnitFactor::times(scale, w),
+        columns: &columns,
+        saturated,
+    };
+    let mut states = core::mem::take(&mut scratch.states);
+    states.clear();
+    states.extend(consensus.iter().map(|&c| ColumnState::new(c)));
+    let (ema, acc, clip_cols, clip_vals, spill) = scratch.fused_buffers();
+    ema.clear();
+    acc.reset(n);
+    for ((cols, vals), (raw, &scale)) in weights.rows().zip(bonds_prev.iter().zip(active_stake)) {
+        let (out_cols, out_vals) = ema.slots(cols.len().saturating_add(raw.len()));
+        let len = match UnitFactor::new(scale) {
+            Some(f) if ascending(cols) => {
+                let terms = terms_for(f);
+                if clipped_for_bonds {
+                    original_clip_ema_row::<true, _>(
+                        (cols, vals),
+                        raw,
+                        &terms,
+                        &mut states,
+                        (out_cols, out_vals),
+                        spill,
+                    )
+                } else {
+                    original_clip_ema_row::<false, _>(
+                        (cols, vals),
+                        raw,
+                        &terms,
+                        &mut states,
+                        (out_cols, out_vals),
+                        spill,
+                    )
+                }
+            }
+            scale_unit => {
+                let (wb_cols, wb_vals) = if clipped_for_bonds {
+                    if clip_cols.len() < cols.len() {
+                        clip_cols.resize(cols.len(), 0);
+                        clip_vals.resize(cols.len(), I32F32::ZERO);
+                    }
+                    // `clip_row` also adds to the states' ranks, which this pass ignores.
+                    let (kept, _) = match scale_unit {
+                        Some(f) => clip_row(
+                            cols,
+                            vals,
+                            |x| f.times(x),
+                            &mut states,
+                            clip_cols,
+                            clip_vals,
+                        ),
+                        None => clip_row(
+                            cols,
+                            vals,
+                            |x| scale.saturating_mul(x),
+                            &mut states,
+                            clip_cols,
+                            clip_vals,
+                        ),
+                    };
+                    (
+                        clip_cols.get(..kept).unwrap_or(&[]),
+                        clip_vals.get(..kept).unwrap_or(&[]),
+                    )
+                } else {
+                    (cols, vals)
+                };
+                let len = match scale_unit {
+                    Some(f) => original_ema_row(
+                        rate,
+                        (wb_cols, wb_vals),
+                        raw,
+                        |w| f.times(w),
+                        &columns,
+                        saturated,
+                        acc,
+                        (&mut *out_cols, &mut *out_vals),
+                    ),
+                    None => original_ema_row(
+                        rate,
+                        (wb_cols, wb_vals),
+                        raw,
+                        |w| w.saturating_mul(scale),
+                        &columns,
+                        saturated,
+                        acc,
+                        (&mut *out_cols, &mut *out_vals),
+                    ),
+                };
+                for (&j, &v) in out_cols.iter().zip(out_vals.iter()).take(len) {
+                    if let Some(state) = states.get_mut(usize::from(j)) {
+                        state.ema_sum = state.ema_sum.wrapping_add(v.to_bits());
+                    }
+                }
+                len
+            }
+        };
+        ema.finish_row(len);
+    }
+    let ema_sum: Vec<i64> = states.iter().map(|c| c.ema_sum).collect();
+    scratch.states = states;
+    original_tail(scratch, &ema_sum, incentive, new_permit)
+}
+
+/// One EMA row of [`clip_original`] for a weight row in ascending column order (the bond row in
+/// any order): each weight is clipped again (`CLIPPED`: the clipped value is `Wb`; a removed
+/// entry adds 0, like an absent one), its delta term plus the column's bond term enters the
+/// EMA, and every EMA value is added to its column's sum, as in [`clip_ema_row`]. Returns the
+/// number of EMA entries written.
+#[inline(never)] // keeps the loop's registers to itself
+fn original_clip_ema_row<const CLIPPED: bool, T: EmaTerms>(
+    (cols, vals): (&[u16], &[I32F32]),
+    raw: &[(u16, u16)],
+    terms: &T,
+    columns: &mut [ColumnState],
+    (out_cols, out_vals): (&mut [u16], &mut [I32F32]),
+    spill: &mut Vec<(u16, I32F32)>,
+) -> usize {
+    const PRESENT: i64 = 1 << 62;
+    const VALUE: i64 = PRESENT - 1;
+    // The bond terms (at most 1, so below the presence bit); columns >= n are ignored.
+    let mut bonds = 0usize;
+    for &(j, b) in raw {
+        if let Some(column) = columns.get_mut(usize::from(j)) {
+            column.pending = terms.old_term(j, b).to_bits() | PRESENT;
+            bonds = bonds.wrapping_add(1);
+        }
+    }
+    let (mut k, mut matched) = (0usize, 0usize);
+    for (&j, &v) in cols.iter().zip(vals) {
+        let Some(column) = columns.get_mut(usize::from(j)) else {
+            continue; // unreachable: weight columns are < n
+        };
+        let wb = if CLIPPED { column.clip(v).1 } else { v };
+        let pending = column.pending;
+        column.pending = 0;
+        matched = matched.wrapping_add((pending >> 62) as usize);
+        let e = terms
+            .new_term(j, wb)
+            .to_bits()
+            .wrapping_add(pending & VALUE);
+        column.ema_sum = column.ema_sum.wrapping_add(e);
+        if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
+            *c = j;
+            *o = I32F32::from_bits(e);
+        }
+        k = k.wrapping_add(usize::from(e > 0));
+    }
+    if matched < bonds {
+        k = flush_pending(raw, columns, out_cols, out_vals, k, spill);
+    }
+    k
+}
+
+/// Per column of [`original`]: the divisor of the delta's normalization and of the masked
+/// integer bonds' normalization (see there), from the delta's column sums.
+fn original_columns(
+    rate: &FixedRate<'_>,
+    bonds_prev: &[SparseRowU16],
+    delta_sum: &[i64],
+    n: usize,
+) -> Vec<(Divisor, Option<NarrowDivider>)> {
+    // Column sums of the masked integer bonds (exact) and of the bonds delta `Wb * A`
+    // (non-negative values of at most A[i], which sum to at most 1: exact).
+    let mut bond_sum = vec![0u64; n];
+    for raw in bonds_prev {
+        for &(j, b) in raw {
+            let ju = usize::from(j);
+            if rate.bond_kept.get(ju).copied().unwrap_or(false)
+                && let Some(s) = bond_sum.get_mut(ju)
+            {
+                *s = s.wrapping_add(u64::from(b));
+            }
+        }
+    }
+    // Per column: the normalization of the delta (a divisor; 1 for a zero sum, which leaves
+    // the values unchanged) and of the integer bonds: `(b << 32) / S` exactly for a sum `S`
+    // below 2^31 (b <= S: the quotient is at most 2^32), 0 for masked columns and zero sums
+    // (which only hold zeros), `None` for a saturated I32F32 sum.
+    delta_sum
+        .iter()
+        .zip(&bond_sum)
+        .zip(rate.bond_kept)
+        .map(|((&d, &s), &kept)| {
+            let delta = Divisor::new(if d == 0 {
+                I32F32::ONE
+            } else {
+                I32F32::from_bits(d)
+            });
+            let bond = if !kept || s == 0 {
+                Some(NarrowDivider::ZERO)
+            } else {
+                NarrowDivider::new(s).filter(|_| s <= i32::MAX as u64)
+            };
+            (delta, bond)
+        })
+        .collect()
+}
+
+/// The end of [`original`] from the EMA rows in `scratch` and their column sums: the rows
+/// column-normalized, the dividends, and the stored (column-max-upscaled) rows.
+fn original_tail(
+    scratch: &mut BondScratch,
+    ema_sum: &[i64],
+    incentive: &[I32F32],
+    new_permit: &[bool],
+) -> (Vec<I32F32>, Vec<SparseRowU16>) {
+    let n = ema_sum.len();
+    let ema = &mut scratch.ema;
     // Column-normalize the EMA; dividends `sum_j I[j] * B[i][j]` (`matmul_transpose_sparse`;
     // non-negative terms, at most 65535 of at most 1: exact) and the column maxima.
     let divisor = |s: i64| {
@@ -765,51 +1044,68 @@ fn clip_ema_row(
         k = k.wrapping_add(usize::from(e > 0));
     }
     if matched < bonds {
-        // Bonds in columns without a weight: their EMA value is the bond term alone.
-        spill.clear();
-        for &(j, _) in raw {
-            if let Some(column) = columns.get_mut(usize::from(j))
-                && column.pending != 0
-            {
-                let e = column.pending & VALUE;
-                column.pending = 0;
-                column.ema_sum = column.ema_sum.wrapping_add(e);
-                if e > 0 {
-                    spill.push((j, I32F32::from_bits(e)));
-                }
-            }
-        }
-        spill.sort_unstable_by_key(|&(j, _)| j);
-        // Merge them in from the back (`out_*` has room for every weight and bond).
-        let (mut a, mut s, mut w) = (k, spill.len(), k.wrapping_add(spill.len()));
-        while s > 0 {
-            w = w.wrapping_sub(1);
-            let from_spill = match (
-                a.checked_sub(1).and_then(|i| out_cols.get(i)),
-                spill.get(s.wrapping_sub(1)),
-            ) {
-                (Some(&ja), Some(&(js, _))) => js > ja,
-                (None, Some(_)) => true,
-                _ => false,
-            };
-            let (j, e) = if from_spill {
-                s = s.wrapping_sub(1);
-                spill.get(s).copied().unwrap_or((0, I32F32::ZERO))
-            } else {
-                a = a.wrapping_sub(1);
-                (
-                    out_cols.get(a).copied().unwrap_or(0),
-                    out_vals.get(a).copied().unwrap_or(I32F32::ZERO),
-                )
-            };
-            if let (Some(c), Some(o)) = (out_cols.get_mut(w), out_vals.get_mut(w)) {
-                *c = j;
-                *o = e;
-            }
-        }
-        k = k.wrapping_add(spill.len());
+        k = flush_pending(raw, columns, out_cols, out_vals, k, spill);
     }
     (k, I32F32::from_bits(trust))
+}
+
+/// The row's parked bond terms in columns without a weight (their EMA value is the bond term
+/// alone): added to their column sums and merged, in column order, after the first `k`
+/// entries of `out_*` (which have room for every weight and bond). Returns the new count.
+#[inline(never)] // rare: bonds follow the weights
+fn flush_pending(
+    raw: &[(u16, u16)],
+    columns: &mut [ColumnState],
+    out_cols: &mut [u16],
+    out_vals: &mut [I32F32],
+    k: usize,
+    spill: &mut Vec<(u16, I32F32)>,
+) -> usize {
+    const PRESENT: i64 = 1 << 62;
+    const VALUE: i64 = PRESENT - 1;
+    // Bonds in columns without a weight: their EMA value is the bond term alone.
+    spill.clear();
+    for &(j, _) in raw {
+        if let Some(column) = columns.get_mut(usize::from(j))
+            && column.pending != 0
+        {
+            let e = column.pending & VALUE;
+            column.pending = 0;
+            column.ema_sum = column.ema_sum.wrapping_add(e);
+            if e > 0 {
+                spill.push((j, I32F32::from_bits(e)));
+            }
+        }
+    }
+    spill.sort_unstable_by_key(|&(j, _)| j);
+    // Merge them in from the back (`out_*` has room for every weight and bond).
+    let (mut a, mut s, mut w) = (k, spill.len(), k.wrapping_add(spill.len()));
+    while s > 0 {
+        w = w.wrapping_sub(1);
+        let from_spill = match (
+            a.checked_sub(1).and_then(|i| out_cols.get(i)),
+            spill.get(s.wrapping_sub(1)),
+        ) {
+            (Some(&ja), Some(&(js, _))) => js > ja,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        let (j, e) = if from_spill {
+            s = s.wrapping_sub(1);
+            spill.get(s).copied().unwrap_or((0, I32F32::ZERO))
+        } else {
+            a = a.wrapping_sub(1);
+            (
+                out_cols.get(a).copied().unwrap_or(0),
+                out_vals.get(a).copied().unwrap_or(I32F32::ZERO),
+            )
+        };
+        if let (Some(c), Some(o)) = (out_cols.get_mut(w), out_vals.get_mut(w)) {
+            *c = j;
+            *o = e;
+        }
+    }
+    k.wrapping_add(spill.len())
 }
 
 /// Adds each entry to its column sum (non-negative values at most 1: wrapping is exact).

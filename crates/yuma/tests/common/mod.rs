@@ -709,6 +709,8 @@ pub struct GenOptions {
     /// power-of-two magnitudes (equal and widely spread scores in a column), bonds mostly on
     /// the weighted columns.
     pub heavy: bool,
+    /// Original Yuma (Yuma3 off) with a bonds penalty of 0 or 1 only.
+    pub original: bool,
 }
 
 /// A random but plausible subnet, exercising every switch.
@@ -749,6 +751,12 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
         commit_reveal_enabled: rng.chance(1, 3),
         max_weight_limit: 65535,
     };
+    let mut hp = hp;
+    if opts.original {
+        // Original Yuma with the bonds following the clipped or the raw weights (its fused path).
+        hp.yuma3_enabled = false;
+        hp.bonds_penalty = if hp.bonds_penalty.is_multiple_of(2) { 0 } else { 65535 };
+    }
     let stake: Vec<u64> = (0..n)
         .map(|_| match rng.below(6) {
             0 => 0,
@@ -861,7 +869,6 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
     } else {
         None
     };
-    let mut hp = hp;
     if opts.heavy && rng.chance(1, 2) {
         // Everyone active and counted: consensus in most cases.
         hp.activity_cutoff = 100_000;
