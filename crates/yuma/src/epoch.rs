@@ -364,20 +364,6 @@ impl Csr {
         self.len
     }
 
-    /// Calls `f(columns, values)` for every row in order, with the values writable.
-    fn for_each_row_mut(&mut self, mut f: impl FnMut(&[u16], &mut [I32F32])) {
-        let Csr {
-            ptr, cols, vals, ..
-        } = self;
-        for w in ptr.windows(2) {
-            if let [s, e] = *w
-                && let (Some(c), Some(v)) = (cols.get(s..e), vals.get_mut(s..e))
-            {
-                f(c, v);
-            }
-        }
-    }
-
     /// Row `i` as `(columns, values)` (empty if out of range).
     fn row(&self, i: usize) -> (&[u16], &[I32F32]) {
         let start = self.ptr.get(i).copied().unwrap_or(0);

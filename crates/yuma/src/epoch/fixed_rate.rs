@@ -366,6 +366,7 @@ pub(super) fn original(
     ema.clear();
     acc.reset(n);
     let mut ema_sum = vec![0i64; n];
+    let mut raw_max = vec![0i64; n];
     for ((cols, vals), (raw, &scale)) in wb.rows().zip(bonds_prev.iter().zip(active_stake)) {
         let (out_cols, out_vals) = ema.slots(cols.len().saturating_add(raw.len()));
         let len = match UnitFactor::new(scale) {
@@ -390,15 +391,16 @@ pub(super) fn original(
                 (out_cols, out_vals),
             ),
         };
-        add_to_column_sums(
+        add_to_column_sums_and_max(
             out_cols.get(..len).unwrap_or(&[]),
             out_vals.get(..len).unwrap_or(&[]),
             &mut ema_sum,
+            &mut raw_max,
         );
         ema.finish_row(len);
     }
 
-    original_tail(scratch, &ema_sum, incentive, new_permit)
+    original_tail(scratch, &ema_sum, &raw_max, incentive, new_permit)
 }
 
 /// Original Yuma's pass 1 for a bonds penalty of 1 (`clipped_for_bonds`: `Wb` is the clipped
@@ -509,6 +511,8 @@ pub(super) fn clip_original(
     let mut states = core::mem::take(&mut scratch.states);
     states.clear();
     states.extend(consensus.iter().map(|&c| ColumnState::new(c)));
+    // Per column: the largest EMA value (all are non-negative).
+    let mut raw_max = vec![0i64; n];
     let (ema, acc, clip_cols, clip_vals, spill) = scratch.fused_buffers();
     ema.clear();
     acc.reset(n);
@@ -523,6 +527,7 @@ pub(super) fn clip_original(
                         raw,
                         &terms,
                         &mut states,
+                        &mut raw_max,
                         (out_cols, out_vals),
                         spill,
                     )
@@ -532,6 +537,7 @@ pub(super) fn clip_original(
                         raw,
                         &terms,
                         &mut states,
+                        &mut raw_max,
                         (out_cols, out_vals),
                         spill,
                     )
@@ -592,8 +598,12 @@ pub(super) fn clip_original(
                     ),
                 };
                 for (&j, &v) in out_cols.iter().zip(out_vals.iter()).take(len) {
-                    if let Some(state) = states.get_mut(usize::from(j)) {
+                    if let (Some(state), Some(m)) = (
+                        states.get_mut(usize::from(j)),
+                        raw_max.get_mut(usize::from(j)),
+                    ) {
                         state.ema_sum = state.ema_sum.wrapping_add(v.to_bits());
+                        *m = (*m).max(v.to_bits());
                     }
                 }
                 len
@@ -603,7 +613,7 @@ pub(super) fn clip_original(
     }
     let ema_sum: Vec<i64> = states.iter().map(|c| c.ema_sum).collect();
     scratch.states = states;
-    original_tail(scratch, &ema_sum, incentive, new_permit)
+    original_tail(scratch, &ema_sum, &raw_max, incentive, new_permit)
 }
 
 /// One EMA row of [`clip_original`] for a weight row in ascending column order (the bond row in
@@ -617,6 +627,7 @@ fn original_clip_ema_row<const CLIPPED: bool, T: EmaTerms>(
     raw: &[(u16, u16)],
     terms: &T,
     columns: &mut [ColumnState],
+    raw_max: &mut [i64],
     (out_cols, out_vals): (&mut [u16], &mut [I32F32]),
     spill: &mut Vec<(u16, I32F32)>,
 ) -> usize {
@@ -644,6 +655,9 @@ fn original_clip_ema_row<const CLIPPED: bool, T: EmaTerms>(
             .to_bits()
             .wrapping_add(pending & VALUE);
         column.ema_sum = column.ema_sum.wrapping_add(e);
+        if let Some(m) = raw_max.get_mut(usize::from(j)) {
+            *m = (*m).max(e);
+        }
         if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
             *c = j;
             *o = I32F32::from_bits(e);
@@ -652,6 +666,11 @@ fn original_clip_ema_row<const CLIPPED: bool, T: EmaTerms>(
     }
     if matched < bonds {
         k = flush_pending(raw, columns, out_cols, out_vals, k, spill);
+        for &(j, e) in spill.iter() {
+            if let Some(m) = raw_max.get_mut(usize::from(j)) {
+                *m = (*m).max(e.to_bits());
+            }
+        }
     }
     k
 }
@@ -704,15 +723,18 @@ fn original_columns(
 /// The end of [`original`] from the EMA rows in `scratch` and their column sums: the rows
 /// column-normalized, the dividends, and the stored (column-max-upscaled) rows.
 fn original_tail(
-    scratch: &mut BondScratch,
+    scratch: &BondScratch,
     ema_sum: &[i64],
+    raw_max: &[i64],
     incentive: &[I32F32],
     new_permit: &[bool],
 ) -> (Vec<I32F32>, Vec<SparseRowU16>) {
     let n = ema_sum.len();
-    let ema = &mut scratch.ema;
-    // Column-normalize the EMA; dividends `sum_j I[j] * B[i][j]` (`matmul_transpose_sparse`;
-    // non-negative terms, at most 65535 of at most 1: exact) and the column maxima.
+    // Per column: the divisor of the column normalization (1 for a zero sum, which leaves the
+    // values unchanged), the incentive, and the divisor of `inplace_col_max_upscale_sparse`
+    // (the normalized column's maximum; 1 for 0). Normalizing divides by one positive
+    // constant, which keeps the order of the (non-negative) values, so the normalized
+    // column's maximum is the normalized raw maximum.
     let divisor = |s: i64| {
         Divisor::new(if s == 0 {
             I32F32::ONE
@@ -720,52 +742,83 @@ fn original_tail(
             I32F32::from_bits(s)
         })
     };
-    let unit_columns: Option<Vec<(Divisor, UnitFactor)>> = ema_sum
+    let max_divisor = |sum: Divisor, m: i64| {
+        let m = sum.safe_div(I32F32::from_bits(m));
+        Divisor::new(if m == I32F32::ZERO { I32F32::ONE } else { m })
+    };
+    let unit_columns: Option<Vec<(Divisor, UnitFactor, Divisor)>> = ema_sum
         .iter()
+        .zip(raw_max)
         .zip(incentive)
-        .map(|(&s, &inc)| UnitFactor::new(inc).map(|f| (divisor(s), f)))
+        .map(|((&s, &m), &inc)| {
+            UnitFactor::new(inc).map(|f| {
+                let d = divisor(s);
+                (d, f, max_divisor(d, m))
+            })
+        })
         .collect();
-    let columns: Vec<(Divisor, I32F32)> = match unit_columns {
+    let columns: Vec<(Divisor, I32F32, Divisor)> = match unit_columns {
         Some(_) => Vec::new(),
         None => ema_sum
             .iter()
+            .zip(raw_max)
             .zip(incentive)
-            .map(|(&s, &inc)| (divisor(s), inc))
+            .map(|((&s, &m), &inc)| {
+                let d = divisor(s);
+                (d, inc, max_divisor(d, m))
+            })
             .collect(),
     };
-    let mut col_max = vec![I32F32::ZERO; n];
+    // Per row: the column-normalized EMA, dividends `sum_j I[j] * B[i][j]`
+    // (`matmul_transpose_sparse`; non-negative terms, at most 65535 of at most 1: exact) and,
+    // for the rows that are stored, the upscaled row.
     let mut dividends: Vec<I32F32> = Vec::with_capacity(n);
-    ema.for_each_row_mut(|cols, vals| {
-        let total = match &unit_columns {
-            Some(columns) => {
-                normalize_ema_row(cols, vals, columns, &mut col_max, |f, v| f.times(v))
-            }
-            None => normalize_ema_row(cols, vals, &columns, &mut col_max, |inc, v| {
-                inc.saturating_mul(v)
-            }),
+    let mut stored: Vec<SparseRowU16> = Vec::with_capacity(n);
+    for ((cols, vals), &keep) in scratch.ema().rows().zip(new_permit) {
+        let (row, total) = match &unit_columns {
+            Some(columns) => original_finish_row(cols, vals, columns, keep, |f, v| f.times(v)),
+            None => original_finish_row(cols, vals, &columns, keep, |inc, v| inc.saturating_mul(v)),
         };
         dividends.push(total);
-    });
+        stored.push(row);
+    }
     normalize(&mut dividends);
-
-    // `inplace_col_max_upscale_sparse`, only needed for the rows that are stored.
-    let max_div: Vec<Divisor> = col_max
-        .iter()
-        .map(|&m| Divisor::new(if m == I32F32::ZERO { I32F32::ONE } else { m }))
-        .collect();
-    let stored = scratch
-        .ema()
-        .rows()
-        .zip(new_permit)
-        .map(|((cols, vals), &keep)| {
-            if keep {
-                upscaled_row(cols, vals, &max_div)
-            } else {
-                Vec::new()
-            }
-        })
-        .collect();
     (dividends, stored)
+}
+
+/// One EMA row of [`original_tail`]: `sum_j times(incentive_j, v_j / sum_j)` and, when `keep`,
+/// the stored row (`(v_j / sum_j) / max_j` as u16).
+#[inline(never)] // keeps the loop's registers to itself
+fn original_finish_row<F: Copy>(
+    cols: &[u16],
+    vals: &[I32F32],
+    columns: &[(Divisor, F, Divisor)],
+    keep: bool,
+    times: impl Fn(F, I32F32) -> I32F32,
+) -> (SparseRowU16, I32F32) {
+    let mut total = 0i64;
+    if keep {
+        let mut row: SparseRowU16 = vec![(0, 0); cols.len()];
+        for ((&j, &v), slot) in cols.iter().zip(vals).zip(row.iter_mut()) {
+            let up = match columns.get(usize::from(j)) {
+                Some((div, inc, max)) => {
+                    let normalized = div.safe_div(v);
+                    total = total.wrapping_add(times(*inc, normalized).to_bits());
+                    max.safe_div(normalized)
+                }
+                None => v,
+            };
+            *slot = (j, up.proportion_to_u16());
+        }
+        (row, I32F32::from_bits(total))
+    } else {
+        for (&j, &v) in cols.iter().zip(vals) {
+            if let Some((div, inc, _)) = columns.get(usize::from(j)) {
+                total = total.wrapping_add(times(*inc, div.safe_div(v)).to_bits());
+            }
+        }
+        (Vec::new(), I32F32::from_bits(total))
+    }
 }
 
 /// One EMA row of [`original`]: `alpha * (w * A / delta_sum) + (1 - alpha) * (b / bond_sum)`
@@ -842,41 +895,6 @@ fn original_ema_row(
         acc.add(raw.iter().map(|&(j, b)| (j, terms.old_term(j, b))));
         acc.drain_positive(out_cols, out_vals)
     }
-}
-
-/// Column-normalizes one EMA row in place, raises the column maxima, and returns
-/// `sum_j times(incentive_j, v_j)` (non-negative terms; exact).
-#[inline(never)] // keeps the loop's registers to itself
-fn normalize_ema_row<F: Copy>(
-    cols: &[u16],
-    vals: &mut [I32F32],
-    columns: &[(Divisor, F)],
-    col_max: &mut [I32F32],
-    times: impl Fn(F, I32F32) -> I32F32,
-) -> I32F32 {
-    let mut total = 0i64;
-    for (&j, v) in cols.iter().zip(vals.iter_mut()) {
-        let ju = usize::from(j);
-        if let (Some((div, inc)), Some(m)) = (columns.get(ju), col_max.get_mut(ju)) {
-            let normalized = div.safe_div(*v);
-            *v = normalized;
-            total = total.wrapping_add(times(*inc, normalized).to_bits());
-            *m = m.max_of(normalized);
-        }
-    }
-    I32F32::from_bits(total)
-}
-
-/// One stored row of [`original`]: each value divided by its column's maximum, as u16.
-#[inline(never)] // keeps the loop's registers to itself
-fn upscaled_row(cols: &[u16], vals: &[I32F32], max_div: &[Divisor]) -> SparseRowU16 {
-    cols.iter()
-        .zip(vals)
-        .map(|(&j, &v)| {
-            let up = max_div.get(usize::from(j)).map_or(v, |d| d.safe_div(v));
-            (j, up.proportion_to_u16())
-        })
-        .collect()
 }
 
 /// Strictly ascending columns in a stored row.
@@ -1106,6 +1124,18 @@ fn flush_pending(
         }
     }
     k.wrapping_add(spill.len())
+}
+
+/// Adds each entry to its column sum and raises the column maximum (non-negative values at
+/// most 1: wrapping is exact).
+#[inline(never)] // keeps the loop's registers to itself
+fn add_to_column_sums_and_max(cols: &[u16], vals: &[I32F32], sums: &mut [i64], max: &mut [i64]) {
+    for (&j, &v) in cols.iter().zip(vals) {
+        if let (Some(s), Some(m)) = (sums.get_mut(usize::from(j)), max.get_mut(usize::from(j))) {
+            *s = s.wrapping_add(v.to_bits());
+            *m = (*m).max(v.to_bits());
+        }
+    }
 }
 
 /// Adds each entry to its column sum (non-negative values at most 1: wrapping is exact).

@@ -755,7 +755,11 @@ pub fn random_inputs(rng: &mut Rng, opts: GenOptions) -> Inputs {
     if opts.original {
         // Original Yuma with the bonds following the clipped or the raw weights (its fused path).
         hp.yuma3_enabled = false;
-        hp.bonds_penalty = if hp.bonds_penalty.is_multiple_of(2) { 0 } else { 65535 };
+        hp.bonds_penalty = if hp.bonds_penalty.is_multiple_of(2) {
+            0
+        } else {
+            65535
+        };
     }
     let stake: Vec<u64> = (0..n)
         .map(|_| match rng.below(6) {
