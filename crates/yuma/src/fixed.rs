@@ -289,6 +289,15 @@ impl UnitFactor {
             .map(Self)
     }
 
+    /// [`UnitFactor::times`] of a non-negative operand, given as its bits (below `2^63`): the
+    /// product is at most the operand.
+    #[inline(always)]
+    pub fn times_bits(self, x: u64) -> u64 {
+        u128::from(self.0)
+            .wrapping_mul(u128::from(x))
+            .wrapping_shr(32) as u64
+    }
+
     /// `f.saturating_mul(x)`.
     #[inline]
     pub fn times(self, x: I32F32) -> I32F32 {

@@ -501,10 +501,11 @@ pub(super) fn clip_original(
     let n = consensus.len();
     let columns = original_columns(rate, bonds_prev, delta_sum, n);
     let saturated = Divisor::new(I32F32::MAX);
-    let terms_for = |scale| OriginalTerms {
+    let terms_for = |scale: UnitFactor| OriginalTerms {
         alpha: rate.alpha,
         one_minus_alpha: rate.one_minus_alpha,
-        times_stake: move |w| UnitFactor::times(scale, w),
+        // Only for weights (non-negative).
+        times_stake: move |w: I32F32| I32F32::from_bits(scale.times_bits(w.to_bits() as u64) as i64),
         columns: &columns,
         saturated,
     };
@@ -651,8 +652,7 @@ fn original_clip_ema_row<const CLIPPED: bool, T: EmaTerms>(
         column.pending = 0;
         matched = matched.wrapping_add((pending >> 62) as usize);
         let e = terms
-            .new_term(j, wb)
-            .to_bits()
+            .new_term_bits(j, wb.to_bits() as u64)
             .wrapping_add(pending & VALUE);
         column.ema_sum = column.ema_sum.wrapping_add(e);
         if let Some(m) = raw_max.get_mut(usize::from(j)) {
@@ -776,7 +776,10 @@ fn original_tail(
     let mut stored: Vec<SparseRowU16> = Vec::with_capacity(n);
     for ((cols, vals), &keep) in scratch.ema().rows().zip(new_permit) {
         let (row, total) = match &unit_columns {
-            Some(columns) => original_finish_row(cols, vals, columns, keep, |f, v| f.times(v)),
+            // EMA values are positive, and so are their normalized values.
+            Some(columns) => original_finish_row(cols, vals, columns, keep, |f, v| {
+                I32F32::from_bits(f.times_bits(v.to_bits() as u64) as i64)
+            }),
             None => original_finish_row(cols, vals, &columns, keep, |inc, v| inc.saturating_mul(v)),
         };
         dividends.push(total);
@@ -834,6 +837,17 @@ struct OriginalTerms<'c, S> {
 }
 
 impl<S: Fn(I32F32) -> I32F32> EmaTerms for OriginalTerms<'_, S> {
+    /// Row stake `A` and `alpha` are in `[0, 1]` and `w >= 0`: every step stays non-negative.
+    #[inline(always)]
+    fn new_term_bits(&self, j: u16, w: u64) -> i64 {
+        let delta = (self.times_stake)(I32F32::from_bits(w as i64));
+        let normalized = self
+            .columns
+            .get(usize::from(j))
+            .map_or(delta, |(div, _)| div.safe_div(delta));
+        self.alpha.times_bits(normalized.to_bits() as u64) as i64
+    }
+
     #[inline(always)]
     fn new_term(&self, j: u16, w: I32F32) -> I32F32 {
         let delta = (self.times_stake)(w);
@@ -916,6 +930,12 @@ fn bonds_below(raw: &[(u16, u16)], n: usize) -> &[(u16, u16)] {
 trait EmaTerms {
     fn new_term(&self, j: u16, w: I32F32) -> I32F32;
     fn old_term(&self, j: u16, b: u16) -> I32F32;
+
+    /// [`EmaTerms::new_term`] of a non-negative `w`, given as its bits (below `2^63`), in bits.
+    #[inline(always)]
+    fn new_term_bits(&self, j: u16, w: u64) -> i64 {
+        self.new_term(j, I32F32::from_bits(w as i64)).to_bits()
+    }
 }
 
 /// Yuma3: `alpha * w` and `(1 - alpha) * b`, with (`MASKED`) or without the registration
