@@ -298,6 +298,12 @@ impl UnitFactor {
             .wrapping_shr(32) as u64
     }
 
+    /// [`UnitFactor::times`] of an operand known to be non-negative.
+    #[inline(always)]
+    pub fn times_nonneg(self, x: I32F32) -> I32F32 {
+        I32F32(self.times_bits(x.0 as u64) as i64)
+    }
+
     /// `f.saturating_mul(x)`.
     #[inline]
     pub fn times(self, x: I32F32) -> I32F32 {

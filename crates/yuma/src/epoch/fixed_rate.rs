@@ -428,8 +428,13 @@ pub(super) fn clip_sums(
         }
         // Active stake is normalized (each at most 1); the general product otherwise.
         *row_sum = match (UnitFactor::new(scale), clipped_for_bonds) {
-            (Some(f), true) => clip_sums_row::<false>(cols, vals, |x| f.times(x), &mut columns),
-            (Some(f), false) => clip_sums_row::<true>(cols, vals, |x| f.times(x), &mut columns),
+            // Weights and clipped weights are non-negative.
+            (Some(f), true) => {
+                clip_sums_row::<false>(cols, vals, |x| f.times_nonneg(x), &mut columns)
+            }
+            (Some(f), false) => {
+                clip_sums_row::<true>(cols, vals, |x| f.times_nonneg(x), &mut columns)
+            }
             (None, true) => {
                 clip_sums_row::<false>(cols, vals, |x| scale.saturating_mul(x), &mut columns)
             }
@@ -465,19 +470,21 @@ fn clip_sums_row<const RAW_DELTA: bool>(
     scale: impl Fn(I32F32) -> I32F32,
     columns: &mut [ColumnState],
 ) -> I32F32 {
-    let mut total = 0i128;
+    // Non-negative values of at most 1 (weights are normalized), at most 65536 of them: the
+    // sum is exact and far below the clamp.
+    let mut total = 0i64;
     for (&j, &v) in cols.iter().zip(vals) {
         let Some(column) = columns.get_mut(usize::from(j)) else {
             continue; // unreachable: weight columns are < n
         };
         let (_, added) = column.clip(v);
-        total = total.wrapping_add(i128::from(added.to_bits()));
+        total = total.wrapping_add(added.to_bits());
         column.rank = I32F32::from_bits(column.rank.to_bits().wrapping_add(scale(added).to_bits()));
         if RAW_DELTA {
             column.ema_sum = column.ema_sum.wrapping_add(scale(v).to_bits());
         }
     }
-    I32F32::from_bits(i64::try_from(total).unwrap_or(i64::MAX))
+    I32F32::from_bits(total)
 }
 
 /// [`original`] after [`clip_sums`] (bonds penalty 1 or 0): the EMA rows are built while the
