@@ -519,8 +519,7 @@ pub(super) fn clip_original(
     let mut states = core::mem::take(&mut scratch.states);
     states.clear();
     states.extend(consensus.iter().map(|&c| ColumnState::new(c)));
-    // Per column: the largest EMA value (all are non-negative).
-    let mut raw_max = vec![0i64; n];
+    // The states' `rank` holds the column's largest EMA value (all are non-negative).
     let (ema, acc, clip_cols, clip_vals, spill) = scratch.fused_buffers();
     ema.clear();
     acc.reset(n);
@@ -535,7 +534,6 @@ pub(super) fn clip_original(
                         raw,
                         &terms,
                         &mut states,
-                        &mut raw_max,
                         (out_cols, out_vals),
                         spill,
                     )
@@ -545,7 +543,6 @@ pub(super) fn clip_original(
                         raw,
                         &terms,
                         &mut states,
-                        &mut raw_max,
                         (out_cols, out_vals),
                         spill,
                     )
@@ -557,25 +554,21 @@ pub(super) fn clip_original(
                         clip_cols.resize(cols.len(), 0);
                         clip_vals.resize(cols.len(), I32F32::ZERO);
                     }
-                    // `clip_row` also adds to the states' ranks, which this pass ignores.
-                    let (kept, _) = match scale_unit {
-                        Some(f) => clip_row(
-                            cols,
-                            vals,
-                            |x| f.times(x),
-                            &mut states,
-                            clip_cols,
-                            clip_vals,
-                        ),
-                        None => clip_row(
-                            cols,
-                            vals,
-                            |x| scale.saturating_mul(x),
-                            &mut states,
-                            clip_cols,
-                            clip_vals,
-                        ),
-                    };
+                    // `col_clip_sparse` of the row (the states' ranks are not touched).
+                    let mut kept = 0usize;
+                    for (&j, &v) in cols.iter().zip(vals) {
+                        let Some(state) = states.get(usize::from(j)) else {
+                            continue; // unreachable: weight columns are < n
+                        };
+                        let (keep, _) = state.clip(v);
+                        if let (Some(c), Some(x)) =
+                            (clip_cols.get_mut(kept), clip_vals.get_mut(kept))
+                        {
+                            *c = j;
+                            *x = v.min_of(state.consensus);
+                        }
+                        kept = kept.wrapping_add(keep);
+                    }
                     (
                         clip_cols.get(..kept).unwrap_or(&[]),
                         clip_vals.get(..kept).unwrap_or(&[]),
@@ -606,12 +599,9 @@ pub(super) fn clip_original(
                     ),
                 };
                 for (&j, &v) in out_cols.iter().zip(out_vals.iter()).take(len) {
-                    if let (Some(state), Some(m)) = (
-                        states.get_mut(usize::from(j)),
-                        raw_max.get_mut(usize::from(j)),
-                    ) {
+                    if let Some(state) = states.get_mut(usize::from(j)) {
                         state.ema_sum = state.ema_sum.wrapping_add(v.to_bits());
-                        *m = (*m).max(v.to_bits());
+                        state.rank = state.rank.max_of(v);
                     }
                 }
                 len
@@ -620,6 +610,7 @@ pub(super) fn clip_original(
         ema.finish_row(len);
     }
     let ema_sum: Vec<i64> = states.iter().map(|c| c.ema_sum).collect();
+    let raw_max: Vec<i64> = states.iter().map(|c| c.rank.to_bits()).collect();
     scratch.states = states;
     original_tail(scratch, &ema_sum, &raw_max, incentive, new_permit)
 }
@@ -627,15 +618,15 @@ pub(super) fn clip_original(
 /// One EMA row of [`clip_original`] for a weight row in ascending column order (the bond row in
 /// any order): each weight is clipped again (`CLIPPED`: the clipped value is `Wb`; a removed
 /// entry adds 0, like an absent one), its delta term plus the column's bond term enters the
-/// EMA, and every EMA value is added to its column's sum, as in [`clip_ema_row`]. Returns the
-/// number of EMA entries written.
+/// EMA, and every EMA value is added to its column's sum, as in [`clip_ema_row`], and raises
+/// the column's maximum (kept in its `rank`, unused by this pass). Returns the number of EMA
+/// entries written.
 #[inline(never)] // keeps the loop's registers to itself
 fn original_clip_ema_row<const CLIPPED: bool, T: EmaTerms>(
     (cols, vals): (&[u16], &[I32F32]),
     raw: &[(u16, u16)],
     terms: &T,
     columns: &mut [ColumnState],
-    raw_max: &mut [i64],
     (out_cols, out_vals): (&mut [u16], &mut [I32F32]),
     spill: &mut Vec<(u16, I32F32)>,
 ) -> usize {
@@ -662,9 +653,7 @@ fn original_clip_ema_row<const CLIPPED: bool, T: EmaTerms>(
             .new_term_bits(j, wb.to_bits() as u64)
             .wrapping_add(pending & VALUE);
         column.ema_sum = column.ema_sum.wrapping_add(e);
-        if let Some(m) = raw_max.get_mut(usize::from(j)) {
-            *m = (*m).max(e);
-        }
+        column.rank = I32F32::from_bits(column.rank.to_bits().max(e));
         if let (Some(c), Some(o)) = (out_cols.get_mut(k), out_vals.get_mut(k)) {
             *c = j;
             *o = I32F32::from_bits(e);
@@ -674,8 +663,8 @@ fn original_clip_ema_row<const CLIPPED: bool, T: EmaTerms>(
     if matched < bonds {
         k = flush_pending(raw, columns, out_cols, out_vals, k, spill);
         for &(j, e) in spill.iter() {
-            if let Some(m) = raw_max.get_mut(usize::from(j)) {
-                *m = (*m).max(e.to_bits());
+            if let Some(column) = columns.get_mut(usize::from(j)) {
+                column.rank = column.rank.max_of(e);
             }
         }
     }
