@@ -14,7 +14,9 @@
 //! ranks). Pass 2 ([`finish`]) turns the rows that are needed (permitted rows for storage,
 //! rows with active stake for dividends) into stored bonds and dividends.
 //!
-//! Original Yuma ([`original`]) uses the same merged EMA rows over column-normalized parts.
+//! Original Yuma ([`original`]) uses the same merged EMA rows over column-normalized parts;
+//! for bonds penalty 1 or 0, [`clip_sums`] and [`clip_original`] clip without storing the
+//! clipped matrix and build its EMA rows with the bond terms parked per column.
 
 use super::bonds::{BondScratch, RowAccumulator};
 use super::consensus::{ColumnState, clip_row};
