@@ -554,6 +554,7 @@ if (want("speed")) {
     while (model.tokenize(text, false).length < 512) text += LONG_PASSAGE + "\n\n";
     const ids = model.tokenize(text, false).slice(0, 512);
     const runs = [];
+    const loadAtStart = os.loadavg().map((x) => round(x, 2));
     for (const threads of [2, 1]) {
         const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), opt.model, "--speed-worker", String(threads), "--allow-other-model"],
             {encoding: "utf8", env: {...process.env, NOESIS_SPEED_PROMPT_IDS: JSON.stringify(ids)}, maxBuffer: 64 << 20});
@@ -565,7 +566,7 @@ if (want("speed")) {
         header: {
             ...commonHeader("speed"),
             kind: "speed baseline (not a test fixture)",
-            machine: {cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, loadavg_at_start: os.loadavg().map((x) => round(x, 2)), total_mem_gib: round(os.totalmem() / 2 ** 30, 1)},
+            machine: {cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, loadavg_at_start: loadAtStart, loadavg_after_runs: os.loadavg().map((x) => round(x, 2)), total_mem_gib: round(os.totalmem() / 2 ** 30, 1)},
             method: {
                 process: "one fresh node process per thread count (peak RSS and load time are per process); the model file is in the page cache (warm)",
                 llama: "getLlama({gpu: false, build: 'never', maxThreads: 0}) so context threads are exact; n_threads = n_threads_batch = threads",
