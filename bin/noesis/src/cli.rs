@@ -44,6 +44,12 @@ pub enum Command {
     /// Weights: set, or commit then reveal (commit-reveal is on by default).
     #[command(subcommand)]
     Weights(WeightsCommand),
+    /// Models: fetch a known model (pinned by sha256) or list the installed ones.
+    #[command(subcommand)]
+    Model(crate::ai::ModelCommand),
+    /// AI runtime: generate text with a local GGUF model.
+    #[command(subcommand)]
+    Ai(crate::ai::AiCommand),
 }
 
 /// Who signs a transaction, and which node gets it.
@@ -330,6 +336,8 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Neuron(cmd) => crate::subnets::neuron(cmd).await,
         Command::Stake(cmd) => crate::subnets::stake(cmd).await,
         Command::Weights(cmd) => crate::subnets::weights(cmd).await,
+        Command::Model(cmd) => crate::ai::model(cmd),
+        Command::Ai(cmd) => crate::ai::run(cmd),
     }
 }
 

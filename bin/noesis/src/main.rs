@@ -11,6 +11,7 @@ macro_rules! say {
 }
 
 mod account;
+mod ai;
 mod cli;
 mod client;
 mod run;
@@ -22,6 +23,7 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);
+    ai::configure_threads(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -26,6 +26,9 @@ const COMMANDS: &[&[&str]] = &[
     &["weights", "set"],
     &["weights", "commit"],
     &["weights", "reveal"],
+    &["model", "fetch"],
+    &["model", "list"],
+    &["ai", "generate"],
 ];
 
 fn render() -> String {

@@ -1,0 +1,616 @@
+//! The llama forward pass on candle's quantized matrix multiplications.
+//!
+//! Weights stay in their GGUF quantization and are multiplied with candle's
+//! [`QMatMul`] (which quantizes the activations to the weight's dot-product type, as
+//! llama.cpp's CPU backend does). Everything between the matmuls is written here on plain
+//! `f32` buffers that a [`Session`] owns and reuses: RMSNorm, RoPE, grouped-query causal
+//! attention over a preallocated KV cache, the SiLU-gated MLP and the tied output.
+//!
+//! **RoPE layout.** llama.cpp's converter permutes the Q and K weights of llama models so
+//! that the GGUF is rotated in the "normal" (interleaved) layout: dimensions `2i` and
+//! `2i+1` of a head form a pair rotated by `pos · base^(-2i/rope_dim)`. (NeoX-style models
+//! pair `i` with `i + d/2` instead; candle-transformers picks `rope_i` for llama for the
+//! same reason.) The angle table is built like llama.cpp's rope cache: `theta = pos` in
+//! `f32`, multiplied by `base^(-2/rope_dim)` once per pair.
+//!
+//! **Attention precision.** llama.cpp keeps its KV cache in f16 and, on the CPU, rounds
+//! the queries to f16 for `Q·Kᵀ` and the softmax weights to f16 for the product with V.
+//! This runtime does the same roundings (on f32 storage, so no conversion in the inner
+//! loops): with them its greedy completions match llama.cpp's token for token where
+//! plain f32 attention drifts off at near-ties after a dozen tokens.
+//!
+//! **Outputs.** [`Model::forward`] takes a batch of new tokens at positions
+//! `[p, p + n)` (prefill and decode are the same call) and returns the final hidden state
+//! of every position (after the output norm, before the output projection — what a
+//! proof-of-inference commitment reads) and the logits of the positions asked for.
+
+use std::sync::Arc;
+
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{Device, Module, Storage, Tensor};
+use rayon::prelude::*;
+
+use crate::error::{AiError, Result};
+use crate::gguf::{Gguf, LlamaConfig};
+
+/// Tokens processed per internal step of a long forward (bounds the activation buffers).
+pub const UBATCH: usize = 512;
+
+/// Which positions of a forward need logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    /// Every position (verification, teacher forcing).
+    All,
+    /// Only the last position (generation).
+    Last,
+    /// None (hidden states only).
+    None,
+}
+
+/// The result of one forward.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// Position of the first token of the batch.
+    pub start: usize,
+    /// Tokens in the batch.
+    pub n_tokens: usize,
+    /// Hidden size.
+    pub n_embd: usize,
+    /// Vocabulary size (length of one logits row).
+    pub vocab: usize,
+    /// Final hidden states, `n_tokens × n_embd`, row-major.
+    pub hidden: Vec<f32>,
+    /// Logits rows, `vocab` floats each, for batch rows `logits_from..n_tokens`.
+    pub logits: Vec<f32>,
+    /// Index (within the batch) of the first row that has logits.
+    pub logits_from: usize,
+}
+
+impl Forward {
+    /// The hidden state of batch row `i`.
+    pub fn hidden(&self, i: usize) -> Option<&[f32]> {
+        let start = i.checked_mul(self.n_embd)?;
+        self.hidden.get(start..start + self.n_embd)
+    }
+
+    /// The logits of batch row `i`, when they were computed.
+    pub fn logits(&self, i: usize) -> Option<&[f32]> {
+        let row = i.checked_sub(self.logits_from)?;
+        let start = row.checked_mul(self.vocab)?;
+        self.logits.get(start..start + self.vocab)
+    }
+
+    /// The logits of the last row, when they were computed.
+    pub fn last_logits(&self) -> Option<&[f32]> {
+        self.logits(self.n_tokens.checked_sub(1)?)
+    }
+}
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: QMatMul,
+    wk: QMatMul,
+    wv: QMatMul,
+    wo: QMatMul,
+    ffn_norm: Vec<f32>,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+}
+
+/// A loaded llama model: weights, hyperparameters and a thread pool.
+pub struct Model {
+    /// Hyperparameters.
+    pub config: LlamaConfig,
+    tok_embd: Arc<QTensor>,
+    layers: Vec<Layer>,
+    output_norm: Vec<f32>,
+    output: QMatMul,
+    /// `cos`/`sin` of the RoPE angles, `context_length × rope_dim/2`.
+    rope_cos: Vec<f32>,
+    rope_sin: Vec<f32>,
+    pool: rayon::ThreadPool,
+    threads: usize,
+    /// Whether `output.weight` is absent and the token embedding is reused.
+    pub tied_embeddings: bool,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("config", &self.config)
+            .field("threads", &self.threads)
+            .field("tied_embeddings", &self.tied_embeddings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Threads of candle's process-wide quantized-matmul pool (the calling thread included).
+/// candle sizes it once, at first use, from `CANDLE_NUM_THREADS` (else
+/// `RAYON_NUM_THREADS`, else the physical cores); the CLI sets that from `--threads`
+/// before anything runs.
+pub fn matmul_threads() -> usize {
+    candle_core::utils::barrier_pool().n_workers() + 1
+}
+
+impl Model {
+    /// Loads the weights described by a validated header from the file they came from.
+    /// `threads` sizes the pool used for attention and the other non-matmul work.
+    pub fn load<R: std::io::Read + std::io::Seek>(
+        gguf: &Gguf,
+        reader: &mut R,
+        threads: usize,
+    ) -> Result<Self> {
+        let config = LlamaConfig::from_gguf(gguf)?;
+        let c = &config;
+        let mut tensor = |name: &str, shape: &[usize]| -> Result<QTensor> {
+            let info = gguf
+                .tensor(name)
+                .ok_or_else(|| AiError::Model(format!("tensor `{name}` is missing")))?;
+            if info.shape.dims() != shape {
+                return Err(AiError::Model(format!(
+                    "tensor `{name}` has shape {:?}, expected {shape:?}",
+                    info.shape.dims()
+                )));
+            }
+            Ok(gguf.content.tensor(reader, name, &Device::Cpu)?)
+        };
+        let q_out = c.n_head * c.head_dim;
+        let kv_out = c.n_kv_head * c.head_dim;
+        let tok_embd = Arc::new(tensor("token_embd.weight", &[c.vocab_size, c.n_embd])?);
+        let mut layers = Vec::with_capacity(c.n_layer);
+        for i in 0..c.n_layer {
+            let mut mm = |name: &str, shape: &[usize]| -> Result<QMatMul> {
+                Ok(QMatMul::from_qtensor(tensor(
+                    &format!("blk.{i}.{name}.weight"),
+                    shape,
+                )?)?)
+            };
+            let wq = mm("attn_q", &[q_out, c.n_embd])?;
+            let wk = mm("attn_k", &[kv_out, c.n_embd])?;
+            let wv = mm("attn_v", &[kv_out, c.n_embd])?;
+            let wo = mm("attn_output", &[c.n_embd, q_out])?;
+            let gate = mm("ffn_gate", &[c.n_ff, c.n_embd])?;
+            let up = mm("ffn_up", &[c.n_ff, c.n_embd])?;
+            let down = mm("ffn_down", &[c.n_embd, c.n_ff])?;
+            let attn_norm = f32s(&tensor(&format!("blk.{i}.attn_norm.weight"), &[c.n_embd])?)?;
+            let ffn_norm = f32s(&tensor(&format!("blk.{i}.ffn_norm.weight"), &[c.n_embd])?)?;
+            layers.push(Layer {
+                attn_norm,
+                wq,
+                wk,
+                wv,
+                wo,
+                ffn_norm,
+                gate,
+                up,
+                down,
+            });
+        }
+        let output_norm = f32s(&tensor("output_norm.weight", &[c.n_embd])?)?;
+        let (output, tied_embeddings) = if gguf.tensor("output.weight").is_some() {
+            let w = tensor("output.weight", &[c.vocab_size, c.n_embd])?;
+            (QMatMul::from_qtensor(w)?, false)
+        } else {
+            (QMatMul::from_arc(Arc::clone(&tok_embd))?, true)
+        };
+        let (rope_cos, rope_sin) = rope_table(c);
+        let threads = threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("noesis-ai-{i}"))
+            .build()
+            .map_err(|e| AiError::Model(format!("cannot start {threads} threads: {e}")))?;
+        Ok(Self {
+            config,
+            tok_embd,
+            layers,
+            output_norm,
+            output,
+            rope_cos,
+            rope_sin,
+            pool,
+            threads,
+            tied_embeddings,
+        })
+    }
+
+    /// Threads of this model's own pool (attention and element-wise work).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// A new session (KV cache and buffers) holding up to `capacity` positions (at most
+    /// the model's context length). The cache is allocated once, zeroed lazily by the OS.
+    pub fn session(&self, capacity: usize) -> Result<Session> {
+        let c = &self.config;
+        if capacity == 0 || capacity > c.context_length {
+            return Err(AiError::Model(format!(
+                "session capacity {capacity} is not in 1..={}",
+                c.context_length
+            )));
+        }
+        let per_layer = c.n_kv_head * capacity * c.head_dim;
+        Ok(Session {
+            k: (0..c.n_layer).map(|_| vec![0.0; per_layer]).collect(),
+            v: (0..c.n_layer).map(|_| vec![0.0; per_layer]).collect(),
+            capacity,
+            len: 0,
+            buf: Buffers::default(),
+        })
+    }
+
+    /// Runs `tokens` at positions `[session.len(), session.len() + n)` and appends their
+    /// keys and values to the session. Returns the final hidden state of every position
+    /// and the logits `want`ed.
+    pub fn forward(&self, s: &mut Session, tokens: &[u32], want: Logits) -> Result<Forward> {
+        let c = &self.config;
+        let n = tokens.len();
+        if n == 0 {
+            return Err(AiError::Model("forward over no tokens".into()));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
+            return Err(AiError::Model(format!(
+                "token id {bad} is outside the vocabulary ({})",
+                c.vocab_size
+            )));
+        }
+        let start = s.len;
+        if start + n > s.capacity {
+            return Err(AiError::Model(format!(
+                "positions {start}..{} exceed the session's capacity of {} positions",
+                start + n,
+                s.capacity
+            )));
+        }
+        let logits_from = match want {
+            Logits::All => 0,
+            Logits::Last => n - 1,
+            Logits::None => n,
+        };
+        let mut out = Forward {
+            start,
+            n_tokens: n,
+            n_embd: c.n_embd,
+            vocab: c.vocab_size,
+            hidden: Vec::with_capacity(n * c.n_embd),
+            logits: Vec::with_capacity((n - logits_from) * c.vocab_size),
+            logits_from,
+        };
+        self.pool.install(|| -> Result<()> {
+            for (chunk_index, chunk) in tokens.chunks(UBATCH).enumerate() {
+                let chunk_start = chunk_index * UBATCH;
+                self.forward_chunk(s, chunk)?;
+                out.hidden.extend_from_slice(&s.buf.hidden);
+                let from = logits_from.max(chunk_start);
+                if from < chunk_start + chunk.len() {
+                    let rows = &s.buf.hidden[(from - chunk_start) * c.n_embd..];
+                    matmul(&self.output, rows, c.n_embd, &mut s.buf.logits)?;
+                    out.logits.extend_from_slice(&s.buf.logits);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// One chunk of at most [`UBATCH`] tokens: leaves the final hidden states in
+    /// `s.buf.hidden` and advances the session.
+    fn forward_chunk(&self, s: &mut Session, tokens: &[u32]) -> Result<()> {
+        let c = &self.config;
+        let n = tokens.len();
+        let d = c.n_embd;
+        let start = s.len;
+        let ids = Tensor::from_slice(tokens, n, &Device::Cpu)?;
+        copy_out(&self.tok_embd.embedding(&ids)?, &mut s.buf.x)?;
+        for (li, layer) in self.layers.iter().enumerate() {
+            let b = &mut s.buf;
+            rms_norm(&b.x, &layer.attn_norm, c.rms_eps, &mut b.xn);
+            matmul(&layer.wq, &b.xn, d, &mut b.q)?;
+            matmul(&layer.wk, &b.xn, d, &mut b.k)?;
+            matmul(&layer.wv, &b.xn, d, &mut b.v)?;
+            self.rope(&mut b.q, c.n_head, start);
+            self.rope(&mut b.k, c.n_kv_head, start);
+            // llama.cpp's precision: an f16 KV cache, queries rounded to f16 for Q·K.
+            for x in b.q.iter_mut().chain(b.k.iter_mut()).chain(b.v.iter_mut()) {
+                *x = round_f16(*x);
+            }
+            // Append to the cache: per kv head, positions are contiguous rows.
+            let (kc, vc) = (&mut s.k[li], &mut s.v[li]);
+            let hd = c.head_dim;
+            for i in 0..n {
+                for g in 0..c.n_kv_head {
+                    let src = (i * c.n_kv_head + g) * hd;
+                    let dst = (g * s.capacity + start + i) * hd;
+                    kc[dst..dst + hd].copy_from_slice(&b.k[src..src + hd]);
+                    vc[dst..dst + hd].copy_from_slice(&b.v[src..src + hd]);
+                }
+            }
+            self.attention(&b.q, kc, vc, s.capacity, start, n, &mut b.att);
+            matmul(&layer.wo, &b.att, c.n_head * hd, &mut b.o)?;
+            add_in_place(&mut b.x, &b.o);
+            rms_norm(&b.x, &layer.ffn_norm, c.rms_eps, &mut b.xn);
+            matmul(&layer.gate, &b.xn, d, &mut b.gate)?;
+            matmul(&layer.up, &b.xn, d, &mut b.up)?;
+            for (g, u) in b.gate.iter_mut().zip(&b.up) {
+                *g = *g / (1.0 + (-*g).exp()) * u;
+            }
+            matmul(&layer.down, &b.gate, c.n_ff, &mut b.o)?;
+            add_in_place(&mut b.x, &b.o);
+        }
+        let b = &mut s.buf;
+        rms_norm(&b.x, &self.output_norm, c.rms_eps, &mut b.hidden);
+        s.len += n;
+        Ok(())
+    }
+
+    /// Rotates the first `rope_dim` dimensions of every head in `x` (rows of `heads`
+    /// heads, positions from `start`), interleaved pairs.
+    fn rope(&self, x: &mut [f32], heads: usize, start: usize) {
+        let c = &self.config;
+        let half = c.rope_dim / 2;
+        let row = heads * c.head_dim;
+        for (i, r) in x.chunks_exact_mut(row).enumerate() {
+            let at = (start + i) * half;
+            let (cos, sin) = (&self.rope_cos[at..at + half], &self.rope_sin[at..at + half]);
+            for h in r.chunks_exact_mut(c.head_dim) {
+                for (j, pair) in h[..c.rope_dim].chunks_exact_mut(2).enumerate() {
+                    let (x0, x1) = (pair[0], pair[1]);
+                    pair[0] = x0 * cos[j] - x1 * sin[j];
+                    pair[1] = x0 * sin[j] + x1 * cos[j];
+                }
+            }
+        }
+    }
+
+    /// Causal grouped-query attention of `n` queries at positions `[start, start+n)`
+    /// against the cached keys/values `[0, start+n)`; writes `n × (n_head·head_dim)`.
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        q: &[f32],
+        kc: &[f32],
+        vc: &[f32],
+        capacity: usize,
+        start: usize,
+        n: usize,
+        out: &mut Vec<f32>,
+    ) {
+        let c = &self.config;
+        let hd = c.head_dim;
+        let group = c.n_head / c.n_kv_head;
+        let scale = 1.0 / (hd as f32).sqrt();
+        out.resize(n * c.n_head * hd, 0.0);
+        out.par_chunks_mut(hd).enumerate().for_each_init(
+            || Vec::with_capacity(start + n),
+            |scores: &mut Vec<f32>, (idx, o)| {
+                let (i, h) = (idx / c.n_head, idx % c.n_head);
+                let g = h / group;
+                let qv = &q[idx * hd..(idx + 1) * hd];
+                let keys = &kc[g * capacity * hd..];
+                let values = &vc[g * capacity * hd..];
+                let t = start + i + 1;
+                scores.clear();
+                let mut max = f32::NEG_INFINITY;
+                for kv in keys[..t * hd].chunks_exact(hd) {
+                    let s = dot(qv, kv) * scale;
+                    max = max.max(s);
+                    scores.push(s);
+                }
+                let mut sum = 0f64;
+                for s in scores.iter_mut() {
+                    *s = (*s - max).exp();
+                    sum += f64::from(*s);
+                }
+                let inv = (1.0 / sum) as f32;
+                o.fill(0.0);
+                for (w, vv) in scores.iter().zip(values[..t * hd].chunks_exact(hd)) {
+                    // The weights enter the f16 product with V rounded, as in llama.cpp.
+                    let w = round_f16(w * inv);
+                    for (a, b) in o.iter_mut().zip(vv) {
+                        *a += w * b;
+                    }
+                }
+            },
+        );
+    }
+}
+
+/// A sequence being run: the KV cache of every layer and reusable buffers.
+pub struct Session {
+    /// Per layer: `n_kv_head × capacity × head_dim` keys.
+    k: Vec<Vec<f32>>,
+    /// Per layer: values, same layout.
+    v: Vec<Vec<f32>>,
+    capacity: usize,
+    len: usize,
+    buf: Buffers,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("capacity", &self.capacity)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Positions filled so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no position is filled.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Most positions this session holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Forgets positions from `len` on (they are overwritten by the next forward).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+}
+
+/// Activation buffers, resized in place (no allocation once warm).
+#[derive(Default)]
+struct Buffers {
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att: Vec<f32>,
+    o: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    hidden: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+/// The RoPE cos/sin table, computed like llama.cpp's rope cache (f32 recurrence).
+fn rope_table(c: &LlamaConfig) -> (Vec<f32>, Vec<f32>) {
+    let half = c.rope_dim / 2;
+    let theta_scale = c.rope_freq_base.powf(-2.0 / c.rope_dim as f32);
+    let mut cos = Vec::with_capacity(c.context_length * half);
+    let mut sin = Vec::with_capacity(c.context_length * half);
+    for pos in 0..c.context_length {
+        let mut theta = pos as f32;
+        for _ in 0..half {
+            cos.push(theta.cos());
+            sin.push(theta.sin());
+            theta *= theta_scale;
+        }
+    }
+    (cos, sin)
+}
+
+/// A norm or other small tensor as f32s.
+fn f32s(t: &QTensor) -> Result<Vec<f32>> {
+    let mut out = Vec::new();
+    copy_out(&t.dequantize(&Device::Cpu)?, &mut out)?;
+    Ok(out)
+}
+
+/// `out = x · wᵀ` for `x` of rows of `k` floats.
+fn matmul(w: &QMatMul, x: &[f32], k: usize, out: &mut Vec<f32>) -> Result<()> {
+    let m = x.len() / k;
+    let xs = Tensor::from_slice(x, (m, k), &Device::Cpu)?;
+    copy_out(&w.forward(&xs)?, out)
+}
+
+/// Copies a contiguous f32 CPU tensor into `out` (resized, not reallocated once warm).
+fn copy_out(t: &Tensor, out: &mut Vec<f32>) -> Result<()> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        return Err(AiError::Candle("expected a CPU tensor".into()));
+    };
+    let all = cpu.as_slice::<f32>()?;
+    let n = t.elem_count();
+    let from = layout.start_offset();
+    let src = all
+        .get(from..from + n)
+        .ok_or_else(|| AiError::Candle("tensor storage shorter than its layout".into()))?;
+    out.clear();
+    out.extend_from_slice(src);
+    Ok(())
+}
+
+/// `out = x / rms(x) · w` per row, the sum of squares in f64 like ggml.
+fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut Vec<f32>) {
+    out.resize(x.len(), 0.0);
+    for (xr, or) in x.chunks_exact(w.len()).zip(out.chunks_exact_mut(w.len())) {
+        let sum: f64 = xr.iter().map(|&v| f64::from(v * v)).sum();
+        let mean = (sum / w.len() as f64) as f32;
+        let scale = 1.0 / (mean + eps).sqrt();
+        for ((o, &v), &g) in or.iter_mut().zip(xr).zip(w) {
+            *o = v * scale * g;
+        }
+    }
+}
+
+/// `x` rounded to the nearest f16 (round to nearest even), back in f32.
+#[inline]
+fn round_f16(x: f32) -> f32 {
+    half::f16::from_f32(x).to_f32()
+}
+
+fn add_in_place(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// Dot product with eight independent accumulators (vectorizes without reassociation).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rms_norm_matches_definition() {
+        let x = [1.0f32, 2.0, 3.0, 4.0];
+        let w = [1.0f32, 1.0, 2.0, 0.5];
+        let mut out = Vec::new();
+        rms_norm(&x, &w, 0.0, &mut out);
+        let rms = (30.0f32 / 4.0).sqrt();
+        for i in 0..4 {
+            assert!((out[i] - x[i] / rms * w[i]).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn dot_matches_naive() {
+        let a: Vec<f32> = (0..67).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..67).map(|i| (i as f32 * 0.11).cos()).collect();
+        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - naive).abs() < 1e-4);
+    }
+
+    #[test]
+    fn rope_table_angles() {
+        let c = LlamaConfig {
+            n_layer: 1,
+            n_embd: 8,
+            n_head: 1,
+            n_kv_head: 1,
+            head_dim: 8,
+            n_ff: 8,
+            context_length: 4,
+            rope_freq_base: 10_000.0,
+            rope_dim: 8,
+            rms_eps: 1e-5,
+            vocab_size: 4,
+        };
+        let (cos, sin) = rope_table(&c);
+        // Position 3, pair 1: angle 3 · 10000^(-2/8).
+        let theta = 3.0f32 * 10_000f32.powf(-0.25);
+        assert!((cos[3 * 4 + 1] - theta.cos()).abs() < 1e-6);
+        assert!((sin[3 * 4 + 1] - theta.sin()).abs() < 1e-6);
+        assert_eq!(cos[0], 1.0);
+    }
+}
