@@ -1,13 +1,19 @@
-//! `noesis model fetch|list` and `noesis ai generate`: the AI runtime from the command
-//! line. Results on stdout (the completion, streamed; the model table), progress and
+//! `noesis model fetch|list` and `noesis ai generate|prove|verify`: the AI runtime from
+//! the command line. Results on stdout (the completion, streamed; the model table), progress and
 //! statistics on stderr.
 
 use std::io::{IsTerminal as _, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use alloy_signer_local::PrivateKeySigner;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use noesis_ai::models::{self, FetchProgress};
+use noesis_ai::proof::{
+    self,
+    receipt::{MAX_RECEIPT_BYTES, Output, ReceiptFile},
+    verify::Tolerances,
+};
 use noesis_ai::{ChatMessage, Engine, LoadOptions, Prompt, SamplingParams};
 
 use crate::cli::{Command, home_dir};
@@ -34,8 +40,15 @@ pub enum ModelCommand {
 #[derive(Subcommand, Debug)]
 pub enum AiCommand {
     /// Generate a chat completion with a local model; the text streams to stdout,
-    /// statistics go to stderr.
+    /// statistics go to stderr; with --receipt, a signed receipt with the proof of
+    /// inference is written too.
     Generate(GenerateArgs),
+    /// Build a signed receipt for a given completion in one prefill pass (re-attest a
+    /// known answer).
+    Prove(ProveArgs),
+    /// Verify a receipt against the model: prints a JSON verdict; exits 0 on accept,
+    /// 1 on reject, 2 on malformed input.
+    Verify(VerifyArgs),
 }
 
 /// Where models are kept.
@@ -54,12 +67,22 @@ impl DataArgs {
     }
 }
 
-/// `noesis ai generate`.
+/// Which model, on how many threads.
 #[derive(Args, Debug)]
-pub struct GenerateArgs {
+pub struct ModelArgs {
     /// A .gguf file, or the id of a fetched model.
     #[arg(long, default_value = models::DEFAULT_MODEL)]
     pub model: String,
+    /// CPU threads [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// The request: messages and sampling.
+#[derive(Args, Debug)]
+pub struct RequestArgs {
     /// The user message.
     #[arg(long)]
     pub prompt: String,
@@ -85,19 +108,83 @@ pub struct GenerateArgs {
     /// escapes); the stop text is not printed.
     #[arg(long)]
     pub stop: Vec<String>,
-    /// CPU threads [default: all cores].
-    #[arg(long)]
-    pub threads: Option<usize>,
+}
+
+impl RequestArgs {
+    fn messages(&self) -> Vec<ChatMessage> {
+        let mut messages = Vec::new();
+        if let Some(system) = &self.system {
+            messages.push(ChatMessage::new("system", system.clone()));
+        }
+        messages.push(ChatMessage::new("user", self.prompt.clone()));
+        messages
+    }
+
+    fn params(&self) -> SamplingParams {
+        SamplingParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+            max_tokens: self.max_tokens,
+            stop: self.stop.iter().map(|s| unescape(s)).collect(),
+        }
+    }
+}
+
+/// `noesis ai generate`.
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
     #[command(flatten)]
-    pub data: DataArgs,
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// Private key (hex) that signs the receipt [default: dev account 0].
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Write the signed receipt (request, output, proof) to this JSON file.
+    #[arg(long)]
+    pub receipt: Option<PathBuf>,
+}
+
+/// `noesis ai prove`.
+#[derive(Args, Debug)]
+pub struct ProveArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// The completion's text (UTF-8, used exactly as it is).
+    #[arg(long)]
+    pub output_file: PathBuf,
+    /// Private key (hex) that signs the receipt [default: dev account 0].
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Where to write the signed receipt.
+    #[arg(long)]
+    pub receipt: PathBuf,
+}
+
+/// `noesis ai verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The receipt file.
+    pub receipt: PathBuf,
 }
 
 /// Sizes candle's process-wide matmul pool from `--threads` (or the core count). Runs in
 /// `main` before the async runtime or any other thread exists, because candle reads the
 /// variable once, when its pool starts.
 pub fn configure_threads(command: &Command) {
-    let Command::Ai(AiCommand::Generate(args)) = command else {
+    let Command::Ai(cmd) = command else {
         return;
+    };
+    let args = match cmd {
+        AiCommand::Generate(a) => &a.model,
+        AiCommand::Prove(a) => &a.model,
+        AiCommand::Verify(a) => &a.model,
     };
     if args.threads.is_none() && std::env::var_os("CANDLE_NUM_THREADS").is_some() {
         return;
@@ -191,10 +278,12 @@ pub fn model(cmd: ModelCommand) -> anyhow::Result<()> {
 pub fn run(cmd: AiCommand) -> anyhow::Result<()> {
     match cmd {
         AiCommand::Generate(args) => generate(args),
+        AiCommand::Prove(args) => prove(args),
+        AiCommand::Verify(args) => verify(args),
     }
 }
 
-fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+fn load(args: &ModelArgs) -> anyhow::Result<Engine> {
     let resolved = models::resolve(&args.model, &args.data.dir())?;
     let opts = LoadOptions {
         threads: threads(args.threads),
@@ -210,21 +299,49 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         engine.info.sha256,
         engine.info.load_secs
     );
-    let mut messages = Vec::new();
-    if let Some(system) = args.system {
-        messages.push(ChatMessage::new("system", system));
+    Ok(engine)
+}
+
+fn signing_key(key: Option<&str>) -> anyhow::Result<PrivateKeySigner> {
+    match key {
+        Some(key) => key
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--key must be a 32-byte private key in hex")),
+        None => {
+            let dev = noesis_primitives::dev_accounts(1);
+            let first = dev.first().context("cannot derive the dev account")?;
+            eprintln!(
+                "signing with dev account 0 ({}); pass --key to use yours",
+                first.address
+            );
+            Ok(PrivateKeySigner::from_bytes(&first.private_key)?)
+        }
     }
-    messages.push(ChatMessage::new("user", args.prompt));
-    let params = SamplingParams {
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        seed: args.seed,
-        max_tokens: args.max_tokens,
-        stop: args.stop.iter().map(|s| unescape(s)).collect(),
+}
+
+fn write_receipt(path: &Path, receipt: &ReceiptFile) -> anyhow::Result<()> {
+    let json = serde_json::to_vec_pretty(receipt)?;
+    std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "receipt: {} (signer {}, proof {} bytes)",
+        path.display(),
+        receipt.receipt.signer,
+        receipt.proof.len().saturating_sub(2) / 2
+    );
+    Ok(())
+}
+
+fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    // Check the key before spending time on the model.
+    let key = match &args.receipt {
+        Some(_) => Some(signing_key(args.key.as_deref())?),
+        None => None,
     };
+    let engine = load(&args.model)?;
+    let messages = args.request.messages();
+    let params = args.request.params();
     let mut stdout = std::io::stdout().lock();
-    let generation = engine.generate(&Prompt::Chat(messages), &params, |piece| {
+    let (generation, commitment) = proof::generate(&engine, &messages, &params, |piece| {
         let _ = stdout.write_all(piece.as_bytes());
         let _ = stdout.flush();
     })?;
@@ -248,7 +365,112 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         engine.model.threads(),
         noesis_ai::model::matmul_threads()
     );
+    if let (Some(path), Some(key)) = (&args.receipt, key) {
+        let output = Output {
+            text: generation.text.clone(),
+            tokens: generation.ids(),
+        };
+        let receipt = proof::sign_receipt(
+            &engine,
+            messages,
+            &params,
+            generation.prompt_tokens.len(),
+            output,
+            commitment,
+            &key,
+        )?;
+        write_receipt(path, &receipt)?;
+    }
     Ok(())
+}
+
+fn prove(args: ProveArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.output_file).with_context(|| {
+        format!(
+            "cannot read the completion from {} (a UTF-8 text file)",
+            args.output_file.display()
+        )
+    })?;
+    let key = signing_key(args.key.as_deref())?;
+    let engine = load(&args.model)?;
+    let messages = args.request.messages();
+    let params = args.request.params();
+    params.validate()?;
+    let prompt = engine.prompt_tokens(&Prompt::Chat(messages.clone()))?;
+    let tokens = proof::completion_tokens(&engine, &text, params.max_tokens)?;
+    let started = std::time::Instant::now();
+    let commitment = proof::attest(&engine, &prompt, &tokens)?;
+    eprintln!(
+        "attested {} output tokens after a {}-token prompt in {:.3} s",
+        tokens.len(),
+        prompt.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let output = Output { text, tokens };
+    let receipt = proof::sign_receipt(
+        &engine,
+        messages,
+        &params,
+        prompt.len(),
+        output,
+        commitment,
+        &key,
+    )?;
+    write_receipt(&args.receipt, &receipt)
+}
+
+/// Exit status of `noesis ai verify` for a rejection.
+const EXIT_REJECT: u8 = 1;
+/// Exit status of `noesis ai verify` for malformed input.
+const EXIT_MALFORMED: u8 = 2;
+
+fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let bytes = match read_capped(&args.receipt, MAX_RECEIPT_BYTES) {
+        Ok(bytes) => bytes,
+        Err(e) => malformed("unreadable_receipt", format!("{e:#}")),
+    };
+    let file = match ReceiptFile::parse(&bytes) {
+        Ok(file) => file,
+        Err(e) => malformed(e.code(), e.to_string()),
+    };
+    let engine = match load(&args.model) {
+        Ok(engine) => engine,
+        Err(e) => malformed("model_unavailable", format!("{e:#}")),
+    };
+    let verdict = match proof::verify::verify(&engine, file, &Tolerances::default()) {
+        Ok(verdict) => verdict,
+        Err(e) => malformed("verification_failed", e.to_string()),
+    };
+    crate::say!("{}", serde_json::to_string(&verdict)?);
+    if !verdict.accepted() {
+        std::process::exit(i32::from(EXIT_REJECT));
+    }
+    Ok(())
+}
+
+/// Prints the verdict for input that cannot be verified and exits with
+/// [`EXIT_MALFORMED`].
+fn malformed(reason: &str, detail: String) -> ! {
+    crate::say!(
+        "{}",
+        serde_json::json!({"verdict": "malformed", "reason": reason, "detail": detail})
+    );
+    std::process::exit(i32::from(EXIT_MALFORMED));
+}
+
+/// Reads at most `cap` bytes of a file; a larger file is an error.
+fn read_capped(path: &Path, cap: usize) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(cap as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() > cap {
+        anyhow::bail!("{} is larger than {cap} bytes", path.display());
+    }
+    Ok(bytes)
 }
 
 /// `\n`, `\t` and `\\` in a command-line argument.

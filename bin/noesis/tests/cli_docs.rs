@@ -29,6 +29,8 @@ const COMMANDS: &[&[&str]] = &[
     &["model", "fetch"],
     &["model", "list"],
     &["ai", "generate"],
+    &["ai", "prove"],
+    &["ai", "verify"],
 ];
 
 fn render() -> String {

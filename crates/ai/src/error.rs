@@ -77,6 +77,9 @@ pub enum AiError {
     /// Fetching a model failed (pip, the wheel, the archive).
     #[error("fetch: {0}")]
     Fetch(String),
+    /// An inference receipt could not be built.
+    #[error("receipt: {0}")]
+    Receipt(String),
 }
 
 impl AiError {

@@ -49,6 +49,9 @@ pub struct ModelInfo {
     pub architecture: String,
     /// `general.name`, when present.
     pub name: Option<String>,
+    /// sha256 of the tokenizer and chat template metadata
+    /// ([`crate::proof::tokenizer_digest`]), lowercase hex.
+    pub tokenizer_sha256: String,
     /// Seconds spent loading (parse, weights, tokenizer, hash).
     pub load_secs: f64,
 }
@@ -209,6 +212,7 @@ impl Engine {
                     size: gguf.file_len,
                     architecture: gguf.architecture()?.to_string(),
                     name,
+                    tokenizer_sha256: hex(&crate::proof::tokenizer_digest(&gguf)),
                     load_secs: started.elapsed().as_secs_f64(),
                 },
             })
@@ -380,15 +384,15 @@ impl Engine {
 
 /// The output text under construction: holds back what could still become a stop
 /// sequence, cuts at the first stop sequence.
-struct Output<'a> {
+pub(crate) struct Output<'a> {
     stop: &'a [String],
-    text: String,
+    pub(crate) text: String,
     emitted: usize,
     max_stop: usize,
 }
 
 impl<'a> Output<'a> {
-    fn new(stop: &'a [String]) -> Self {
+    pub(crate) fn new(stop: &'a [String]) -> Self {
         Self {
             stop,
             text: String::new(),
@@ -399,7 +403,7 @@ impl<'a> Output<'a> {
 
     /// Adds a piece; returns true when a stop sequence was reached (the text is then
     /// cut before it and everything before it emitted).
-    fn push(&mut self, piece: &str, obs: &mut dyn Observer) -> bool {
+    pub(crate) fn push(&mut self, piece: &str, obs: &mut dyn Observer) -> bool {
         if piece.is_empty() {
             return false;
         }
@@ -437,7 +441,7 @@ impl<'a> Output<'a> {
         false
     }
 
-    fn flush(&mut self, obs: &mut dyn Observer) {
+    pub(crate) fn flush(&mut self, obs: &mut dyn Observer) {
         if self.text.len() > self.emitted {
             obs.text(&self.text[self.emitted..]);
             self.emitted = self.text.len();

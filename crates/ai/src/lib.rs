@@ -16,6 +16,9 @@
 //! - [`sampling`] chooses tokens (greedy, temperature, top-k, top-p) with a specified,
 //!   counter-based SplitMix64 draw per output index, so a verifier can recompute any
 //!   token's choice from the seed;
+//! - [`proof`] is the proof of inference: a commitment to the final hidden states
+//!   recorded while generating, a receipt signed over EIP-712, and the verifier that
+//!   re-runs one prefill over prompt + output and checks commitment and sampling;
 //! - [`generate`] ties them together: [`Engine::load`], [`Engine::generate`] (stop
 //!   sequences, max tokens, end-of-generation tokens, streaming, a hard context cap,
 //!   a record of every token) and [`Engine::prefill`] (one teacher-forced pass over
@@ -33,6 +36,7 @@ pub mod generate;
 pub mod gguf;
 pub mod model;
 pub mod models;
+pub mod proof;
 pub mod sampling;
 pub mod template;
 pub mod tokenizer;

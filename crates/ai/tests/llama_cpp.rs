@@ -3,44 +3,14 @@
 //! node-llama-cpp) — token ids of tricky strings, rendered chat prompts, and greedy
 //! completions. Needs the SmolLM2 model like `smollm2.rs` (`noesis model fetch`).
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
-use noesis_ai::models::KNOWN_MODELS;
 use noesis_ai::sampling::argmax;
-use noesis_ai::{ChatMessage, Engine, LoadOptions, Logits, Prompt, SamplingParams};
+use std::path::PathBuf;
+
+use noesis_ai::{ChatMessage, Logits, Prompt, SamplingParams};
 use serde_json::Value;
 
-fn model_path() -> PathBuf {
-    let dir = std::env::var_os("NOESIS_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("."))
-                .join(".noesis/dev/models")
-        });
-    let path = dir.join(KNOWN_MODELS[0].file);
-    assert!(
-        path.is_file(),
-        "the SmolLM2 model is not installed at {}: run `noesis model fetch` (or point \
-         NOESIS_MODEL_DIR at a folder holding {})",
-        path.display(),
-        KNOWN_MODELS[0].file
-    );
-    path
-}
-
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let opts = LoadOptions {
-            threads: 2,
-            expected_sha256: Some(KNOWN_MODELS[0].sha256.to_string()),
-        };
-        Engine::load(&model_path(), &opts).expect("load SmolLM2")
-    })
-}
+mod common;
+use common::engine;
 
 fn fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

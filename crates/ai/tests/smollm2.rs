@@ -3,46 +3,14 @@
 //! (`~/.noesis/dev/models`); `noesis model fetch` puts it there (`scripts/test.sh` runs it
 //! first). A missing model fails these tests, it does not skip them.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
 use noesis_ai::models::KNOWN_MODELS;
 use noesis_ai::sampling::argmax;
 use noesis_ai::{
-    AiError, ChatMessage, Engine, FinishReason, Forward, LoadOptions, Logits, Observer, Prompt,
-    SamplingParams,
+    AiError, ChatMessage, FinishReason, Forward, Logits, Observer, Prompt, SamplingParams,
 };
 
-fn model_path() -> PathBuf {
-    let dir = std::env::var_os("NOESIS_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("."))
-                .join(".noesis/dev/models")
-        });
-    let path = dir.join(KNOWN_MODELS[0].file);
-    assert!(
-        path.is_file(),
-        "the SmolLM2 model is not installed at {}: run `noesis model fetch` (or point \
-         NOESIS_MODEL_DIR at a folder holding {})",
-        path.display(),
-        KNOWN_MODELS[0].file
-    );
-    path
-}
-
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let opts = LoadOptions {
-            threads: 2,
-            expected_sha256: Some(KNOWN_MODELS[0].sha256.to_string()),
-        };
-        Engine::load(&model_path(), &opts).expect("load SmolLM2")
-    })
-}
+mod common;
+use common::engine;
 
 fn chat(user: &str) -> Prompt {
     Prompt::Chat(vec![ChatMessage::new("user", user)])

@@ -1,0 +1,48 @@
+//! What the tests on the real model share: where the model is, and one loaded engine.
+//!
+//! The model must be installed: in `$NOESIS_MODEL_DIR`, else in the default data dir's
+//! models folder (`~/.noesis/dev/models`); `noesis model fetch` puts it there
+//! (`scripts/test.sh` runs it first). A missing model fails the tests, it does not skip
+//! them.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use noesis_ai::models::KNOWN_MODELS;
+use noesis_ai::{Engine, LoadOptions};
+
+/// The installed SmolLM2 GGUF.
+pub fn model_path() -> PathBuf {
+    let dir = std::env::var_os("NOESIS_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(".noesis/dev/models")
+        });
+    let path = dir.join(KNOWN_MODELS[0].file);
+    assert!(
+        path.is_file(),
+        "the SmolLM2 model is not installed at {}: run `noesis model fetch` (or point \
+         NOESIS_MODEL_DIR at a folder holding {})",
+        path.display(),
+        KNOWN_MODELS[0].file
+    );
+    path
+}
+
+/// Loads SmolLM2 with `threads`, its sha256 checked.
+pub fn load(threads: usize) -> Engine {
+    let opts = LoadOptions {
+        threads,
+        expected_sha256: Some(KNOWN_MODELS[0].sha256.to_string()),
+    };
+    Engine::load(&model_path(), &opts).expect("load SmolLM2")
+}
+
+/// SmolLM2 loaded once per test binary, with 2 threads.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| load(2))
+}

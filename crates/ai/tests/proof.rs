@@ -1,0 +1,141 @@
+//! The proof of inference on the real model: honest receipts verify (generated at one
+//! thread count, verified at another), and every kind of cheat in the detection matrix
+//! is rejected. The full matrix (200+ trials per adversary, perturbed and cheap models)
+//! runs with `cargo run --release -p noesis-ai --example detection`; this is its small
+//! CI version.
+
+use alloy_primitives::{B256, keccak256};
+use alloy_signer_local::PrivateKeySigner;
+use noesis_ai::proof::matrix::{self, Adversary, Setup};
+use noesis_ai::proof::receipt::{Output, ReceiptFile};
+use noesis_ai::proof::verify::{Tolerances, verify};
+use noesis_ai::proof::{self};
+use noesis_ai::{ChatMessage, SamplingParams};
+
+mod common;
+use common::{engine, load};
+
+fn key() -> PrivateKeySigner {
+    PrivateKeySigner::from_bytes(&B256::repeat_byte(0x42)).expect("valid key")
+}
+
+#[test]
+fn cheats_are_rejected_and_honest_receipts_accepted() {
+    let verifier = load(1);
+    let setup = Setup {
+        prover: engine(),
+        verifier: &verifier,
+        adversaries: vec![
+            ("system-prompt".into(), Adversary::SystemPrompt),
+            (
+                "system-prompt-attested".into(),
+                Adversary::SystemPromptAttested,
+            ),
+            ("edited".into(), Adversary::Edited),
+            ("truncated".into(), Adversary::Truncated),
+            ("truncated+eos".into(), Adversary::TruncatedEos),
+            ("spliced".into(), Adversary::Spliced),
+            ("higher-temperature".into(), Adversary::HigherTemperature),
+            ("copied-proof".into(), Adversary::CopiedProof),
+        ],
+        tolerances: Tolerances::default(),
+        key: key(),
+    };
+    let cases = matrix::cases(4);
+    let rows = matrix::run(&setup, &cases, |_| {}).expect("matrix runs");
+    let table = matrix::markdown(&rows);
+    eprintln!("{table}");
+    let honest = &rows[0];
+    assert_eq!(honest.trials, cases.len());
+    assert_eq!(honest.rejected, 0, "honest receipts rejected:\n{table}");
+    for row in &rows[1..] {
+        assert!(row.trials > 0, "{} never applied:\n{table}", row.name);
+        assert_eq!(row.missed, 0, "{} got through:\n{table}", row.name);
+    }
+}
+
+#[test]
+fn receipts_survive_json_and_name_what_is_wrong() {
+    let e = engine();
+    let messages = vec![ChatMessage::new("user", "Name a primary color.")];
+    let params = SamplingParams {
+        temperature: 0.7,
+        top_p: 0.9,
+        seed: 11,
+        max_tokens: 12,
+        ..SamplingParams::default()
+    };
+    let (generation, commitment) = proof::generate(e, &messages, &params, |_| {}).unwrap();
+    let output = Output {
+        text: generation.text.clone(),
+        tokens: generation.ids(),
+    };
+    let receipt = proof::sign_receipt(
+        e,
+        messages.clone(),
+        &params,
+        generation.prompt_tokens.len(),
+        output,
+        commitment,
+        &key(),
+    )
+    .unwrap();
+    // 257 bytes per 32 tokens at most: one chunk here.
+    let proof_bytes = (receipt.proof.len() - 2) / 2;
+    assert!(proof_bytes <= 3 + 257, "{proof_bytes}");
+    let json = serde_json::to_vec(&receipt).unwrap();
+    let parsed = ReceiptFile::parse(&json).unwrap();
+    let tolerances = Tolerances::default();
+    let verdict = verify(e, parsed.clone(), &tolerances).unwrap();
+    assert!(verdict.accepted(), "{verdict:?}");
+    assert_eq!(verdict.checked_tokens, generation.tokens.len());
+
+    // The request's seed changed: the receipt no longer matches its hash.
+    let mut t = parsed.clone();
+    t.request.seed += 1;
+    let v = verify(e, t, &tolerances).unwrap();
+    assert_eq!(v.reason, Some("request_hash_mismatch"));
+
+    // A consistent receipt for another model file.
+    let mut other = parsed.clone();
+    other.receipt.model = B256::repeat_byte(3);
+    let v = verify(e, other, &tolerances).unwrap();
+    assert_eq!(v.reason, Some("bad_signature"));
+
+    // Text edited and re-hashed by someone without the key.
+    let mut t = parsed;
+    t.output.text.push_str(" Also green.");
+    t.receipt.output_text = keccak256(t.output.text.as_bytes());
+    let v = verify(e, t, &tolerances).unwrap();
+    assert_eq!(v.reason, Some("bad_signature"));
+}
+
+#[test]
+fn a_receipt_for_another_model_is_refused_before_any_compute() {
+    let e = engine();
+    let messages = vec![ChatMessage::new("user", "Hi")];
+    let params = SamplingParams {
+        max_tokens: 4,
+        ..SamplingParams::default()
+    };
+    let prompt = e
+        .prompt_tokens(&noesis_ai::Prompt::Chat(messages.clone()))
+        .unwrap();
+    let tokens = proof::completion_tokens(e, "Hello", params.max_tokens).unwrap();
+    let commitment = proof::attest(e, &prompt, &tokens).unwrap();
+    let input = proof::receipt::ReceiptInput {
+        model: B256::repeat_byte(9),
+        tokenizer: e.info.tokenizer_sha256.parse().unwrap(),
+        request: proof::receipt::Request::new(messages, &params),
+        output: Output {
+            text: "Hello".into(),
+            tokens,
+        },
+        proof: commitment,
+        prompt_tokens: prompt.len() as u32,
+    };
+    let receipt = proof::receipt::sign(input, &key()).unwrap();
+    let v = verify(e, receipt, &Tolerances::default()).unwrap();
+    assert_eq!(v.reason, Some("model_mismatch"));
+    assert_eq!(v.checked_tokens, 0);
+}
