@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use alloy_primitives::B256;
 use alloy_signer_local::PrivateKeySigner;
-use noesis_ai::proof::matrix::{self, Adversary, Setup};
+use noesis_ai::proof::matrix::{self, Adversary, HonestPath, Setup};
 use noesis_ai::proof::verify::Tolerances;
 use noesis_ai::{Engine, LoadOptions};
 
@@ -74,6 +74,9 @@ fn main() -> Result<(), String> {
     let args = parse()?;
     let prover = load(&args.model, args.gen_threads)?;
     let verifier = load(&args.model, args.verify_threads)?;
+    // The other way round, with the prompt fed 7 tokens per forward.
+    let mut batched = load(&args.model, args.verify_threads)?;
+    batched.prefill_batch = 7;
     let mut others: Vec<(String, bool, Engine)> = Vec::new();
     if let Some(dir) = &args.adversaries {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -133,6 +136,14 @@ fn main() -> Result<(), String> {
     let setup = Setup {
         prover: &prover,
         verifier: &verifier,
+        honest_paths: vec![HonestPath {
+            name: format!(
+                "honest (generated at {} threads with the prompt in pieces of 7, verified at {})",
+                args.verify_threads, args.gen_threads
+            ),
+            prover: &batched,
+            verifier: &prover,
+        }],
         adversaries,
         tolerances: Tolerances::default(),
         key: PrivateKeySigner::from_bytes(&B256::repeat_byte(0x42)).map_err(|e| e.to_string())?,

@@ -67,6 +67,9 @@ pub struct Engine {
     pub template: Option<ChatTemplate>,
     /// The file.
     pub info: ModelInfo,
+    /// Most prompt tokens per forward during generation (the prompt is fed in pieces of
+    /// this size; results do not depend on it). Default [`crate::model::UBATCH`].
+    pub prefill_batch: usize,
 }
 
 /// What to generate from.
@@ -161,7 +164,8 @@ impl Generation {
 pub trait Observer {
     /// A piece of output text, final (never retracted).
     fn text(&mut self, _piece: &str) {}
-    /// Every forward: the prefill (all prompt positions) and then one per fed-back token.
+    /// Every forward that yields logits: the prefill (its last piece when the prompt is
+    /// fed in pieces, see [`Engine::prefill_batch`]) and then one per fed-back token.
     fn forward(&mut self, _forward: &Forward) {}
     /// A token was chosen.
     fn token(&mut self, _token: &GeneratedToken) {}
@@ -206,6 +210,7 @@ impl Engine {
                 model,
                 tokenizer,
                 template,
+                prefill_batch: crate::model::UBATCH,
                 info: ModelInfo {
                     path: path.to_path_buf(),
                     sha256: sha,
@@ -316,9 +321,16 @@ impl Engine {
             // The last generated token is never fed back, so this is what it needs.
             let mut session = self.model.session(prompt_tokens.len() + max_tokens - 1)?;
             let t0 = Instant::now();
-            let mut fwd = self
-                .model
-                .forward(&mut session, &prompt_tokens, Logits::Last)?;
+            let batch = self.prefill_batch.max(1);
+            let last_piece = (prompt_tokens.len() - 1) / batch * batch;
+            if last_piece > 0 {
+                for piece in prompt_tokens[..last_piece].chunks(batch) {
+                    self.model.forward(&mut session, piece, Logits::None)?;
+                }
+            }
+            let mut fwd =
+                self.model
+                    .forward(&mut session, &prompt_tokens[last_piece..], Logits::Last)?;
             timings.prefill_secs = t0.elapsed().as_secs_f64();
             obs.forward(&fwd);
             let t1 = Instant::now();

@@ -147,6 +147,8 @@ struct Honest {
 pub struct Row {
     /// Row name.
     pub name: String,
+    /// Whether the prover is honest (then every rejection is a false reject).
+    pub honest: bool,
     /// Trials run (cases where the adversary applies).
     pub trials: usize,
     /// Trials rejected.
@@ -164,9 +166,10 @@ pub struct Row {
 }
 
 impl Row {
-    fn new(name: &str) -> Self {
+    fn new(name: &str, honest: bool) -> Self {
         Self {
             name: name.to_string(),
+            honest,
             ..Self::default()
         }
     }
@@ -179,7 +182,7 @@ impl Row {
             *self.reasons.entry(reason.to_string()).or_default() += 1;
         } else if same {
             self.same_accepted += 1;
-        } else if !self.name.starts_with("honest") {
+        } else if !self.honest {
             self.missed += 1;
         }
         if same {
@@ -198,12 +201,25 @@ impl Row {
     }
 }
 
+/// One honest configuration: the real model as the prover runs it and as the verifier
+/// runs it (e.g. other thread counts, another prompt batch size).
+pub struct HonestPath<'a> {
+    /// Row name.
+    pub name: String,
+    /// The prover's engine.
+    pub prover: &'a Engine,
+    /// The verifier's engine.
+    pub verifier: &'a Engine,
+}
+
 /// The provers and verifier of a matrix run.
 pub struct Setup<'a> {
-    /// The real model, generating honestly.
+    /// The real model, generating honestly; adversaries build on its output.
     pub prover: &'a Engine,
     /// The real model as the verifier loads it (e.g. another thread count).
     pub verifier: &'a Engine,
+    /// More honest configurations, each a row of its own.
+    pub honest_paths: Vec<HonestPath<'a>>,
     /// Named adversaries.
     pub adversaries: Vec<(String, Adversary<'a>)>,
     /// Verifier tolerances.
@@ -212,14 +228,20 @@ pub struct Setup<'a> {
     pub key: PrivateKeySigner,
 }
 
-/// Runs every case through the honest prover and every adversary; returns the honest
-/// row first, then one row per adversary. `progress` sees each finished case.
+/// Runs every case through the honest prover, the other honest paths and every
+/// adversary; returns the honest rows first, then one row per adversary. `progress`
+/// sees each finished case.
 pub fn run(setup: &Setup<'_>, cases: &[Case], mut progress: impl FnMut(usize)) -> Result<Vec<Row>> {
-    let mut honest_row = Row::new("honest");
+    let mut honest_row = Row::new("honest", true);
+    let mut path_rows: Vec<Row> = setup
+        .honest_paths
+        .iter()
+        .map(|p| Row::new(&p.name, true))
+        .collect();
     let mut rows: Vec<Row> = setup
         .adversaries
         .iter()
-        .map(|(name, _)| Row::new(name))
+        .map(|(name, _)| Row::new(name, false))
         .collect();
     let mut previous: Option<Honest> = None;
     for (i, case) in cases.iter().enumerate() {
@@ -238,6 +260,11 @@ pub fn run(setup: &Setup<'_>, cases: &[Case], mut progress: impl FnMut(usize)) -
         )?;
         let verdict = verify(setup.verifier, receipt, &setup.tolerances)?;
         honest_row.record(&verdict, true);
+        for (path, row) in setup.honest_paths.iter().zip(path_rows.iter_mut()) {
+            let (g, c) = generate(path.prover, &case.messages, &case.params, |_| {})?;
+            let receipt = sign(setup, case, &g.ids(), &g.text, &c)?;
+            row.record(&verify(path.verifier, receipt, &setup.tolerances)?, true);
+        }
         for ((_, adversary), row) in setup.adversaries.iter().zip(rows.iter_mut()) {
             let Some((receipt, tokens)) =
                 cheat(setup, adversary, case, &honest, previous.as_ref())?
@@ -251,8 +278,9 @@ pub fn run(setup: &Setup<'_>, cases: &[Case], mut progress: impl FnMut(usize)) -
         progress(i);
         previous = Some(honest);
     }
-    rows.insert(0, honest_row);
-    Ok(rows)
+    path_rows.insert(0, honest_row);
+    path_rows.extend(rows);
+    Ok(path_rows)
 }
 
 fn sign(
@@ -430,7 +458,7 @@ pub fn markdown(rows: &[Row]) -> String {
     );
     for r in rows {
         let reasons: Vec<String> = r.reasons.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        let detection = if r.name.starts_with("honest") {
+        let detection = if r.honest {
             format!("false rejects {}", r.rejected)
         } else {
             format!("{:.1} %", 100.0 * r.detection_rate())
@@ -441,11 +469,7 @@ pub fn markdown(rows: &[Row]) -> String {
             r.trials,
             r.rejected,
             detection,
-            if r.name.starts_with("honest") {
-                0
-            } else {
-                r.same_as_honest
-            },
+            if r.honest { 0 } else { r.same_as_honest },
             r.same_accepted,
             r.missed,
             reasons.join(", "),

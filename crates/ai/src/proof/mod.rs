@@ -18,6 +18,7 @@
 //! one for a given completion in one prefill pass ([`attest`]).
 
 pub mod commitment;
+pub mod cost;
 pub mod matrix;
 pub mod receipt;
 pub mod verify;
@@ -94,6 +95,8 @@ struct Recorder<'a, F: FnMut(&str)> {
     builder: CommitmentBuilder,
     last: Vec<f32>,
     on_text: &'a mut F,
+    /// Time spent recording (copying states, committing chunks).
+    busy: std::time::Duration,
 }
 
 impl<F: FnMut(&str)> Observer for Recorder<'_, F> {
@@ -102,14 +105,18 @@ impl<F: FnMut(&str)> Observer for Recorder<'_, F> {
     }
 
     fn forward(&mut self, forward: &Forward) {
+        let started = std::time::Instant::now();
         if let Some(state) = forward.hidden(forward.n_tokens.saturating_sub(1)) {
             self.last.clear();
             self.last.extend_from_slice(state);
         }
+        self.busy += started.elapsed();
     }
 
     fn token(&mut self, _token: &crate::generate::GeneratedToken) {
+        let started = std::time::Instant::now();
         self.builder.push(&self.last);
+        self.busy += started.elapsed();
     }
 }
 
@@ -118,16 +125,30 @@ pub fn generate(
     engine: &Engine,
     messages: &[ChatMessage],
     params: &SamplingParams,
-    mut on_text: impl FnMut(&str),
+    on_text: impl FnMut(&str),
 ) -> Result<(Generation, Commitment)> {
+    generate_timed(engine, messages, params, on_text).map(|(g, c, _)| (g, c))
+}
+
+/// [`generate`], also returning the seconds spent recording the commitment.
+pub fn generate_timed(
+    engine: &Engine,
+    messages: &[ChatMessage],
+    params: &SamplingParams,
+    mut on_text: impl FnMut(&str),
+) -> Result<(Generation, Commitment, f64)> {
     let mut recorder = Recorder {
         builder: CommitmentBuilder::new(engine.model.config.n_embd),
         last: Vec::new(),
         on_text: &mut on_text,
+        busy: std::time::Duration::ZERO,
     };
     let generation =
         engine.generate_observed(&Prompt::Chat(messages.to_vec()), params, &mut recorder)?;
-    Ok((generation, recorder.builder.finish()))
+    let started = std::time::Instant::now();
+    let commitment = recorder.builder.finish();
+    let busy = recorder.busy + started.elapsed();
+    Ok((generation, commitment, busy.as_secs_f64()))
 }
 
 /// The token ids a given completion text stands for, as generation would have
