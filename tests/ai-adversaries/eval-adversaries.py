@@ -12,7 +12,7 @@ difference is. Tokens are counted by re-tokenizing both completions with the mod
 (vocab and merges read from the GGUF; see `Bpe`): the CLI prints text, not ids.
 
 --speed N: afterwards, N interleaved rounds of a 64-token decode (real model, then each file
-whose name starts with `cheap-` or `requant-`), reporting best and median decode tok/s as
+whose name starts with `cheap-`, `requant-` or `reprec-`), reporting best and median decode tok/s as
 printed by the CLI on stderr, so that machine load hits every model alike.
 """
 
@@ -192,7 +192,7 @@ def main() -> None:
     report["seconds_greedy"] = round(time.monotonic() - t0, 1)
 
     if a.speed:
-        speed_files = [a.model] + [a.outdir / e["file"] for e in files if e["file"].startswith(("cheap-", "requant-"))]
+        speed_files = [a.model] + [a.outdir / e["file"] for e in files if e["file"].startswith(("cheap-", "requant-", "reprec-"))]
         runs: dict[str, list[float]] = {f.name: [] for f in speed_files}
         for _ in range(a.speed):
             for f in speed_files:

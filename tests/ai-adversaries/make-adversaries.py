@@ -19,8 +19,11 @@ Two ways of writing, both exact:
 
 Randomness comes from SHAKE-256 keyed by a fixed per-recipe label, not from numpy's RNG, so
 the bytes do not depend on the numpy version. Requantization uses PyPI `gguf`'s
-`gguf.quants` (pure numpy, elementwise IEEE operations): same versions, same bytes; the
-README lists the sha256 each file must have.
+`gguf.quants` (pure numpy, elementwise IEEE operations): same versions, same bytes;
+`EXPECTED_SHA256` pins every file and a mismatch is an error (exit 1).
+
+Takes about 1.5 minutes of CPU (3 minutes wall on this busy 2-core machine) for all 12 files,
+1.3 GB in all; `--only` makes a subset.
 """
 
 from __future__ import annotations
@@ -43,6 +46,23 @@ from gguf import GGUFValueType as VT
 MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 ALIGNMENT = 32  # GGUF default; the real model has no `general.alignment` key
 N_LAYERS = 30
+
+# What every file must hash to, from the pinned requirements (two runs on this machine gave the
+# same bytes). A mismatch is an error: the README's measurements are for exactly these files.
+EXPECTED_SHA256 = {
+    "perturbed-rerandom-L15": "08d827bd8a0fe41727cdb556e823c4f91efa8e1c741566357e72dfb94b015ba9",
+    "perturbed-rerandom-L5": "828166405063a61eca6a996dac2c295170ef38af6fe6c7a83750e334abcd6acf",
+    "perturbed-rerandom-L15-1block": "04ba18a0462e1f6d696f5b3b47b09b7e075d729eda546c83e131e2b2a7f5ddc8",
+    "perturbed-norm-1.02-L10": "f601934865deed3a70ecb7737a4ca699f084579ac46b314ba75ac0687f91c2cf",
+    "perturbed-norm-1.02-output": "15bca996ba019bad8bce58e129f2afec1fb7486d395277188b70e386fcce7b12",
+    "requant-q8_0": "0c1d3326cd9793cfb7296113c063dd5c24e2bd734b48ec1a3d01b7158eca9387",
+    "requant-q4_0": "c624c2bea4349b36453448197f53b3935a96da7934904c124a612716c348a8ff",
+    "reprec-f16": "ac93aa7cb284eff1942ea6bcc463e516e83e22d13832f15ebadd8e19e27aef4a",
+    "cheap-L27": "bf0dfa6955d9efcfe50bc08781cc74fa12201699168c17021f93b0c8a8a18279",
+    "cheap-L24": "6bf231130165b6bd49d7aa01e2be181e0cd0a91b2d0ee43258caf2cf3a9bacee",
+    "cheap-L20": "bb37348059d4fd0ffc6d8596f50e393a364c9685f3cd4cb3f53433c706c118a6",
+    "cheap-L15": "50c570a4c39c714ccafd4a90a754251c1a528cfc0f36dbc756c95d6576feb854",
+}
 
 # general.file_type values (llama.cpp's LLAMA_FTYPE_*), written for whole-model requantizations.
 FTYPE = {QT.F16: 1, QT.Q4_0: 2, QT.Q4_1: 3, QT.Q8_0: 7}
@@ -329,6 +349,7 @@ def make(recipe: Recipe, model: Path, reader: gguf.GGUFReader, raw: memoryview, 
         "seconds": round(time.monotonic() - t0, 2),
     }
     print(f"{out.name}  {digest}  {entry['bytes']} bytes  {entry['seconds']} s", file=sys.stderr)
+    entry["expected_sha256"] = digest == EXPECTED_SHA256.get(recipe.name)
     return entry
 
 
@@ -415,6 +436,10 @@ def main() -> None:
     }
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"{len(entries)} file(s) in {time.monotonic() - t0:.1f} s -> {a.outdir}", file=sys.stderr)
+    wrong = [e["file"] for e in entries if not e["expected_sha256"]]
+    if wrong and not a.allow_other_model:
+        sys.exit(f"sha256 differs from EXPECTED_SHA256 for {wrong}: check the package versions "
+                 "(pip install --require-hashes -r requirements.txt)")
 
 
 def gguf_version() -> str:
