@@ -194,14 +194,19 @@ def main() -> None:
     if a.speed:
         speed_files = [a.model] + [a.outdir / e["file"] for e in files if e["file"].startswith(("cheap-", "requant-", "reprec-"))]
         runs: dict[str, list[float]] = {f.name: [] for f in speed_files}
+        n_tok: dict[str, list[int]] = {f.name: [] for f in speed_files}
+        load_start = os.getloadavg()
         for _ in range(a.speed):
             for f in speed_files:
                 g = generate(a.bin, f, SPEED_PROMPT, 64)
                 if g.get("decode_tok_s"):
                     runs[f.name].append(g["decode_tok_s"])
+                    n_tok[f.name].append(g["n_tokens"])
         report["speed"] = {
             "prompt": SPEED_PROMPT, "max_tokens": 64, "rounds": a.speed,
-            "decode_tok_s": {k: {"best": max(v), "median": statistics.median(v), "all": v} for k, v in runs.items() if v},
+            "decode_tok_s": {k: {"best": max(v), "median": statistics.median(v), "all": v, "n_tokens": n_tok[k]}
+                             for k, v in runs.items() if v},
+            "loadavg_start": load_start,
             "loadavg_end": os.getloadavg(),
         }
         print(json.dumps(report["speed"]["decode_tok_s"]), file=sys.stderr)
