@@ -49,6 +49,30 @@ pub enum AiCommand {
     /// Verify a receipt against the model: prints a JSON verdict; exits 0 on accept,
     /// 1 on reject, 2 on malformed input.
     Verify(VerifyArgs),
+    /// Benchmark: prefill 512 / decode 128 tok/s, load time, peak RSS, and the proof's
+    /// costs (verification vs generation time, commitment overhead, bytes per 32
+    /// tokens); with --llama-cpp, llama.cpp's figures from the same run and the ratios.
+    Bench(BenchArgs),
+}
+
+/// `noesis ai bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Runs of each speed measurement (median and best are reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Answers generated and verified for the proof costs.
+    #[arg(long, default_value_t = 2)]
+    pub answers: usize,
+    /// Tokens per answer (an answer may end earlier on end-of-generation).
+    #[arg(long, default_value_t = 128)]
+    pub answer_tokens: u32,
+    /// The tests/ai-reference folder (with `npm ci` done): also run llama.cpp's speed
+    /// benchmark there (node-llama-cpp) on the same model and print the ratios.
+    #[arg(long)]
+    pub llama_cpp: Option<PathBuf>,
 }
 
 /// Where models are kept.
@@ -185,6 +209,7 @@ pub fn configure_threads(command: &Command) {
         AiCommand::Generate(a) => &a.model,
         AiCommand::Prove(a) => &a.model,
         AiCommand::Verify(a) => &a.model,
+        AiCommand::Bench(a) => &a.model,
     };
     if args.threads.is_none() && std::env::var_os("CANDLE_NUM_THREADS").is_some() {
         return;
@@ -280,7 +305,68 @@ pub fn run(cmd: AiCommand) -> anyhow::Result<()> {
         AiCommand::Generate(args) => generate(args),
         AiCommand::Prove(args) => prove(args),
         AiCommand::Verify(args) => verify(args),
+        AiCommand::Bench(args) => bench(args),
     }
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let engine = load(&args.model)?;
+    eprintln!("speed: prefill 512, decode 128, {} runs", args.runs);
+    let speed = noesis_ai::bench::speed(&engine, 512, 128, args.runs)?;
+    eprintln!(
+        "proof costs: {} answers of up to {} tokens",
+        args.answers, args.answer_tokens
+    );
+    let cost = proof::cost::measure(&engine, &engine, args.answers, args.answer_tokens)?;
+    let mut report = serde_json::json!({ "speed": speed, "proof": cost });
+    if let Some(dir) = &args.llama_cpp {
+        let reference = llama_cpp_speed(dir, &engine.info.path, speed.threads)?;
+        let ratio = |ours: f64, key: &str, stat: &str| {
+            reference[key][stat].as_f64().map(|theirs| ours / theirs)
+        };
+        report["llama_cpp"] = reference.clone();
+        report["ratio_to_llama_cpp"] = serde_json::json!({
+            "prefill_best": ratio(speed.prefill_tps_best, "prefill_512", "tok_per_s_best"),
+            "prefill_median": ratio(speed.prefill_tps_median, "prefill_512", "tok_per_s_median"),
+            "decode_best": ratio(speed.decode_tps_best, "decode_128_from_empty", "tok_per_s_best"),
+            "decode_median": ratio(speed.decode_tps_median, "decode_128_from_empty", "tok_per_s_median"),
+        });
+    }
+    crate::say!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// Runs `make-fixtures.mjs --only speed` (node-llama-cpp) in `dir` on `model` and
+/// returns its run at `threads`.
+fn llama_cpp_speed(dir: &Path, model: &Path, threads: usize) -> anyhow::Result<serde_json::Value> {
+    let out = std::env::temp_dir().join(format!("noesis-llama-speed-{}.json", std::process::id()));
+    eprintln!(
+        "llama.cpp: node make-fixtures.mjs --only speed in {}",
+        dir.display()
+    );
+    let status = std::process::Command::new("node")
+        .current_dir(dir)
+        .arg("make-fixtures.mjs")
+        .arg(model)
+        .args(["--only", "speed", "--speed-out"])
+        .arg(&out)
+        .status()
+        .context("cannot run node (is Node.js installed?)")?;
+    anyhow::ensure!(
+        status.success(),
+        "llama.cpp's benchmark failed in {} (run `npm ci` there first)",
+        dir.display()
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out)?)?;
+    let _ = std::fs::remove_file(&out);
+    json["runs"]
+        .as_array()
+        .and_then(|runs| {
+            runs.iter()
+                .find(|r| r["threads"].as_u64() == Some(threads as u64))
+        })
+        .cloned()
+        .with_context(|| format!("llama.cpp's benchmark has no run at {threads} threads"))
 }
 
 fn load(args: &ModelArgs) -> anyhow::Result<Engine> {

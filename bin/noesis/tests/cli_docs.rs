@@ -31,6 +31,7 @@ const COMMANDS: &[&[&str]] = &[
     &["ai", "generate"],
     &["ai", "prove"],
     &["ai", "verify"],
+    &["ai", "bench"],
 ];
 
 fn render() -> String {

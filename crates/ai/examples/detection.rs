@@ -7,9 +7,9 @@
 //! ```
 //!
 //! `DIR` holds the adversary model files made by `tests/ai-adversaries/make-adversaries.py`:
-//! every `perturbed-*.gguf` and `requant-*.gguf` becomes a model-swap row, every
-//! `cheap-*.gguf` a cheap-decoding row (decoded by it, attested by the real model). The
-//! markdown table goes to stdout, progress to stderr.
+//! every `perturbed-*.gguf`, `requant-*.gguf` and `reprec-*.gguf` becomes a model-swap
+//! row; every `cheap-*.gguf` and `requant-*.gguf` a cheap-decoding row (decoded by it,
+//! attested by the real model). The markdown table goes to stdout, progress to stderr.
 
 use std::path::PathBuf;
 

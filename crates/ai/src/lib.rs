@@ -31,6 +31,7 @@
 //! quantized matmuls run on candle's process-wide pool, sized once from
 //! `CANDLE_NUM_THREADS` ([`model::matmul_threads`]).
 
+pub mod bench;
 pub mod error;
 pub mod generate;
 pub mod gguf;
