@@ -31,6 +31,7 @@
 pub mod error;
 pub mod generate;
 pub mod gguf;
+pub mod kernels;
 pub mod model;
 pub mod models;
 pub mod sampling;
