@@ -404,9 +404,7 @@ fn dot_ref(w: &QMatrix, row: usize, a: &ActsView<'_>, t: usize) -> f32 {
             }
         };
         for (l, acc) in acc.iter_mut().enumerate() {
-            let xy: i32 = (4 * l..4 * l + 4)
-                .map(|j| qx[j] * i32::from(qy[j]))
-                .sum();
+            let xy: i32 = (4 * l..4 * l + 4).map(|j| qx[j] * i32::from(qy[j])).sum();
             *acc = dd.mul_add(xy as f32, *acc);
         }
     }
@@ -468,15 +466,14 @@ pub fn matmul(w: &QMatrix, a: &QActs, out: &mut Vec<f32>) {
         // One token: split the rows (whole panels) among the threads.
         let tasks = (threads * 4).min(w.panels);
         let panels_per = w.panels.div_ceil(tasks);
-        out.par_chunks_mut(panels_per * PANEL).enumerate().for_each_init(
-            Vec::new,
-            |scratch, (i, o)| {
+        out.par_chunks_mut(panels_per * PANEL)
+            .enumerate()
+            .for_each_init(Vec::new, |scratch, (i, o)| {
                 let p0 = i * panels_per;
                 let p1 = (p0 + panels_per).min(w.panels);
                 let rows_valid = o.len();
                 gemm_tile(w, p0..p1, rows_valid, &a.view(0..1), o, rows, scratch);
-            },
-        );
+            });
         return;
     }
     // A batch: split the tokens; each task runs every panel over its tokens, so a panel
@@ -531,7 +528,7 @@ fn expf_v(x: f32) -> f32 {
     let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), r); // log2(e)
     let n = z - r;
     let b = (-n).mul_add(
-        f32::from_bits(0x35bf_be8e), // 0x1.7f7d1cp-20
+        f32::from_bits(0x35bf_be8e),                  // 0x1.7f7d1cp-20
         (-n).mul_add(f32::from_bits(0x3f31_7200), x), // 0x1.62e4p-1
     );
     let e = z.to_bits() << 23;

@@ -90,15 +90,11 @@ fn quantization_matches_llama_cpp() {
             let mut a = QActs::default();
             a.quantize(ty, &x, x.len());
             let nb = x.len() / QK;
-            let mut reference = QActs::default();
-            reference.ty = Some(ty);
-            reference.qs = vec![0; x.len()];
-            reference.d = vec![0.0; nb];
-            let mut s = vec![0.0; nb];
+            let (mut ref_qs, mut ref_d, mut s) = (vec![0; x.len()], vec![0.0; nb], vec![0.0; nb]);
             quantize_blocks_ref(
                 &x,
-                &mut reference.qs,
-                &mut reference.d,
+                &mut ref_qs,
+                &mut ref_d,
                 (ty == ActType::Q8_1).then_some(&mut s[..]),
             );
             for b in 0..nb {
@@ -107,9 +103,9 @@ fn quantization_matches_llama_cpp() {
                 let q0 = if ty == ActType::Q8_1 { 4 } else { 2 };
                 let q: Vec<i8> = g[q0..].iter().map(|&v| v as i8).collect();
                 assert_eq!(a.d[b].to_bits(), d.to_bits(), "{name} d, block {b}");
-                assert_eq!(reference.d[b].to_bits(), d.to_bits(), "{name} ref d");
+                assert_eq!(ref_d[b].to_bits(), d.to_bits(), "{name} ref d");
                 assert_eq!(&a.qs[b * QK..(b + 1) * QK], &q[..], "{name} q, block {b}");
-                assert_eq!(&reference.qs[b * QK..(b + 1) * QK], &q[..], "{name} ref q");
+                assert_eq!(&ref_qs[b * QK..(b + 1) * QK], &q[..], "{name} ref q");
                 if ty == ActType::Q8_1 {
                     let sum = f16_bits_to_f32(g[2], g[3]);
                     assert_eq!(a.s[b].to_bits(), sum.to_bits(), "{name} s, block {b}");
@@ -155,7 +151,12 @@ fn swiglu_matches_llama_cpp() {
         let mut reference = vec![0.0; g.len()];
         swiglu_ref(&g, &u, &mut reference);
         for i in 0..g.len() {
-            assert_eq!(out[i].to_bits(), want[i].to_bits(), "swiglu {i}: x {}", g[i]);
+            assert_eq!(
+                out[i].to_bits(),
+                want[i].to_bits(),
+                "swiglu {i}: x {}",
+                g[i]
+            );
             assert_eq!(reference[i].to_bits(), want[i].to_bits(), "reference {i}");
         }
     }
@@ -172,8 +173,8 @@ fn batched_kernels_equal_the_reference_bit_for_bit() {
             (64, 1536, 5),
             (3, 96, 2),
         ] {
-            let w = QMatrix::from_ggml(ty, rows, k, &random_weights(&mut rng, ty, rows, k))
-                .unwrap();
+            let w =
+                QMatrix::from_ggml(ty, rows, k, &random_weights(&mut rng, ty, rows, k)).unwrap();
             let x = random_acts(&mut rng, n * k);
             let mut a = QActs::default();
             a.quantize(ty.act_type(), &x, k);

@@ -110,7 +110,9 @@ unsafe fn quantize_blocks_avx2(x: &[f32], qs: &mut [i8], d: &mut [f32], s: Optio
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn round_i32(v: __m256, mul: __m256) -> __m256i {
-    _mm256_cvtps_epi32(_mm256_round_ps::<_MM_FROUND_TO_NEAREST_INT>(_mm256_mul_ps(v, mul)))
+    _mm256_cvtps_epi32(_mm256_round_ps::<_MM_FROUND_TO_NEAREST_INT>(_mm256_mul_ps(
+        v, mul,
+    )))
 }
 
 /// Checks the shapes shared by the two GEMM kernels; returns the panel count.
@@ -189,7 +191,7 @@ const Q8_0_REC: usize = 2 * PANEL + PANEL * 32;
 /// # Safety
 /// AVX2/FMA/F16C; `panel` holds `nb` records; `a` holds tokens `t0..t0+C`; `out` holds
 /// `(C−1)·ldo + rows` floats; `scratch` holds `(nb + 1)·C·PANEL` floats.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn tile_q4_1<const C: usize>(
     panel: &[u8],
@@ -304,7 +306,7 @@ pub(super) fn gemm_q8_0(
 ///
 /// # Safety
 /// As [`tile_q4_1`].
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn tile_q8_0<const C: usize>(
     panel: &[u8],
@@ -350,8 +352,10 @@ unsafe fn tile_q8_0<const C: usize>(
                     let pr = prod.add((b * C + t) * PANEL + r);
                     for h in 0..2 {
                         let sy = _mm256_sign_epi8(qy, qx[h]);
-                        let xy =
-                            _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, _mm256_maddubs_epi16(ax[h], sy)));
+                        let xy = _mm256_cvtepi32_ps(_mm256_madd_epi16(
+                            ones,
+                            _mm256_maddubs_epi16(ax[h], sy),
+                        ));
                         acc[h][t] = _mm256_fmadd_ps(_mm256_set1_ps(*pr.add(h)), xy, acc[h][t]);
                     }
                 }
