@@ -358,7 +358,8 @@ impl Engine {
                 if index + 1 == max_tokens {
                     break;
                 }
-                fwd = self.model.forward(&mut session, &[id], Logits::Last)?;
+                self.model
+                    .forward_into(&mut session, &[id], Logits::Last, &mut fwd)?;
                 timings.decode_tokens += 1;
                 obs.forward(&fwd);
             }

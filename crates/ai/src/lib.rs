@@ -35,6 +35,7 @@ pub mod bench;
 pub mod error;
 pub mod generate;
 pub mod gguf;
+pub mod kernels;
 pub mod model;
 pub mod models;
 pub mod proof;

@@ -26,12 +26,13 @@
 
 use std::sync::Arc;
 
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Storage, Tensor};
 use rayon::prelude::*;
 
 use crate::error::{AiError, Result};
 use crate::gguf::{Gguf, LlamaConfig};
+use crate::kernels::{self, QActs, QMatrix, WeightType, round_f16};
 
 /// Tokens processed per internal step of a long forward (bounds the activation buffers).
 pub const UBATCH: usize = 512;
@@ -86,26 +87,72 @@ impl Forward {
     }
 }
 
+/// A weight matrix: our kernels for the quantizations they cover ([`kernels`]), candle's
+/// `QMatMul` for the others. Several GGUF matrices with the same input can be stacked
+/// into one (Q, K and V; gate and up): their output rows are concatenated.
+enum Linear {
+    Native(Arc<QMatrix>),
+    Candle(Vec<(QMatMul, usize)>),
+}
+
+impl Linear {
+    /// `out = x · wᵀ` for `x` of rows of `k` floats; `acts` and `tmp` are scratch.
+    fn apply(
+        &self,
+        x: &[f32],
+        k: usize,
+        acts: &mut QActs,
+        tmp: &mut Vec<f32>,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        match self {
+            Self::Native(w) => {
+                acts.quantize(w.weight_type().act_type(), x, k);
+                kernels::matmul(w, acts, out);
+            }
+            Self::Candle(parts) => {
+                let m = x.len() / k;
+                let total: usize = parts.iter().map(|(_, r)| r).sum();
+                out.resize(m * total, 0.0);
+                let mut col = 0;
+                for (w, rows) in parts {
+                    candle_matmul(w, x, k, tmp)?;
+                    for (o, t) in out.chunks_exact_mut(total).zip(tmp.chunks_exact(*rows)) {
+                        o[col..col + rows].copy_from_slice(t);
+                    }
+                    col += rows;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 struct Layer {
     attn_norm: Vec<f32>,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
+    /// Q, K and V stacked: rows `n_head·hd`, then `n_kv_head·hd` twice.
+    qkv: Linear,
+    wo: Linear,
     ffn_norm: Vec<f32>,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    /// Gate and up stacked: `n_ff` rows each.
+    gate_up: Linear,
+    down: Linear,
+}
+
+/// The token embedding table.
+enum Embedding {
+    Native(Arc<QMatrix>),
+    Candle(Arc<QTensor>),
 }
 
 /// A loaded llama model: weights, hyperparameters and a thread pool.
 pub struct Model {
     /// Hyperparameters.
     pub config: LlamaConfig,
-    tok_embd: Arc<QTensor>,
+    tok_embd: Embedding,
     layers: Vec<Layer>,
     output_norm: Vec<f32>,
-    output: QMatMul,
+    output: Linear,
     /// `cos`/`sin` of the RoPE angles, `context_length × rope_dim/2`.
     rope_cos: Vec<f32>,
     rope_sin: Vec<f32>,
@@ -143,56 +190,50 @@ impl Model {
     ) -> Result<Self> {
         let config = LlamaConfig::from_gguf(gguf)?;
         let c = &config;
-        let mut tensor = |name: &str, shape: &[usize]| -> Result<QTensor> {
-            let info = gguf
-                .tensor(name)
-                .ok_or_else(|| AiError::Model(format!("tensor `{name}` is missing")))?;
-            if info.shape.dims() != shape {
-                return Err(AiError::Model(format!(
-                    "tensor `{name}` has shape {:?}, expected {shape:?}",
-                    info.shape.dims()
-                )));
-            }
-            Ok(gguf.content.tensor(reader, name, &Device::Cpu)?)
-        };
+        let mut loader = Loader { gguf, reader };
         let q_out = c.n_head * c.head_dim;
         let kv_out = c.n_kv_head * c.head_dim;
-        let tok_embd = Arc::new(tensor("token_embd.weight", &[c.vocab_size, c.n_embd])?);
         let mut layers = Vec::with_capacity(c.n_layer);
         for i in 0..c.n_layer {
-            let mut mm = |name: &str, shape: &[usize]| -> Result<QMatMul> {
-                Ok(QMatMul::from_qtensor(tensor(
-                    &format!("blk.{i}.{name}.weight"),
-                    shape,
-                )?)?)
-            };
-            let wq = mm("attn_q", &[q_out, c.n_embd])?;
-            let wk = mm("attn_k", &[kv_out, c.n_embd])?;
-            let wv = mm("attn_v", &[kv_out, c.n_embd])?;
-            let wo = mm("attn_output", &[c.n_embd, q_out])?;
-            let gate = mm("ffn_gate", &[c.n_ff, c.n_embd])?;
-            let up = mm("ffn_up", &[c.n_ff, c.n_embd])?;
-            let down = mm("ffn_down", &[c.n_embd, c.n_ff])?;
-            let attn_norm = f32s(&tensor(&format!("blk.{i}.attn_norm.weight"), &[c.n_embd])?)?;
-            let ffn_norm = f32s(&tensor(&format!("blk.{i}.ffn_norm.weight"), &[c.n_embd])?)?;
+            let name = |n: &str| format!("blk.{i}.{n}.weight");
+            let qkv = loader.linear(
+                &[
+                    (&name("attn_q"), q_out),
+                    (&name("attn_k"), kv_out),
+                    (&name("attn_v"), kv_out),
+                ],
+                c.n_embd,
+            )?;
+            let wo = loader.linear(&[(&name("attn_output"), c.n_embd)], q_out)?;
+            let gate_up = loader.linear(
+                &[(&name("ffn_gate"), c.n_ff), (&name("ffn_up"), c.n_ff)],
+                c.n_embd,
+            )?;
+            let down = loader.linear(&[(&name("ffn_down"), c.n_embd)], c.n_ff)?;
+            let attn_norm = loader.f32s(&name("attn_norm"), c.n_embd)?;
+            let ffn_norm = loader.f32s(&name("ffn_norm"), c.n_embd)?;
             layers.push(Layer {
                 attn_norm,
-                wq,
-                wk,
-                wv,
+                qkv,
                 wo,
                 ffn_norm,
-                gate,
-                up,
+                gate_up,
                 down,
             });
         }
-        let output_norm = f32s(&tensor("output_norm.weight", &[c.n_embd])?)?;
+        let output_norm = loader.f32s("output_norm.weight", c.n_embd)?;
+        let tok_embd = loader.embedding("token_embd.weight", c.vocab_size, c.n_embd)?;
         let (output, tied_embeddings) = if gguf.tensor("output.weight").is_some() {
-            let w = tensor("output.weight", &[c.vocab_size, c.n_embd])?;
-            (QMatMul::from_qtensor(w)?, false)
+            let w = loader.linear(&[("output.weight", c.vocab_size)], c.n_embd)?;
+            (w, false)
         } else {
-            (QMatMul::from_arc(Arc::clone(&tok_embd))?, true)
+            let w = match &tok_embd {
+                Embedding::Native(m) => Linear::Native(Arc::clone(m)),
+                Embedding::Candle(t) => {
+                    Linear::Candle(vec![(QMatMul::from_arc(Arc::clone(t))?, c.vocab_size)])
+                }
+            };
+            (w, true)
         };
         let (rope_cos, rope_sin) = rope_table(c);
         let threads = threads.max(1);
@@ -244,6 +285,28 @@ impl Model {
     /// keys and values to the session. Returns the final hidden state of every position
     /// and the logits `want`ed.
     pub fn forward(&self, s: &mut Session, tokens: &[u32], want: Logits) -> Result<Forward> {
+        let mut out = Forward {
+            start: 0,
+            n_tokens: 0,
+            n_embd: self.config.n_embd,
+            vocab: self.config.vocab_size,
+            hidden: Vec::new(),
+            logits: Vec::new(),
+            logits_from: 0,
+        };
+        self.forward_into(s, tokens, want, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Model::forward`] into an existing [`Forward`], reusing its buffers (a decode
+    /// loop then allocates nothing per token).
+    pub fn forward_into(
+        &self,
+        s: &mut Session,
+        tokens: &[u32],
+        want: Logits,
+        out: &mut Forward,
+    ) -> Result<()> {
         let c = &self.config;
         let n = tokens.len();
         if n == 0 {
@@ -268,15 +331,13 @@ impl Model {
             Logits::Last => n - 1,
             Logits::None => n,
         };
-        let mut out = Forward {
-            start,
-            n_tokens: n,
-            n_embd: c.n_embd,
-            vocab: c.vocab_size,
-            hidden: Vec::with_capacity(n * c.n_embd),
-            logits: Vec::with_capacity((n - logits_from) * c.vocab_size),
-            logits_from,
-        };
+        out.start = start;
+        out.n_tokens = n;
+        out.n_embd = c.n_embd;
+        out.vocab = c.vocab_size;
+        out.logits_from = logits_from;
+        out.hidden.clear();
+        out.logits.clear();
         self.pool.install(|| -> Result<()> {
             for (chunk_index, chunk) in tokens.chunks(UBATCH).enumerate() {
                 let chunk_start = chunk_index * UBATCH;
@@ -284,14 +345,15 @@ impl Model {
                 out.hidden.extend_from_slice(&s.buf.hidden);
                 let from = logits_from.max(chunk_start);
                 if from < chunk_start + chunk.len() {
-                    let rows = &s.buf.hidden[(from - chunk_start) * c.n_embd..];
-                    matmul(&self.output, rows, c.n_embd, &mut s.buf.logits)?;
-                    out.logits.extend_from_slice(&s.buf.logits);
+                    let b = &mut s.buf;
+                    let rows = &b.hidden[(from - chunk_start) * c.n_embd..];
+                    self.output
+                        .apply(rows, c.n_embd, &mut b.acts, &mut b.tmp, &mut b.logits)?;
+                    out.logits.extend_from_slice(&b.logits);
                 }
             }
             Ok(())
-        })?;
-        Ok(out)
+        })
     }
 
     /// One chunk of at most [`UBATCH`] tokens: leaves the final hidden states in
@@ -300,15 +362,17 @@ impl Model {
         let c = &self.config;
         let n = tokens.len();
         let d = c.n_embd;
+        let hd = c.head_dim;
+        let (q_out, kv_out) = (c.n_head * hd, c.n_kv_head * hd);
         let start = s.len;
-        let ids = Tensor::from_slice(tokens, n, &Device::Cpu)?;
-        copy_out(&self.tok_embd.embedding(&ids)?, &mut s.buf.x)?;
+        self.embed(tokens, &mut s.buf.x)?;
         for (li, layer) in self.layers.iter().enumerate() {
             let b = &mut s.buf;
             rms_norm(&b.x, &layer.attn_norm, c.rms_eps, &mut b.xn);
-            matmul(&layer.wq, &b.xn, d, &mut b.q)?;
-            matmul(&layer.wk, &b.xn, d, &mut b.k)?;
-            matmul(&layer.wv, &b.xn, d, &mut b.v)?;
+            layer
+                .qkv
+                .apply(&b.xn, d, &mut b.acts, &mut b.tmp, &mut b.qkv)?;
+            split_qkv(&b.qkv, q_out, kv_out, &mut b.q, &mut b.k, &mut b.v);
             self.rope(&mut b.q, c.n_head, start);
             self.rope(&mut b.k, c.n_kv_head, start);
             // llama.cpp's precision: an f16 KV cache, queries rounded to f16 for Q·K.
@@ -317,7 +381,6 @@ impl Model {
             }
             // Append to the cache: per kv head, positions are contiguous rows.
             let (kc, vc) = (&mut s.k[li], &mut s.v[li]);
-            let hd = c.head_dim;
             for i in 0..n {
                 for g in 0..c.n_kv_head {
                     let src = (i * c.n_kv_head + g) * hd;
@@ -327,20 +390,48 @@ impl Model {
                 }
             }
             self.attention(&b.q, kc, vc, s.capacity, start, n, &mut b.att);
-            matmul(&layer.wo, &b.att, c.n_head * hd, &mut b.o)?;
+            layer
+                .wo
+                .apply(&b.att, q_out, &mut b.acts, &mut b.tmp, &mut b.o)?;
             add_in_place(&mut b.x, &b.o);
             rms_norm(&b.x, &layer.ffn_norm, c.rms_eps, &mut b.xn);
-            matmul(&layer.gate, &b.xn, d, &mut b.gate)?;
-            matmul(&layer.up, &b.xn, d, &mut b.up)?;
-            for (g, u) in b.gate.iter_mut().zip(&b.up) {
-                *g = *g / (1.0 + (-*g).exp()) * u;
-            }
-            matmul(&layer.down, &b.gate, c.n_ff, &mut b.o)?;
+            layer
+                .gate_up
+                .apply(&b.xn, d, &mut b.acts, &mut b.tmp, &mut b.gate_up)?;
+            b.gate.resize(n * c.n_ff, 0.0);
+            b.gate
+                .par_chunks_mut(c.n_ff)
+                .zip(b.gate_up.par_chunks(2 * c.n_ff))
+                .for_each(|(o, gu)| {
+                    let (g, u) = gu.split_at(c.n_ff);
+                    kernels::swiglu(g, u, o);
+                });
+            layer
+                .down
+                .apply(&b.gate, c.n_ff, &mut b.acts, &mut b.tmp, &mut b.o)?;
             add_in_place(&mut b.x, &b.o);
         }
         let b = &mut s.buf;
         rms_norm(&b.x, &self.output_norm, c.rms_eps, &mut b.hidden);
         s.len += n;
+        Ok(())
+    }
+
+    /// The embedding rows of `tokens` into `x`.
+    fn embed(&self, tokens: &[u32], x: &mut Vec<f32>) -> Result<()> {
+        let d = self.config.n_embd;
+        match &self.tok_embd {
+            Embedding::Native(m) => {
+                x.resize(tokens.len() * d, 0.0);
+                for (row, &t) in x.chunks_exact_mut(d).zip(tokens) {
+                    m.dequantize_row(t as usize, row);
+                }
+            }
+            Embedding::Candle(t) => {
+                let ids = Tensor::from_slice(tokens, tokens.len(), &Device::Cpu)?;
+                copy_out(&t.embedding(&ids)?, x)?;
+            }
+        }
         Ok(())
     }
 
@@ -463,13 +554,16 @@ impl Session {
 struct Buffers {
     x: Vec<f32>,
     xn: Vec<f32>,
+    acts: QActs,
+    tmp: Vec<f32>,
+    qkv: Vec<f32>,
+    gate_up: Vec<f32>,
     q: Vec<f32>,
     k: Vec<f32>,
     v: Vec<f32>,
     att: Vec<f32>,
     o: Vec<f32>,
     gate: Vec<f32>,
-    up: Vec<f32>,
     hidden: Vec<f32>,
     logits: Vec<f32>,
 }
@@ -491,15 +585,133 @@ fn rope_table(c: &LlamaConfig) -> (Vec<f32>, Vec<f32>) {
     (cos, sin)
 }
 
-/// A norm or other small tensor as f32s.
-fn f32s(t: &QTensor) -> Result<Vec<f32>> {
-    let mut out = Vec::new();
-    copy_out(&t.dequantize(&Device::Cpu)?, &mut out)?;
-    Ok(out)
+/// Reads tensors from the GGUF: raw bytes for the quantizations [`kernels`] covers,
+/// candle tensors for the others.
+struct Loader<'a, R> {
+    gguf: &'a Gguf,
+    reader: &'a mut R,
 }
 
-/// `out = x · wᵀ` for `x` of rows of `k` floats.
-fn matmul(w: &QMatMul, x: &[f32], k: usize, out: &mut Vec<f32>) -> Result<()> {
+impl<R: std::io::Read + std::io::Seek> Loader<'_, R> {
+    /// The descriptor of `name`, checked to be `shape` (ggml order reversed: rows last).
+    fn info(&self, name: &str, shape: &[usize]) -> Result<GgmlDType> {
+        let info = self
+            .gguf
+            .tensor(name)
+            .ok_or_else(|| AiError::Model(format!("tensor `{name}` is missing")))?;
+        if info.shape.dims() != shape {
+            return Err(AiError::Model(format!(
+                "tensor `{name}` has shape {:?}, expected {shape:?}",
+                info.shape.dims()
+            )));
+        }
+        Ok(info.ggml_dtype)
+    }
+
+    /// The bytes of `name` as stored (the header validator bounded them by the file).
+    fn raw(&mut self, name: &str, elems: usize, dtype: GgmlDType) -> Result<Vec<u8>> {
+        let info = self
+            .gguf
+            .tensor(name)
+            .ok_or_else(|| AiError::Model(format!("tensor `{name}` is missing")))?;
+        let len = elems / dtype.block_size() * dtype.type_size();
+        let at = self.gguf.content.tensor_data_offset + info.offset;
+        let mut bytes = vec![0u8; len];
+        self.reader
+            .seek(std::io::SeekFrom::Start(at))
+            .and_then(|_| self.reader.read_exact(&mut bytes))
+            .map_err(|e| AiError::io(format!("cannot read tensor `{name}`"), e))?;
+        Ok(bytes)
+    }
+
+    fn qtensor(&mut self, name: &str) -> Result<QTensor> {
+        Ok(self.gguf.content.tensor(self.reader, name, &Device::Cpu)?)
+    }
+
+    /// Matrices `(name, rows)` of `k` inputs each, stacked by rows.
+    fn linear(&mut self, parts: &[(&str, usize)], k: usize) -> Result<Linear> {
+        let mut types = Vec::with_capacity(parts.len());
+        for &(name, rows) in parts {
+            types.push(self.info(name, &[rows, k])?);
+        }
+        let native = native_type(types[0]).filter(|_| types.iter().all(|&t| t == types[0]));
+        if let Some(ty) = native {
+            let mut bytes = Vec::new();
+            let mut rows_total = 0;
+            for &(name, rows) in parts {
+                bytes.extend_from_slice(&self.raw(name, rows * k, types[0])?);
+                rows_total += rows;
+            }
+            let m = QMatrix::from_ggml(ty, rows_total, k, &bytes)
+                .map_err(|e| AiError::Model(format!("{}: {}", parts[0].0, e.0)))?;
+            return Ok(Linear::Native(Arc::new(m)));
+        }
+        let mut out = Vec::with_capacity(parts.len());
+        for &(name, rows) in parts {
+            out.push((QMatMul::from_qtensor(self.qtensor(name)?)?, rows));
+        }
+        Ok(Linear::Candle(out))
+    }
+
+    fn embedding(&mut self, name: &str, vocab: usize, d: usize) -> Result<Embedding> {
+        let dtype = self.info(name, &[vocab, d])?;
+        if let Some(ty) = native_type(dtype) {
+            let bytes = self.raw(name, vocab * d, dtype)?;
+            let m = QMatrix::from_ggml(ty, vocab, d, &bytes)
+                .map_err(|e| AiError::Model(format!("{name}: {}", e.0)))?;
+            return Ok(Embedding::Native(Arc::new(m)));
+        }
+        Ok(Embedding::Candle(Arc::new(self.qtensor(name)?)))
+    }
+
+    /// A norm vector as f32s.
+    fn f32s(&mut self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let dtype = self.info(name, &[len])?;
+        if dtype == GgmlDType::F32 {
+            let bytes = self.raw(name, len, dtype)?;
+            return Ok(bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect());
+        }
+        let mut out = Vec::new();
+        copy_out(&self.qtensor(name)?.dequantize(&Device::Cpu)?, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// The GGUF quantizations our kernels run.
+fn native_type(t: GgmlDType) -> Option<WeightType> {
+    match t {
+        GgmlDType::Q4_1 => Some(WeightType::Q4_1),
+        GgmlDType::Q8_0 => Some(WeightType::Q8_0),
+        _ => None,
+    }
+}
+
+/// Splits rows of `[q | k | v]` into three row-major buffers.
+fn split_qkv(
+    qkv: &[f32],
+    q_out: usize,
+    kv_out: usize,
+    q: &mut Vec<f32>,
+    k: &mut Vec<f32>,
+    v: &mut Vec<f32>,
+) {
+    let row = q_out + 2 * kv_out;
+    let n = qkv.len() / row;
+    q.resize(n * q_out, 0.0);
+    k.resize(n * kv_out, 0.0);
+    v.resize(n * kv_out, 0.0);
+    for (i, r) in qkv.chunks_exact(row).enumerate() {
+        q[i * q_out..(i + 1) * q_out].copy_from_slice(&r[..q_out]);
+        k[i * kv_out..(i + 1) * kv_out].copy_from_slice(&r[q_out..q_out + kv_out]);
+        v[i * kv_out..(i + 1) * kv_out].copy_from_slice(&r[q_out + kv_out..]);
+    }
+}
+
+/// `out = x · wᵀ` with candle, for `x` of rows of `k` floats.
+fn candle_matmul(w: &QMatMul, x: &[f32], k: usize, out: &mut Vec<f32>) -> Result<()> {
     let m = x.len() / k;
     let xs = Tensor::from_slice(x, (m, k), &Device::Cpu)?;
     copy_out(&w.forward(&xs)?, out)
@@ -534,12 +746,6 @@ fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut Vec<f32>) {
             *o = v * scale * g;
         }
     }
-}
-
-/// `x` rounded to the nearest f16 (round to nearest even), back in f32.
-#[inline]
-fn round_f16(x: f32) -> f32 {
-    half::f16::from_f32(x).to_f32()
 }
 
 fn add_in_place(x: &mut [f32], y: &[f32]) {
