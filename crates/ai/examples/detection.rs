@@ -150,13 +150,20 @@ fn main() -> Result<(), String> {
     };
     let cases = matrix::cases(args.cases);
     let started = std::time::Instant::now();
-    let mut rows = matrix::run(&setup, &cases, |i| {
+    let mut rows = matrix::run(&setup, &cases, |i, rows| {
         eprintln!(
             "case {}/{} done, {:.0} s",
             i + 1,
             cases.len(),
             started.elapsed().as_secs_f64()
         );
+        // The table so far, so that a long run can be read (or stopped) midway.
+        if let Some(path) = &args.json {
+            let _ = std::fs::write(
+                path.with_extension("partial.md"),
+                format!("after {} cases\n\n{}", i + 1, matrix::markdown(rows)),
+            );
+        }
     })
     .map_err(|e| e.to_string())?;
     rows[0].name = format!(

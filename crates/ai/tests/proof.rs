@@ -13,7 +13,7 @@ use noesis_ai::proof::{self};
 use noesis_ai::{ChatMessage, SamplingParams};
 
 mod common;
-use common::{engine, load};
+use common::{adversary, engine, load};
 
 fn key() -> PrivateKeySigner {
     PrivateKeySigner::from_bytes(&B256::repeat_byte(0x42)).expect("valid key")
@@ -24,6 +24,10 @@ fn cheats_are_rejected_and_honest_receipts_accepted() {
     // Generated at 2 threads, verified at 1; and generated at 1 thread with the prompt
     // fed 5 tokens per forward, verified at 2.
     let verifier = load(1);
+    let rerandom = adversary("perturbed-rerandom-L15");
+    let norm = adversary("perturbed-norm-1.02-L10");
+    let output_norm = adversary("perturbed-norm-1.02-output");
+    let q8 = adversary("requant-q8_0");
     let mut batched = load(1);
     batched.prefill_batch = 5;
     let setup = Setup {
@@ -35,6 +39,20 @@ fn cheats_are_rejected_and_honest_receipts_accepted() {
             verifier: engine(),
         }],
         adversaries: vec![
+            (
+                "rerandomized blocks".into(),
+                Adversary::ModelSwap(&rerandom),
+            ),
+            ("norm x1.02".into(), Adversary::ModelSwap(&norm)),
+            (
+                "output norm x1.02".into(),
+                Adversary::ModelSwap(&output_norm),
+            ),
+            ("requantized q8_0".into(), Adversary::ModelSwap(&q8)),
+            (
+                "cheap decoding (q8_0), honest proof".into(),
+                Adversary::CheapDecode(&q8),
+            ),
             ("system-prompt".into(), Adversary::SystemPrompt),
             (
                 "system-prompt-attested".into(),
@@ -51,7 +69,7 @@ fn cheats_are_rejected_and_honest_receipts_accepted() {
         key: key(),
     };
     let cases = matrix::cases(4);
-    let rows = matrix::run(&setup, &cases, |_| {}).expect("matrix runs");
+    let rows = matrix::run(&setup, &cases, |_, _| {}).expect("matrix runs");
     let table = matrix::markdown(&rows);
     eprintln!("{table}");
     for honest in &rows[..2] {
@@ -61,6 +79,10 @@ fn cheats_are_rejected_and_honest_receipts_accepted() {
     for row in &rows[2..] {
         assert!(row.trials > 0, "{} never applied:\n{table}", row.name);
         assert_eq!(row.missed, 0, "{} got through:\n{table}", row.name);
+    }
+    // A swapped model is caught even where its text equals the real model's.
+    for row in &rows[2..6] {
+        assert_eq!(row.rejected, row.trials, "{}:\n{table}", row.name);
     }
 }
 

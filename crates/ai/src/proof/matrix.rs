@@ -230,8 +230,12 @@ pub struct Setup<'a> {
 
 /// Runs every case through the honest prover, the other honest paths and every
 /// adversary; returns the honest rows first, then one row per adversary. `progress`
-/// sees each finished case.
-pub fn run(setup: &Setup<'_>, cases: &[Case], mut progress: impl FnMut(usize)) -> Result<Vec<Row>> {
+/// sees each finished case with the rows so far (honest rows first).
+pub fn run(
+    setup: &Setup<'_>,
+    cases: &[Case],
+    mut progress: impl FnMut(usize, &[Row]),
+) -> Result<Vec<Row>> {
     let mut honest_row = Row::new("honest", true);
     let mut path_rows: Vec<Row> = setup
         .honest_paths
@@ -275,7 +279,11 @@ pub fn run(setup: &Setup<'_>, cases: &[Case], mut progress: impl FnMut(usize)) -
             let verdict = verify(setup.verifier, receipt, &setup.tolerances)?;
             row.record(&verdict, same);
         }
-        progress(i);
+        let so_far: Vec<Row> = std::iter::once(honest_row.clone())
+            .chain(path_rows.iter().cloned())
+            .chain(rows.iter().cloned())
+            .collect();
+        progress(i, &so_far);
         previous = Some(honest);
     }
     path_rows.insert(0, honest_row);

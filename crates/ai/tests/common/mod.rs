@@ -46,3 +46,29 @@ pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| load(2))
 }
+
+/// An adversary model file made by `scripts/adversaries.sh` (in
+/// `$NOESIS_ADVERSARY_DIR`, else `~/.cache/noesis/adversaries`), loaded with 2 threads.
+/// A missing file fails the test with the command that makes it.
+#[allow(dead_code)]
+pub fn adversary(name: &str) -> Engine {
+    let dir = std::env::var_os("NOESIS_ADVERSARY_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(".cache/noesis/adversaries")
+        });
+    let path = dir.join(format!("{name}.gguf"));
+    assert!(
+        path.is_file(),
+        "the adversary model {} is missing: run scripts/adversaries.sh",
+        path.display()
+    );
+    let opts = LoadOptions {
+        threads: 2,
+        expected_sha256: None,
+    };
+    Engine::load(&path, &opts).expect("load the adversary model")
+}
