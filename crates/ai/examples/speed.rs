@@ -21,6 +21,8 @@ struct Args {
     threads: usize,
     runs: usize,
     prompt: PathBuf,
+    /// Which measurements to run (all by default; fewer for profiling).
+    phases: Vec<String>,
 }
 
 fn args() -> Args {
@@ -33,6 +35,7 @@ fn args() -> Args {
         threads: 2,
         runs: 5,
         prompt: root.join("tests/ai-reference/baselines/llama-speed.json"),
+        phases: ["prefill", "decode", "deep"].map(String::from).to_vec(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -42,6 +45,7 @@ fn args() -> Args {
             "--threads" => a.threads = value().parse().expect("--threads N"),
             "--runs" => a.runs = value().parse().expect("--runs N"),
             "--prompt-ids" => a.prompt = PathBuf::from(value()),
+            "--phases" => a.phases = value().split(',').map(String::from).collect(),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -150,14 +154,20 @@ fn main() {
     model
         .forward_into(&mut s, &ids[..16], Logits::Last, &mut fwd)
         .unwrap();
-    let prefill = measure(a.runs, 512, || {
-        s.truncate(0);
-        let t = Instant::now();
-        model
-            .forward_into(&mut s, &ids, Logits::Last, &mut fwd)
-            .unwrap();
-        t.elapsed().as_secs_f64()
-    });
+    let phase = |p: &str| a.phases.iter().any(|x| x == p);
+    let skipped = serde_json::Value::Null;
+    let prefill = if !phase("prefill") {
+        skipped.clone()
+    } else {
+        measure(a.runs, 512, || {
+            s.truncate(0);
+            let t = Instant::now();
+            model
+                .forward_into(&mut s, &ids, Logits::Last, &mut fwd)
+                .unwrap();
+            t.elapsed().as_secs_f64()
+        })
+    };
 
     let mut decode = |prefix: &[u32]| {
         let mut first = Vec::new();
@@ -185,8 +195,12 @@ fn main() {
         m["first_tokens"] = serde_json::json!(first[..16]);
         m
     };
-    let tg_empty = decode(&ids[..1]);
-    let tg_deep = decode(&ids);
+    let tg_empty = if phase("decode") {
+        decode(&ids[..1])
+    } else {
+        skipped.clone()
+    };
+    let tg_deep = if phase("deep") { decode(&ids) } else { skipped };
 
     let out = serde_json::json!({
         "runtime": "noesis-ai",

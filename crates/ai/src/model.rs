@@ -32,7 +32,7 @@ use rayon::prelude::*;
 
 use crate::error::{AiError, Result};
 use crate::gguf::{Gguf, LlamaConfig};
-use crate::kernels::{self, QActs, QMatrix, WeightType, round_f16};
+use crate::kernels::{self, QActs, QMatrix, WeightType, attention};
 
 /// Tokens processed per internal step of a long forward (bounds the activation buffers).
 pub const UBATCH: usize = 512;
@@ -272,10 +272,13 @@ impl Model {
             )));
         }
         let per_layer = c.n_kv_head * capacity * c.head_dim;
+        let vstride = capacity.next_multiple_of(attention::LANES);
+        let v_per_layer = c.n_kv_head * c.head_dim * vstride;
         Ok(Session {
             k: (0..c.n_layer).map(|_| vec![0.0; per_layer]).collect(),
-            v: (0..c.n_layer).map(|_| vec![0.0; per_layer]).collect(),
+            v: (0..c.n_layer).map(|_| vec![0.0; v_per_layer]).collect(),
             capacity,
+            vstride,
             len: 0,
             buf: Buffers::default(),
         })
@@ -376,20 +379,24 @@ impl Model {
             self.rope(&mut b.q, c.n_head, start);
             self.rope(&mut b.k, c.n_kv_head, start);
             // llama.cpp's precision: an f16 KV cache, queries rounded to f16 for Q·K.
-            for x in b.q.iter_mut().chain(b.k.iter_mut()).chain(b.v.iter_mut()) {
-                *x = round_f16(*x);
-            }
-            // Append to the cache: per kv head, positions are contiguous rows.
+            attention::round_f16_slice(&mut b.q);
+            attention::round_f16_slice(&mut b.k);
+            attention::round_f16_slice(&mut b.v);
+            // Append to the cache: per kv head, keys are rows of positions, values are
+            // transposed (rows of dimensions).
             let (kc, vc) = (&mut s.k[li], &mut s.v[li]);
+            let vs = s.vstride;
             for i in 0..n {
                 for g in 0..c.n_kv_head {
                     let src = (i * c.n_kv_head + g) * hd;
                     let dst = (g * s.capacity + start + i) * hd;
                     kc[dst..dst + hd].copy_from_slice(&b.k[src..src + hd]);
-                    vc[dst..dst + hd].copy_from_slice(&b.v[src..src + hd]);
+                    for (d, &v) in b.v[src..src + hd].iter().enumerate() {
+                        vc[(g * hd + d) * vs + start + i] = v;
+                    }
                 }
             }
-            self.attention(&b.q, kc, vc, s.capacity, start, n, &mut b.att);
+            self.attention(&b.q, kc, vc, s.capacity, vs, start, n, &mut b.att);
             layer
                 .wo
                 .apply(&b.att, q_out, &mut b.acts, &mut b.tmp, &mut b.o)?;
@@ -456,6 +463,7 @@ impl Model {
 
     /// Causal grouped-query attention of `n` queries at positions `[start, start+n)`
     /// against the cached keys/values `[0, start+n)`; writes `n × (n_head·head_dim)`.
+    /// Each (query, head) is one task of [`attention::attend`].
     #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
@@ -463,6 +471,7 @@ impl Model {
         kc: &[f32],
         vc: &[f32],
         capacity: usize,
+        vstride: usize,
         start: usize,
         n: usize,
         out: &mut Vec<f32>,
@@ -472,48 +481,50 @@ impl Model {
         let group = c.n_head / c.n_kv_head;
         let scale = 1.0 / (hd as f32).sqrt();
         out.resize(n * c.n_head * hd, 0.0);
-        out.par_chunks_mut(hd).enumerate().for_each_init(
-            || Vec::with_capacity(start + n),
-            |scores: &mut Vec<f32>, (idx, o)| {
-                let (i, h) = (idx / c.n_head, idx % c.n_head);
-                let g = h / group;
-                let qv = &q[idx * hd..(idx + 1) * hd];
-                let keys = &kc[g * capacity * hd..];
-                let values = &vc[g * capacity * hd..];
-                let t = start + i + 1;
-                scores.clear();
-                let mut max = f32::NEG_INFINITY;
-                for kv in keys[..t * hd].chunks_exact(hd) {
-                    let s = dot(qv, kv) * scale;
-                    max = max.max(s);
-                    scores.push(s);
-                }
-                let mut sum = 0f64;
-                for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += f64::from(*s);
-                }
-                let inv = (1.0 / sum) as f32;
-                o.fill(0.0);
-                for (w, vv) in scores.iter().zip(values[..t * hd].chunks_exact(hd)) {
-                    // The weights enter the f16 product with V rounded, as in llama.cpp.
-                    let w = round_f16(w * inv);
-                    for (a, b) in o.iter_mut().zip(vv) {
-                        *a += w * b;
-                    }
-                }
-            },
-        );
+        let task = |idx: usize, o: &mut [f32]| {
+            let (i, h) = (idx / c.n_head, idx % c.n_head);
+            let g = h / group;
+            let keys = &kc[g * capacity * hd..(g + 1) * capacity * hd];
+            let vt = &vc[g * hd * vstride..(g + 1) * hd * vstride];
+            SCRATCH.with_borrow_mut(|scratch| {
+                attention::attend(
+                    &q[idx * hd..(idx + 1) * hd],
+                    keys,
+                    vt,
+                    vstride,
+                    start + i + 1,
+                    scale,
+                    scratch,
+                    o,
+                )
+            });
+        };
+        if n * c.n_head == 1 {
+            task(0, out);
+        } else {
+            out.par_chunks_mut(hd)
+                .enumerate()
+                .for_each(|(idx, o)| task(idx, o));
+        }
     }
+}
+
+thread_local! {
+    /// Attention scratch of each thread (allocated once, grown to the longest context).
+    static SCRATCH: std::cell::RefCell<attention::Scratch> =
+        std::cell::RefCell::new(attention::Scratch::default());
 }
 
 /// A sequence being run: the KV cache of every layer and reusable buffers.
 pub struct Session {
     /// Per layer: `n_kv_head × capacity × head_dim` keys.
     k: Vec<Vec<f32>>,
-    /// Per layer: values, same layout.
+    /// Per layer: values transposed, `n_kv_head × head_dim × vstride` (a row of
+    /// positions per dimension, as llama.cpp's `v_trans` cache).
     v: Vec<Vec<f32>>,
     capacity: usize,
+    /// `capacity` rounded up to whole groups of [`attention::LANES`] positions.
+    vstride: usize,
     len: usize,
     buf: Buffers,
 }
@@ -754,25 +765,6 @@ fn add_in_place(x: &mut [f32], y: &[f32]) {
     }
 }
 
-/// Dot product with eight independent accumulators (vectorizes without reassociation).
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -787,14 +779,6 @@ mod tests {
         for i in 0..4 {
             assert!((out[i] - x[i] / rms * w[i]).abs() < 1e-6);
         }
-    }
-
-    #[test]
-    fn dot_matches_naive() {
-        let a: Vec<f32> = (0..67).map(|i| (i as f32 * 0.37).sin()).collect();
-        let b: Vec<f32> = (0..67).map(|i| (i as f32 * 0.11).cos()).collect();
-        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot(&a, &b) - naive).abs() < 1e-4);
     }
 
     #[test]

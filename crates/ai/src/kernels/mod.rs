@@ -32,6 +32,7 @@
 
 use rayon::prelude::*;
 
+pub mod attention;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

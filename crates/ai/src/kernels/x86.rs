@@ -167,10 +167,10 @@ pub(super) fn gemm_q4_1(
             // scratch holds nb·TILE_TOKENS·PANEL + TILE_TOKENS·PANEL floats.
             unsafe {
                 match c {
-                    4 => tile_q4_1::<4>(panel, nb, a, t, o, ldo, rows, scratch),
-                    3 => tile_q4_1::<3>(panel, nb, a, t, o, ldo, rows, scratch),
-                    2 => tile_q4_1::<2>(panel, nb, a, t, o, ldo, rows, scratch),
-                    _ => tile_q4_1::<1>(panel, nb, a, t, o, ldo, rows, scratch),
+                    4 => tile_q4_1::<TP, 4>(panel, nb, a, t, o, ldo, rows, scratch),
+                    3 => tile_q4_1::<TP, 3>(panel, nb, a, t, o, ldo, rows, scratch),
+                    2 => tile_q4_1::<2, 2>(panel, nb, a, t, o, ldo, rows, scratch),
+                    _ => tile_q4_1::<4, 1>(panel, nb, a, t, o, ldo, rows, scratch),
                 }
             }
             t += c;
@@ -178,6 +178,8 @@ pub(super) fn gemm_q4_1(
     }
 }
 
+/// Row pairs per step of the 3- and 4-token tiles.
+const TP: usize = 1;
 const Q4_1_REC: usize = 2 * 2 * PANEL + PANEL * 16;
 const Q8_0_REC: usize = 2 * PANEL + PANEL * 32;
 
@@ -193,7 +195,7 @@ const Q8_0_REC: usize = 2 * PANEL + PANEL * 32;
 /// `(C−1)·ldo + rows` floats; `scratch` holds `(nb + 1)·C·PANEL` floats.
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn tile_q4_1<const C: usize>(
+unsafe fn tile_q4_1<const P: usize, const C: usize>(
     panel: &[u8],
     nb: usize,
     a: &ActsView<'_>,
@@ -229,37 +231,54 @@ unsafe fn tile_q4_1<const C: usize>(
         }
         let mask = _mm256_set1_epi8(0x0f);
         let ones = _mm256_set1_epi16(1);
-        // Two rows per step: they share one 32-byte load of interleaved nibbles.
+        // `P` pairs of rows per step (a pair shares one 32-byte load of interleaved
+        // nibbles) × `C` tokens. Pointers advance by increments.
         let mut r = 0;
         while r < rows {
-            let mut acc = [[_mm256_setzero_ps(); C]; 2];
-            for b in 0..nb {
-                let v = _mm256_loadu_si256(pp.add(b * Q4_1_REC + 32 + r * 16).cast());
-                let qx = [
-                    _mm256_and_si256(v, mask),
-                    _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask),
-                ];
+            let mut acc = [[[_mm256_setzero_ps(); C]; 2]; P];
+            let mut wq = pp.add(32 + r * 16);
+            let mut pr = prod.add(r).cast_const();
+            let mut qy: [*const i8; C] = std::array::from_fn(|t| qy0.add(t * nb * QK));
+            for _ in 0..nb {
+                let qx: [[__m256i; 2]; P] = std::array::from_fn(|p| {
+                    let v = _mm256_loadu_si256(wq.add(32 * p).cast());
+                    [
+                        _mm256_and_si256(v, mask),
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask),
+                    ]
+                });
                 for t in 0..C {
-                    let qy = _mm256_loadu_si256(qy0.add((t * nb + b) * QK).cast());
-                    let pr = prod.add((b * C + t) * PANEL + r);
-                    for h in 0..2 {
-                        let xy = _mm256_cvtepi32_ps(_mm256_madd_epi16(
-                            ones,
-                            _mm256_maddubs_epi16(qx[h], qy),
-                        ));
-                        acc[h][t] = _mm256_fmadd_ps(_mm256_set1_ps(*pr.add(h)), xy, acc[h][t]);
+                    let y = _mm256_loadu_si256(qy[t].cast());
+                    for p in 0..P {
+                        for h in 0..2 {
+                            let xy = _mm256_cvtepi32_ps(_mm256_madd_epi16(
+                                ones,
+                                _mm256_maddubs_epi16(qx[p][h], y),
+                            ));
+                            acc[p][h][t] = _mm256_fmadd_ps(
+                                _mm256_set1_ps(*pr.add(t * PANEL + 2 * p + h)),
+                                xy,
+                                acc[p][h][t],
+                            );
+                        }
+                    }
+                    qy[t] = qy[t].add(QK);
+                }
+                wq = wq.add(Q4_1_REC);
+                pr = pr.add(C * PANEL);
+            }
+            for (p, acc) in acc.iter().enumerate() {
+                for (h, acc) in acc.iter().enumerate() {
+                    let row = r + 2 * p + h;
+                    if row < rows {
+                        for (t, acc) in acc.iter().enumerate() {
+                            *out.get_unchecked_mut(t * ldo + row) =
+                                hsum(*acc) + *summ.add(t * PANEL + row);
+                        }
                     }
                 }
             }
-            for (h, acc) in acc.iter().enumerate() {
-                if r + h < rows {
-                    for (t, acc) in acc.iter().enumerate() {
-                        *out.get_unchecked_mut(t * ldo + r + h) =
-                            hsum(*acc) + *summ.add(t * PANEL + r + h);
-                    }
-                }
-            }
-            r += 2;
+            r += 2 * P;
         }
     }
 }
@@ -337,8 +356,10 @@ unsafe fn tile_q8_0<const C: usize>(
         let mut r = 0;
         while r < rows {
             let mut acc = [[_mm256_setzero_ps(); C]; 2];
-            for b in 0..nb {
-                let x = pp.add(b * Q8_0_REC + 16 + r * 32);
+            let mut x = pp.add(16 + r * 32);
+            let mut pr = prod.add(r).cast_const();
+            let mut qy: [*const i8; C] = std::array::from_fn(|t| qy0.add(t * nb * QK));
+            for _ in 0..nb {
                 let qx = [
                     _mm256_loadu_si256(x.cast()),
                     _mm256_loadu_si256(x.add(32).cast()),
@@ -348,17 +369,20 @@ unsafe fn tile_q8_0<const C: usize>(
                     _mm256_sign_epi8(qx[1], qx[1]),
                 ];
                 for t in 0..C {
-                    let qy = _mm256_loadu_si256(qy0.add((t * nb + b) * QK).cast());
-                    let pr = prod.add((b * C + t) * PANEL + r);
+                    let y = _mm256_loadu_si256(qy[t].cast());
                     for h in 0..2 {
-                        let sy = _mm256_sign_epi8(qy, qx[h]);
+                        let sy = _mm256_sign_epi8(y, qx[h]);
                         let xy = _mm256_cvtepi32_ps(_mm256_madd_epi16(
                             ones,
                             _mm256_maddubs_epi16(ax[h], sy),
                         ));
-                        acc[h][t] = _mm256_fmadd_ps(_mm256_set1_ps(*pr.add(h)), xy, acc[h][t]);
+                        acc[h][t] =
+                            _mm256_fmadd_ps(_mm256_set1_ps(*pr.add(t * PANEL + h)), xy, acc[h][t]);
                     }
+                    qy[t] = qy[t].add(QK);
                 }
+                x = x.add(Q8_0_REC);
+                pr = pr.add(C * PANEL);
             }
             for (h, acc) in acc.iter().enumerate() {
                 if r + h < rows {
@@ -460,4 +484,206 @@ fn expf(x: __m256) -> __m256 {
             ),
         ),
     )
+}
+
+/// ggml's `hsum` of eight vectors at once: lane `i` of the result is `hsum(a[i])`, with
+/// the same additions in the same order (only the data movement differs).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_x8(a: &[__m256; 8]) -> __m256 {
+    // t_i = a_i + a_{i+4}, two vectors per register.
+    let (t01, t23, t45, t67) = (
+        fold_halves(a[0], a[1]),
+        fold_halves(a[2], a[3]),
+        fold_halves(a[4], a[5]),
+        fold_halves(a[6], a[7]),
+    );
+    // u0 = t0 + t2, u1 = t1 + t3.
+    let u0123 = _mm256_add_ps(
+        _mm256_shuffle_ps::<0x44>(t01, t23),
+        _mm256_shuffle_ps::<0xee>(t01, t23),
+    );
+    let u4567 = _mm256_add_ps(
+        _mm256_shuffle_ps::<0x44>(t45, t67),
+        _mm256_shuffle_ps::<0xee>(t45, t67),
+    );
+    // u0 + u1, in the order [0, 2, 4, 6 | 1, 3, 5, 7].
+    let r = _mm256_add_ps(
+        _mm256_shuffle_ps::<0x88>(u0123, u4567),
+        _mm256_shuffle_ps::<0xdd>(u0123, u4567),
+    );
+    _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+}
+
+/// `[x0+x4, x1+x5, x2+x6, x3+x7, y0+y4, …, y3+y7]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn fold_halves(x: __m256, y: __m256) -> __m256 {
+    _mm256_add_ps(
+        _mm256_permute2f128_ps::<0x20>(x, y),
+        _mm256_permute2f128_ps::<0x31>(x, y),
+    )
+}
+
+/// See [`super::attention::scores_ref`]; `q.len()` is a multiple of 8.
+pub(super) fn scores(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
+    let hd = q.len();
+    assert!(hd.is_multiple_of(8) && hd > 0 && keys.len() == out.len() * hd);
+    assert!(available());
+    // SAFETY: features checked; every row read is within `keys` (t·hd floats), `q` is
+    // read for hd floats, `out` written for t floats.
+    unsafe { scores_avx2(q, keys, scale, out) }
+}
+
+/// # Safety
+/// AVX2/FMA/F16C; `keys.len() == out.len() · q.len()`, `q.len()` a positive multiple of 8.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn scores_avx2(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
+    let hd = q.len();
+    let t = out.len();
+    let sc = _mm256_set1_ps(scale);
+    // SAFETY: see the function's contract; j + 8 ≤ t in the main loop.
+    unsafe {
+        let qp = q.as_ptr();
+        let kp = keys.as_ptr();
+        let mut j = 0;
+        while j + 8 <= t {
+            let mut acc = [_mm256_setzero_ps(); 8];
+            let mut i = 0;
+            while i < hd {
+                let qv = _mm256_loadu_ps(qp.add(i));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kp.add((j + r) * hd + i)), *acc);
+                }
+                i += 8;
+            }
+            let s = _mm256_mul_ps(hsum_x8(&acc), sc);
+            _mm256_storeu_ps(out.as_mut_ptr().add(j), s);
+            j += 8;
+        }
+        while j < t {
+            let mut acc = _mm256_setzero_ps();
+            let mut i = 0;
+            while i < hd {
+                acc = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(qp.add(i)),
+                    _mm256_loadu_ps(kp.add(j * hd + i)),
+                    acc,
+                );
+                i += 8;
+            }
+            *out.get_unchecked_mut(j) = hsum(acc) * scale;
+            j += 1;
+        }
+    }
+}
+
+/// See [`super::attention::exp_sum_ref`]; `w.len()` is a multiple of 8.
+pub(super) fn exp_sum(w: &mut [f32], max: f32) -> f64 {
+    assert!(w.len().is_multiple_of(8));
+    assert!(available());
+    // SAFETY: features checked; groups of 8 within `w`.
+    unsafe { exp_sum_avx2(w, max) }
+}
+
+/// # Safety
+/// AVX2/FMA/F16C; `w.len()` a multiple of 8.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn exp_sum_avx2(w: &mut [f32], max: f32) -> f64 {
+    let m = _mm256_set1_ps(max);
+    let mut sum = 0f64;
+    for g in w.chunks_exact_mut(8) {
+        // SAFETY: `g` is 8 floats.
+        unsafe {
+            let e = expf(_mm256_sub_ps(_mm256_loadu_ps(g.as_ptr()), m));
+            _mm256_storeu_ps(g.as_mut_ptr(), e);
+            sum += f64::from(hsum(e));
+        }
+    }
+    sum
+}
+
+/// `w[j] = f16(w[j] · inv)` (ties to even), `w.len()` a multiple of 8.
+pub(super) fn scale_round_f16(w: &mut [f32], inv: f32) {
+    assert!(w.len().is_multiple_of(8));
+    assert!(available());
+    // SAFETY: features checked; groups of 8 within `w`.
+    unsafe { scale_round_f16_avx2(w, inv) }
+}
+
+/// # Safety
+/// AVX2/FMA/F16C; `w.len()` a multiple of 8.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn scale_round_f16_avx2(w: &mut [f32], inv: f32) {
+    let s = _mm256_set1_ps(inv);
+    for g in w.chunks_exact_mut(8) {
+        // SAFETY: `g` is 8 floats.
+        unsafe {
+            let v = _mm256_mul_ps(_mm256_loadu_ps(g.as_ptr()), s);
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v);
+            _mm256_storeu_ps(g.as_mut_ptr(), _mm256_cvtph_ps(h));
+        }
+    }
+}
+
+/// Rounds to f16 and back in place.
+pub(super) fn round_f16_slice(x: &mut [f32]) {
+    assert!(available());
+    // SAFETY: features checked; groups of 8 within `x`, the tail converted one by one.
+    unsafe { round_f16_slice_avx2(x) }
+}
+
+/// # Safety
+/// AVX2/FMA/F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn round_f16_slice_avx2(x: &mut [f32]) {
+    let mut chunks = x.chunks_exact_mut(8);
+    for g in &mut chunks {
+        // SAFETY: `g` is 8 floats.
+        unsafe {
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(g.as_ptr()));
+            _mm256_storeu_ps(g.as_mut_ptr(), _mm256_cvtph_ps(h));
+        }
+    }
+    for v in chunks.into_remainder() {
+        *v = round_f16_ss(*v);
+    }
+}
+
+/// See [`super::attention::weighted_sum_ref`]: `w.len()` a multiple of 8, `out.len()` a
+/// multiple of 8, `vt` holds `out.len()` rows of `vstride ≥ w.len()` floats.
+pub(super) fn weighted_sum(w: &[f32], vt: &[f32], vstride: usize, out: &mut [f32]) {
+    let (tp, hd) = (w.len(), out.len());
+    assert!(tp.is_multiple_of(8) && hd.is_multiple_of(8) && hd > 0);
+    assert!(vstride >= tp && vt.len() >= (hd - 1) * vstride + tp);
+    assert!(available());
+    // SAFETY: features checked; row d spans vt[d·vstride .. d·vstride + tp], in bounds.
+    unsafe { weighted_sum_avx2(w, vt, vstride, out) }
+}
+
+/// # Safety
+/// As [`weighted_sum`]'s assertions.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn weighted_sum_avx2(w: &[f32], vt: &[f32], vstride: usize, out: &mut [f32]) {
+    let (tp, hd) = (w.len(), out.len());
+    // SAFETY: see the function's contract.
+    unsafe {
+        let vp = vt.as_ptr();
+        let wp = w.as_ptr();
+        let mut d = 0;
+        while d < hd {
+            let mut acc = [_mm256_setzero_ps(); 8];
+            let mut j = 0;
+            while j < tp {
+                let wv = _mm256_loadu_ps(wp.add(j));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    *acc =
+                        _mm256_fmadd_ps(wv, _mm256_loadu_ps(vp.add((d + r) * vstride + j)), *acc);
+                }
+                j += 8;
+            }
+            _mm256_storeu_ps(out.as_mut_ptr().add(d), hsum_x8(&acc));
+            d += 8;
+        }
+    }
 }
