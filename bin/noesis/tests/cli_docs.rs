@@ -29,6 +29,7 @@ const COMMANDS: &[&[&str]] = &[
     &["model", "fetch"],
     &["model", "list"],
     &["ai", "generate"],
+    &["ai", "embed"],
 ];
 
 fn render() -> String {
