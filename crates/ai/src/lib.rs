@@ -1,4 +1,5 @@
-//! The Noesis AI runtime: llama-family GGUF models on candle, on the CPU.
+//! The Noesis AI runtime: llama-family GGUF models and sentence embeddings on candle, on
+//! the CPU.
 //!
 //! A model is one GGUF file, named by the sha256 of its bytes ([`models`] pins the
 //! known ones and fetches them). Everything needed to run it comes from that file:
@@ -24,6 +25,11 @@
 //!   a record of every token) and [`Engine::prefill`] (one teacher-forced pass over
 //!   prompt + output for verification).
 //!
+//! Sentence embeddings are the other model kind: [`embed`] runs a sentence-transformers
+//! BERT (all-MiniLM-L6-v2) from its safetensors weights and Hugging Face `tokenizer.json`
+//! — [`Embedder::load`], [`Embedder::embed_batch`] (packed batches, mean pooling, L2
+//! normalization).
+//!
 //! Floats never reach consensus: what leaves this crate for the chain is hashes
 //! (model, template, tokens) and verdicts.
 //!
@@ -32,6 +38,7 @@
 //! `CANDLE_NUM_THREADS` ([`model::matmul_threads`]).
 
 pub mod bench;
+pub mod embed;
 pub mod error;
 pub mod generate;
 pub mod gguf;
@@ -43,6 +50,7 @@ pub mod sampling;
 pub mod template;
 pub mod tokenizer;
 
+pub use embed::{EmbedOptions, Embedder, EmbedderInfo};
 pub use error::{AiError, Result};
 pub use generate::{
     Engine, FinishReason, GeneratedToken, Generation, LoadOptions, ModelInfo, Observer, Prompt,
