@@ -480,34 +480,54 @@ impl Model {
         let hd = c.head_dim;
         let group = c.n_head / c.n_kv_head;
         let scale = 1.0 / (hd as f32).sqrt();
-        out.resize(n * c.n_head * hd, 0.0);
-        let task = |idx: usize, o: &mut [f32]| {
-            let (i, h) = (idx / c.n_head, idx % c.n_head);
-            let g = h / group;
-            let keys = &kc[g * capacity * hd..(g + 1) * capacity * hd];
-            let vt = &vc[g * hd * vstride..(g + 1) * hd * vstride];
-            SCRATCH.with_borrow_mut(|scratch| {
-                attention::attend(
-                    &q[idx * hd..(idx + 1) * hd],
-                    keys,
-                    vt,
-                    vstride,
-                    start + i + 1,
-                    scale,
-                    scratch,
-                    o,
-                )
-            });
+        let row = c.n_head * hd;
+        out.resize(n * row, 0.0);
+        let kv = |g: usize| attention::Kv {
+            keys: &kc[g * capacity * hd..(g + 1) * capacity * hd],
+            vt: &vc[g * hd * vstride..(g + 1) * hd * vstride],
+            vstride,
         };
-        if n * c.n_head == 1 {
-            task(0, out);
-        } else {
-            out.par_chunks_mut(hd)
+        let block = |tokens: usize, i0: usize, g: usize, out_heads: usize| attention::Block {
+            tokens,
+            pos0: start + i0,
+            heads: g * group..(g + 1) * group,
+            n_head: c.n_head,
+            out_heads,
+            hd,
+        };
+        if n < 4 * rayon::current_num_threads() {
+            // Few tokens (decoding): one task per token and KV head.
+            out.par_chunks_mut(group * hd)
                 .enumerate()
-                .for_each(|(idx, o)| task(idx, o));
+                .for_each(|(unit, o)| {
+                    let (i, g) = (unit / c.n_kv_head, unit % c.n_kv_head);
+                    let b = block(1, i, g, group);
+                    SCRATCH.with_borrow_mut(|s| {
+                        attention::attend(&b, &q[i * row..], kv(g), scale, s, o)
+                    });
+                });
+        } else {
+            // A batch: blocks of tokens, every KV head, so a block's queries share the
+            // keys and values they read while those are in cache.
+            out.par_chunks_mut(ATT_TOKENS * row)
+                .enumerate()
+                .for_each(|(blk, o)| {
+                    let i0 = blk * ATT_TOKENS;
+                    let tokens = o.len() / row;
+                    SCRATCH.with_borrow_mut(|s| {
+                        for g in 0..c.n_kv_head {
+                            let b = block(tokens, i0, g, c.n_head);
+                            let at = g * group * hd;
+                            attention::attend(&b, &q[i0 * row..], kv(g), scale, s, &mut o[at..]);
+                        }
+                    });
+                });
         }
     }
 }
+
+/// Tokens per attention task of a batch.
+const ATT_TOKENS: usize = 8;
 
 thread_local! {
     /// Attention scratch of each thread (allocated once, grown to the longest context).
