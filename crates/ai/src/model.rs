@@ -1,10 +1,18 @@
-//! The llama forward pass on candle's quantized matrix multiplications.
+//! The llama forward pass on this crate's CPU kernels ([`crate::kernels`], ADR 0008).
 //!
-//! Weights stay in their GGUF quantization and are multiplied with candle's
-//! [`QMatMul`] (which quantizes the activations to the weight's dot-product type, as
-//! llama.cpp's CPU backend does). Everything between the matmuls is written here on plain
-//! `f32` buffers that a [`Session`] owns and reuses: RMSNorm, RoPE, grouped-query causal
-//! attention over a preallocated KV cache, the SiLU-gated MLP and the tied output.
+//! Weights stay in their GGUF quantization. `Q4_1` and `Q8_0` matrices are repacked at
+//! load and multiplied by [`kernels::matmul`], which quantizes the activations to the
+//! weight's dot-product type and computes every output exactly as llama.cpp's AVX2 CPU
+//! backend does; other quantizations fall back to candle's [`QMatMul`]. Q, K and V are one
+//! stacked matrix, and so are the MLP's gate and up. Everything between the matmuls runs on
+//! plain `f32` buffers that a [`Session`] owns and reuses: RMSNorm, RoPE, grouped-query
+//! causal attention over a preallocated KV cache, the SiLU-gated MLP and the tied output.
+//! A decode step allocates nothing once its buffers are warm ([`Model::forward_into`]).
+//!
+//! **Threads.** All work runs on the model's own pool ([`LoadOptions::threads`]
+//! (crate::LoadOptions)); every output element is computed by one thread in one fixed
+//! order, so results are bit-identical for any thread count, and a position's hidden
+//! state is bit-identical whether it was computed in a prefill or in a one-token decode.
 //!
 //! **RoPE layout.** llama.cpp's converter permutes the Q and K weights of llama models so
 //! that the GGUF is rotated in the "normal" (interleaved) layout: dimensions `2i` and
@@ -17,7 +25,9 @@
 //! the queries to f16 for `Q·Kᵀ` and the softmax weights to f16 for the product with V.
 //! This runtime does the same roundings (on f32 storage, so no conversion in the inner
 //! loops): with them its greedy completions match llama.cpp's token for token where
-//! plain f32 attention drifts off at near-ties after a dozen tokens.
+//! plain f32 attention drifts off at near-ties after a dozen tokens. The order of the
+//! additions is that of llama.cpp's batched (prompt) path with flash attention off
+//! ([`kernels::attention`]).
 //!
 //! **Outputs.** [`Model::forward`] takes a batch of new tokens at positions
 //! `[p, p + n)` (prefill and decode are the same call) and returns the final hidden state
@@ -172,8 +182,8 @@ impl std::fmt::Debug for Model {
     }
 }
 
-/// Threads of candle's process-wide quantized-matmul pool (the calling thread included).
-/// candle sizes it once, at first use, from `CANDLE_NUM_THREADS` (else
+/// Threads of candle's process-wide quantized-matmul pool (the calling thread included),
+/// used only for weight quantizations the native kernels do not cover. candle sizes it once, at first use, from `CANDLE_NUM_THREADS` (else
 /// `RAYON_NUM_THREADS`, else the physical cores); the CLI sets that from `--threads`
 /// before anything runs.
 pub fn matmul_threads() -> usize {

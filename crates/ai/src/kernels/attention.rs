@@ -319,7 +319,14 @@ mod tests {
         };
         let mut out = vec![0.0; tokens * n_head * hd];
         let first = heads.start * hd;
-        attend(&block, &q, kv, 0.125, &mut Scratch::default(), &mut out[first..]);
+        attend(
+            &block,
+            &q,
+            kv,
+            0.125,
+            &mut Scratch::default(),
+            &mut out[first..],
+        );
         for i in 0..tokens {
             for h in heads.clone() {
                 let one = Block {
