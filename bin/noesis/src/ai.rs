@@ -220,7 +220,8 @@ pub struct EmbedArgs {
     pub data: DataArgs,
 }
 
-/// Sizes candle's process-wide matmul pool from `--threads` (or the core count). Runs in
+/// Sizes candle's process-wide matmul pool (used only for weight quantizations without a
+/// native kernel) from `--threads` (or the core count). Runs in
 /// `main` before the async runtime or any other thread exists, because candle reads the
 /// variable once, when its pool starts.
 pub fn configure_threads(command: &Command) {
@@ -509,11 +510,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         t.decode_secs,
         t.decode_tps()
     );
-    eprintln!(
-        "threads: {} (candle matmul pool: {})",
-        engine.model.threads(),
-        noesis_ai::model::matmul_threads()
-    );
+    eprintln!("threads: {}", engine.model.threads());
     if let (Some(path), Some(key)) = (&args.receipt, key) {
         let output = Output {
             text: generation.text.clone(),

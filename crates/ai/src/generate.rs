@@ -20,8 +20,9 @@ use crate::tokenizer::{StreamDecoder, Tokenizer};
 /// How to load a model.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// Threads for the runtime's own work (attention, norms). candle's matmul pool is
-    /// process-wide, see [`crate::model::matmul_threads`].
+    /// Threads for the forward pass (results do not depend on it). Weight types without a
+    /// native kernel use candle's process-wide pool instead, see
+    /// [`crate::model::matmul_threads`].
     pub threads: usize,
     /// When set, the file's sha256 (lowercase hex) must equal this or loading fails.
     pub expected_sha256: Option<String>,

@@ -6,7 +6,8 @@
 //!
 //! - [`gguf`] validates the header with a cap on every count and length before candle
 //!   sees it, and reads the llama hyperparameters;
-//! - [`model`] is the forward pass: quantized weights multiplied by candle's `QMatMul`,
+//! - [`model`] is the forward pass: quantized weights multiplied by the [`kernels`] (which
+//!   reproduce llama.cpp's CPU arithmetic; candle's `QMatMul` for other quantizations),
 //!   RMSNorm, RoPE in llama.cpp's interleaved layout, grouped-query causal attention over
 //!   a preallocated KV cache, SiLU-gated MLP, tied output embedding. One call runs a
 //!   batch of new tokens (prefill and decode alike) and returns every position's final
@@ -33,9 +34,10 @@
 //! Floats never reach consensus: what leaves this crate for the chain is hashes
 //! (model, template, tokens) and verdicts.
 //!
-//! Threads: the runtime's own work runs on a pool of [`LoadOptions::threads`]; candle's
-//! quantized matmuls run on candle's process-wide pool, sized once from
-//! `CANDLE_NUM_THREADS` ([`model::matmul_threads`]).
+//! Threads: all the work runs on a pool of [`LoadOptions::threads`], and results do not
+//! depend on its size. (Only weight quantizations without a native kernel go through
+//! candle's process-wide pool, sized once from `CANDLE_NUM_THREADS`,
+//! [`model::matmul_threads`].)
 
 pub mod bench;
 pub mod embed;

@@ -1,10 +1,18 @@
-//! The llama forward pass on candle's quantized matrix multiplications.
+//! The llama forward pass on this crate's CPU kernels ([`crate::kernels`], ADR 0008).
 //!
-//! Weights stay in their GGUF quantization and are multiplied with candle's
-//! [`QMatMul`] (which quantizes the activations to the weight's dot-product type, as
-//! llama.cpp's CPU backend does). Everything between the matmuls is written here on plain
-//! `f32` buffers that a [`Session`] owns and reuses: RMSNorm, RoPE, grouped-query causal
-//! attention over a preallocated KV cache, the SiLU-gated MLP and the tied output.
+//! Weights stay in their GGUF quantization. `Q4_1` and `Q8_0` matrices are repacked at
+//! load and multiplied by [`kernels::matmul`], which quantizes the activations to the
+//! weight's dot-product type and computes every output exactly as llama.cpp's AVX2 CPU
+//! backend does; other quantizations fall back to candle's [`QMatMul`]. Q, K and V are one
+//! stacked matrix, and so are the MLP's gate and up. Everything between the matmuls runs on
+//! plain `f32` buffers that a [`Session`] owns and reuses: RMSNorm, RoPE, grouped-query
+//! causal attention over a preallocated KV cache, the SiLU-gated MLP and the tied output.
+//! A decode step allocates nothing once its buffers are warm ([`Model::forward_into`]).
+//!
+//! **Threads.** All work runs on the model's own pool ([`LoadOptions::threads`]
+//! (crate::LoadOptions)); every output element is computed by one thread in one fixed
+//! order, so results are bit-identical for any thread count, and a position's hidden
+//! state is bit-identical whether it was computed in a prefill or in a one-token decode.
 //!
 //! **RoPE layout.** llama.cpp's converter permutes the Q and K weights of llama models so
 //! that the GGUF is rotated in the "normal" (interleaved) layout: dimensions `2i` and
@@ -17,7 +25,9 @@
 //! the queries to f16 for `Q·Kᵀ` and the softmax weights to f16 for the product with V.
 //! This runtime does the same roundings (on f32 storage, so no conversion in the inner
 //! loops): with them its greedy completions match llama.cpp's token for token where
-//! plain f32 attention drifts off at near-ties after a dozen tokens.
+//! plain f32 attention drifts off at near-ties after a dozen tokens. The order of the
+//! additions is that of llama.cpp's batched (prompt) path with flash attention off
+//! ([`kernels::attention`]).
 //!
 //! **Outputs.** [`Model::forward`] takes a batch of new tokens at positions
 //! `[p, p + n)` (prefill and decode are the same call) and returns the final hidden state
@@ -172,8 +182,8 @@ impl std::fmt::Debug for Model {
     }
 }
 
-/// Threads of candle's process-wide quantized-matmul pool (the calling thread included).
-/// candle sizes it once, at first use, from `CANDLE_NUM_THREADS` (else
+/// Threads of candle's process-wide quantized-matmul pool (the calling thread included),
+/// used only for weight quantizations the native kernels do not cover. candle sizes it once, at first use, from `CANDLE_NUM_THREADS` (else
 /// `RAYON_NUM_THREADS`, else the physical cores); the CLI sets that from `--threads`
 /// before anything runs.
 pub fn matmul_threads() -> usize {
@@ -480,34 +490,54 @@ impl Model {
         let hd = c.head_dim;
         let group = c.n_head / c.n_kv_head;
         let scale = 1.0 / (hd as f32).sqrt();
-        out.resize(n * c.n_head * hd, 0.0);
-        let task = |idx: usize, o: &mut [f32]| {
-            let (i, h) = (idx / c.n_head, idx % c.n_head);
-            let g = h / group;
-            let keys = &kc[g * capacity * hd..(g + 1) * capacity * hd];
-            let vt = &vc[g * hd * vstride..(g + 1) * hd * vstride];
-            SCRATCH.with_borrow_mut(|scratch| {
-                attention::attend(
-                    &q[idx * hd..(idx + 1) * hd],
-                    keys,
-                    vt,
-                    vstride,
-                    start + i + 1,
-                    scale,
-                    scratch,
-                    o,
-                )
-            });
+        let row = c.n_head * hd;
+        out.resize(n * row, 0.0);
+        let kv = |g: usize| attention::Kv {
+            keys: &kc[g * capacity * hd..(g + 1) * capacity * hd],
+            vt: &vc[g * hd * vstride..(g + 1) * hd * vstride],
+            vstride,
         };
-        if n * c.n_head == 1 {
-            task(0, out);
-        } else {
-            out.par_chunks_mut(hd)
+        let block = |tokens: usize, i0: usize, g: usize, out_heads: usize| attention::Block {
+            tokens,
+            pos0: start + i0,
+            heads: g * group..(g + 1) * group,
+            n_head: c.n_head,
+            out_heads,
+            hd,
+        };
+        if n < 4 * rayon::current_num_threads() {
+            // Few tokens (decoding): one task per token and KV head.
+            out.par_chunks_mut(group * hd)
                 .enumerate()
-                .for_each(|(idx, o)| task(idx, o));
+                .for_each(|(unit, o)| {
+                    let (i, g) = (unit / c.n_kv_head, unit % c.n_kv_head);
+                    let b = block(1, i, g, group);
+                    SCRATCH.with_borrow_mut(|s| {
+                        attention::attend(&b, &q[i * row..], kv(g), scale, s, o)
+                    });
+                });
+        } else {
+            // A batch: blocks of tokens, every KV head, so a block's queries share the
+            // keys and values they read while those are in cache.
+            out.par_chunks_mut(ATT_TOKENS * row)
+                .enumerate()
+                .for_each(|(blk, o)| {
+                    let i0 = blk * ATT_TOKENS;
+                    let tokens = o.len() / row;
+                    SCRATCH.with_borrow_mut(|s| {
+                        for g in 0..c.n_kv_head {
+                            let b = block(tokens, i0, g, c.n_head);
+                            let at = g * group * hd;
+                            attention::attend(&b, &q[i0 * row..], kv(g), scale, s, &mut o[at..]);
+                        }
+                    });
+                });
         }
     }
 }
+
+/// Tokens per attention task of a batch.
+const ATT_TOKENS: usize = 8;
 
 thread_local! {
     /// Attention scratch of each thread (allocated once, grown to the longest context).

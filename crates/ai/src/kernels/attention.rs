@@ -26,36 +26,136 @@ pub struct Scratch {
     w: Vec<f32>,
 }
 
-/// Attends one query (`q`, `hd` floats, `hd` a multiple of 8) to positions `0..t`:
-/// `keys` holds `t` rows of `hd` floats; `vt` holds `hd` rows of `vstride` floats
-/// (`vstride ≥ t` rounded up to 8; entries past `t` must be finite). Writes `out` (`hd`).
-#[allow(clippy::too_many_arguments)]
+/// Positions per block of keys whose scores are computed for every query of a block
+/// before moving on (the block's keys stay in L1: 64 positions × 64 dims × 4 bytes).
+const KEY_BLOCK: usize = 64;
+
+/// A block of queries that share one KV head: tokens `0..tokens` of `q` (rows of
+/// `n_head · hd` floats, the first at position `pos0`) and heads `heads`; query `(i, h)`
+/// attends positions `0..=pos0 + i`. Its output goes to
+/// `out[(i · out_heads + h − heads.start) · hd ..][..hd]`.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// Tokens in the block.
+    pub tokens: usize,
+    /// Position of the first token.
+    pub pos0: usize,
+    /// Heads of the block (consecutive, one KV head).
+    pub heads: std::ops::Range<usize>,
+    /// Heads per row of `q`.
+    pub n_head: usize,
+    /// Heads per row of `out`.
+    pub out_heads: usize,
+    /// Head dimension (a multiple of 8).
+    pub hd: usize,
+}
+
+/// The KV cache of one KV head: `keys` rows of `hd` floats by position, `vt` rows of
+/// `vstride` positions by dimension (entries past the filled positions must be finite).
+#[derive(Debug, Clone, Copy)]
+pub struct Kv<'a> {
+    /// Keys.
+    pub keys: &'a [f32],
+    /// Values, transposed.
+    pub vt: &'a [f32],
+    /// Row length of `vt` (a multiple of 8).
+    pub vstride: usize,
+}
+
+/// Attends every query of block `b` (see the module doc for the arithmetic; each query's
+/// result does not depend on the block it is computed in).
 pub fn attend(
+    b: &Block,
     q: &[f32],
-    keys: &[f32],
-    vt: &[f32],
-    vstride: usize,
-    t: usize,
+    kv: Kv<'_>,
     scale: f32,
     scratch: &mut Scratch,
     out: &mut [f32],
 ) {
-    let hd = q.len();
-    let tp = t.next_multiple_of(LANES);
-    assert!(t > 0 && hd.is_multiple_of(LANES) && out.len() == hd);
-    assert!(keys.len() >= t * hd && vstride >= tp && vt.len() >= (hd - 1) * vstride + tp);
-    let w = &mut scratch.w;
-    w.resize(tp, 0.0);
-    #[cfg(target_arch = "x86_64")]
-    if super::x86::available() {
-        super::x86::scores(q, &keys[..t * hd], scale, &mut w[..t]);
-        softmax_weights(w, t);
-        super::x86::weighted_sum(w, vt, vstride, out);
+    let hd = b.hd;
+    let nh = b.heads.len();
+    let m = b.tokens * nh;
+    if m == 0 {
         return;
     }
-    scores_ref(q, &keys[..t * hd], scale, &mut w[..t]);
-    softmax_weights(w, t);
-    weighted_sum_ref(w, vt, vstride, out);
+    assert!(hd > 0 && hd.is_multiple_of(LANES) && kv.vstride.is_multiple_of(LANES));
+    let t_max = b.pos0 + b.tokens;
+    let tp_max = t_max.next_multiple_of(LANES);
+    assert!(kv.keys.len() >= t_max * hd && kv.vstride >= tp_max);
+    assert!(kv.vt.len() >= hd * kv.vstride);
+    assert!(q.len() >= ((b.tokens - 1) * b.n_head + b.heads.end) * hd);
+    assert!(out.len() >= ((b.tokens - 1) * b.out_heads + nh) * hd);
+    // Scores are computed in whole groups of 8 positions (those past a query's own are
+    // then masked), but never past the rows `keys` holds.
+    let key_rows = kv.keys.len() / hd;
+    let w = &mut scratch.w;
+    w.resize(m * tp_max, 0.0);
+    let query = |qi: usize| -> (usize, usize) {
+        let (i, h) = (qi / nh, b.heads.start + qi % nh);
+        ((i * b.n_head + h) * hd, b.pos0 + i + 1)
+    };
+    // 1. Scores, key block by key block.
+    let mut j0 = 0;
+    while j0 < tp_max {
+        let j1 = (j0 + KEY_BLOCK).min(tp_max);
+        for qi in 0..m {
+            let (qo, t) = query(qi);
+            let end = j1.min(t.next_multiple_of(LANES)).min(key_rows);
+            if end <= j0 {
+                continue;
+            }
+            let row = &mut w[qi * tp_max..(qi + 1) * tp_max];
+            scores(
+                &q[qo..qo + hd],
+                &kv.keys[j0 * hd..end * hd],
+                scale,
+                &mut row[j0..end],
+            );
+        }
+        j0 = j1;
+    }
+    // 2. Softmax weights per query.
+    for qi in 0..m {
+        let (_, t) = query(qi);
+        let tp = t.next_multiple_of(LANES);
+        softmax_weights(&mut w[qi * tp_max..qi * tp_max + tp], t);
+    }
+    // 3. Weighted sums, eight dimensions (eight rows of V) at a time for every query.
+    let mut d = 0;
+    while d < hd {
+        let vt = &kv.vt[d * kv.vstride..(d + LANES) * kv.vstride];
+        for qi in 0..m {
+            let (_, t) = query(qi);
+            let tp = t.next_multiple_of(LANES);
+            let (i, hh) = (qi / nh, qi % nh);
+            let o = (i * b.out_heads + hh) * hd + d;
+            weighted_sum(
+                &w[qi * tp_max..qi * tp_max + tp],
+                vt,
+                kv.vstride,
+                &mut out[o..o + LANES],
+            );
+        }
+        d += LANES;
+    }
+}
+
+/// Scores of `q` against the rows of `keys` into `out` (one per row).
+fn scores(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::x86::available() {
+        return super::x86::scores(q, keys, scale, out);
+    }
+    scores_ref(q, keys, scale, out)
+}
+
+/// `out[d] = hsum8(lanes of Σ_j w_j · vt[d][j])` for the rows of `vt` (stride `vstride`).
+fn weighted_sum(w: &[f32], vt: &[f32], vstride: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::x86::available() {
+        return super::x86::weighted_sum(w, vt, vstride, out);
+    }
+    weighted_sum_ref(w, vt, vstride, out)
 }
 
 /// Scores of `q` against each row of `keys` (see the module doc, step 1).
@@ -169,23 +269,79 @@ mod tests {
             }
             assert_eq!(w, wr, "weights, t = {t}");
             weighted_sum_ref(&wr, &vt, vstride, &mut want);
-            let mut got = vec![0.0; hd];
-            attend(
-                &q,
-                &keys,
-                &vt,
+            // The query alone, as the last token of a one-token block.
+            let block = Block {
+                tokens: 1,
+                pos0: t - 1,
+                heads: 0..1,
+                n_head: 1,
+                out_heads: 1,
+                hd,
+            };
+            let kv = Kv {
+                keys: &keys,
+                vt: &vt,
                 vstride,
-                t,
-                scale,
-                &mut Scratch::default(),
-                &mut got,
-            );
+            };
+            let mut got = vec![0.0; hd];
+            attend(&block, &q, kv, scale, &mut Scratch::default(), &mut got);
             assert_eq!(got, want, "t = {t}");
             #[cfg(target_arch = "x86_64")]
             if super::super::x86::available() {
                 let mut s2 = vec![0.0; t];
                 super::super::x86::scores(&q, &keys, scale, &mut s2);
                 assert_eq!(s2, s, "scores, t = {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_block_of_queries_equals_each_query_alone() {
+        let (hd, n_head, tokens, pos0): (usize, usize, usize, usize) = (64, 6, 5, 11);
+        let t_max = pos0 + tokens;
+        let vstride = t_max.next_multiple_of(LANES);
+        let keys = data(4, t_max * hd, 4.0);
+        let vt = data(5, hd * vstride, 2.0);
+        let q = data(6, tokens * n_head * hd, 4.0);
+        let kv = Kv {
+            keys: &keys,
+            vt: &vt,
+            vstride,
+        };
+        let heads = 3..6;
+        let block = Block {
+            tokens,
+            pos0,
+            heads: heads.clone(),
+            n_head,
+            out_heads: n_head,
+            hd,
+        };
+        let mut out = vec![0.0; tokens * n_head * hd];
+        let first = heads.start * hd;
+        attend(
+            &block,
+            &q,
+            kv,
+            0.125,
+            &mut Scratch::default(),
+            &mut out[first..],
+        );
+        for i in 0..tokens {
+            for h in heads.clone() {
+                let one = Block {
+                    tokens: 1,
+                    pos0: pos0 + i,
+                    heads: h..h + 1,
+                    n_head,
+                    out_heads: 1,
+                    hd,
+                };
+                let mut alone = vec![0.0; hd];
+                let qi = &q[i * n_head * hd..];
+                attend(&one, qi, kv, 0.125, &mut Scratch::default(), &mut alone);
+                let at = (i * n_head + h) * hd;
+                assert_eq!(&out[at..at + hd], &alone[..], "token {i}, head {h}");
             }
         }
     }
