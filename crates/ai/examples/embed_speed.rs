@@ -6,7 +6,7 @@
 //! threads and at 1. Prints JSON on stdout.
 //!
 //! ```sh
-//! cargo run --release -p noesis-ai --example embed_speed [-- --model DIR] [--threads 2,1] [--runs 3]
+//! cargo run --release -p noesis-ai --example embed_speed [-- --model DIR] [--threads 2,1] [--batch 1,16] [--runs 3]
 //! ```
 //!
 //! The model is `--model DIR`, else `$NOESIS_MODEL_DIR/all-minilm-l6-v2`, else
@@ -23,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut model: Option<PathBuf> = None;
     let mut threads: Vec<usize> = vec![2, 1];
     let mut runs = 3usize;
+    let mut batches: Vec<usize> = vec![1, 16];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -36,6 +37,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .collect::<Result<_, _>>()?
             }
             "--runs" => runs = args.next().unwrap_or_default().parse()?,
+            "--batch" => {
+                batches = args
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -87,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|s| e.tokenize(s).map(|ids| ids.len()))
             .sum::<Result<_, _>>()?;
-        for batch in [1usize, 16] {
+        for &batch in &batches {
             let pass = || -> Result<(), noesis_ai::AiError> {
                 for chunk in corpus.chunks(batch) {
                     e.embed_batch(chunk)?;
