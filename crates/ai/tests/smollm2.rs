@@ -216,14 +216,7 @@ fn one_prefill_over_prompt_and_output_reproduces_incremental_decoding() {
 #[test]
 fn hidden_states_do_not_depend_on_the_thread_count() {
     let two = engine();
-    let one = Engine::load(
-        &model_path(),
-        &LoadOptions {
-            threads: 1,
-            expected_sha256: None,
-        },
-    )
-    .unwrap();
+    let one = common::load(1);
     let tokens = two
         .prompt_tokens(&chat("Explain in two sentences why the sky is blue."))
         .unwrap();
