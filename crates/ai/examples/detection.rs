@@ -132,6 +132,10 @@ fn main() -> Result<(), String> {
             "proof copied from another request".to_string(),
             Adversary::CopiedProof,
         ),
+        (
+            "proof of this output after another request's prompt (same length)".to_string(),
+            Adversary::CopiedProofSameLength,
+        ),
     ]);
     let setup = Setup {
         prover: &prover,

@@ -64,6 +64,10 @@ fn cheats_are_rejected_and_honest_receipts_accepted() {
             ("spliced".into(), Adversary::Spliced),
             ("higher-temperature".into(), Adversary::HigherTemperature),
             ("copied-proof".into(), Adversary::CopiedProof),
+            (
+                "copied-proof-same-length".into(),
+                Adversary::CopiedProofSameLength,
+            ),
         ],
         tolerances: Tolerances::default(),
         key: key(),
@@ -84,6 +88,14 @@ fn cheats_are_rejected_and_honest_receipts_accepted() {
     for row in &rows[2..6] {
         assert_eq!(row.rejected, row.trials, "{}:\n{table}", row.name);
     }
+    // A proof of the right length from another context fails on the commitment itself.
+    let donor = rows.last().unwrap();
+    assert_eq!(donor.rejected, donor.trials, "{table}");
+    assert_eq!(
+        donor.reasons.keys().collect::<Vec<_>>(),
+        ["commitment_mismatch"],
+        "{table}"
+    );
 }
 
 #[test]

@@ -14,7 +14,9 @@
 //!   (`system-prompt-attested`);
 //! - **edited / truncated / truncated+eos / spliced** output, attested;
 //! - **higher temperature** than requested (its own honest commitment);
-//! - **copied proof**: another request's commitment.
+//! - **copied proof**: another request's commitment (`copied-proof`), or a commitment the
+//!   real model computed over this very output after another request's prompt, so that
+//!   its length and layout fit (`copied-proof-same-length`).
 //!
 //! A cheat whose output tokens equal the honest ones is counted apart: accepting it is
 //! right.
@@ -134,10 +136,14 @@ pub enum Adversary<'a> {
     HigherTemperature,
     /// Uses another request's commitment.
     CopiedProof,
+    /// Uses a commitment of the same length: the real model run over this output after
+    /// another request's prompt.
+    CopiedProofSameLength,
 }
 
 /// What one honest trial leaves for the adversaries.
 struct Honest {
+    prompt: Vec<u32>,
     generation: Generation,
     commitment: Commitment,
 }
@@ -252,6 +258,9 @@ pub fn run(
         let (generation, commitment) =
             generate(setup.prover, &case.messages, &case.params, |_| {})?;
         let honest = Honest {
+            prompt: setup
+                .prover
+                .prompt_tokens(&Prompt::Chat(case.messages.clone()))?,
             generation,
             commitment,
         };
@@ -435,6 +444,14 @@ fn cheat(
                 &other.commitment,
             )?;
             // The output is the honest one; the proof is not its own.
+            Ok(Some((receipt, Vec::new())))
+        }
+        Adversary::CopiedProofSameLength => {
+            let Some(other) = other.filter(|o| o.prompt != prompt) else {
+                return Ok(None);
+            };
+            let donor = attest(real, &other.prompt, &honest_ids)?;
+            let receipt = sign(setup, case, &honest_ids, &honest.generation.text, &donor)?;
             Ok(Some((receipt, Vec::new())))
         }
     }
