@@ -51,6 +51,9 @@ pub enum AiError {
     /// A model id that is not in the registry.
     #[error("unknown model id `{0}` (known: {1})")]
     UnknownModel(String, String),
+    /// The caller cancelled generation ([`crate::Observer::cancelled`]).
+    #[error("generation cancelled")]
+    Cancelled,
     /// A known model that has not been fetched yet.
     #[error("model `{id}` is not installed at {}; run `noesis model fetch {id}`", path.display())]
     ModelNotFetched {

@@ -170,6 +170,11 @@ pub trait Observer {
     fn forward(&mut self, _forward: &Forward) {}
     /// A token was chosen.
     fn token(&mut self, _token: &GeneratedToken) {}
+    /// Checked before each decode step: `true` ends generation with
+    /// [`AiError::Cancelled`] (e.g. the client of a stream went away).
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// An [`Observer`] that only streams text.
@@ -358,6 +363,9 @@ impl Engine {
                 }
                 if index + 1 == max_tokens {
                     break;
+                }
+                if obs.cancelled() {
+                    return Err(AiError::Cancelled);
                 }
                 self.model
                     .forward_into(&mut session, &[id], Logits::Last, &mut fwd)?;

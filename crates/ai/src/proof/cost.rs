@@ -76,7 +76,7 @@ pub fn measure(
     for i in 0..answers {
         let messages = vec![ChatMessage::new("user", PROMPTS[i % PROMPTS.len()])];
         let (generation, commitment, recording) =
-            generate_timed(prover, &messages, &params, |_| {})?;
+            generate_timed(prover, &messages, &params, |_| {}, &|| false)?;
         let t = &generation.timings;
         cost.generate_secs += t.prefill_secs + t.decode_secs;
         cost.commitment_secs += recording;

@@ -95,6 +95,7 @@ struct Recorder<'a, F: FnMut(&str)> {
     builder: CommitmentBuilder,
     last: Vec<f32>,
     on_text: &'a mut F,
+    cancelled: &'a dyn Fn() -> bool,
     /// Time spent recording (copying states, committing chunks).
     busy: std::time::Duration,
 }
@@ -118,6 +119,10 @@ impl<F: FnMut(&str)> Observer for Recorder<'_, F> {
         self.builder.push(&self.last);
         self.busy += started.elapsed();
     }
+
+    fn cancelled(&self) -> bool {
+        (self.cancelled)()
+    }
 }
 
 /// Generates a chat completion and records its commitment.
@@ -127,17 +132,20 @@ pub fn generate(
     params: &SamplingParams,
     on_text: impl FnMut(&str),
 ) -> Result<(Generation, Commitment)> {
-    generate_timed(engine, messages, params, on_text).map(|(g, c, _)| (g, c))
+    generate_timed(engine, messages, params, on_text, &|| false).map(|(g, c, _)| (g, c))
 }
 
-/// [`generate`], also returning the seconds spent recording the commitment.
+/// [`generate`], also returning the seconds spent recording the commitment; stops with
+/// [`AiError::Cancelled`] before any decode step where `cancelled()` is true.
 pub fn generate_timed(
     engine: &Engine,
     messages: &[ChatMessage],
     params: &SamplingParams,
     mut on_text: impl FnMut(&str),
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<(Generation, Commitment, f64)> {
     let mut recorder = Recorder {
+        cancelled,
         builder: CommitmentBuilder::new(engine.model.config.n_embd),
         last: Vec::new(),
         on_text: &mut on_text,

@@ -1,0 +1,13 @@
+//! Noesis's off-chain roles. They talk to the chain only through its public JSON-RPC,
+//! as a third party would.
+//!
+//! - [`openai`]: the OpenAI chat-completions wire format (requests, responses, stream
+//!   chunks, errors) and its mapping onto the runtime's chat messages and sampling
+//!   parameters;
+//! - [`miner`]: the miner's inference server: `POST /v1/chat/completions` (also
+//!   streaming) on a loaded model, every answer carrying its signed receipt and proof of
+//!   inference (`noesis_ai::proof`), a bounded number of concurrent generations with
+//!   `429` + `Retry-After` beyond it.
+
+pub mod miner;
+pub mod openai;

@@ -1,0 +1,316 @@
+//! The miner's OpenAI-compatible server on the real SmolLM2 model (installed by
+//! `noesis model fetch`, as for `crates/ai`'s tests; a missing model fails, it does not
+//! skip): answers and streams carry receipts the verifier accepts, errors have OpenAI's
+//! shape and status, a full server answers 429 with Retry-After.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use alloy_signer_local::PrivateKeySigner;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use noesis_ai::models::KNOWN_MODELS;
+use noesis_ai::proof::receipt::ReceiptFile;
+use noesis_ai::proof::verify::{Tolerances, verify};
+use noesis_ai::{Engine, LoadOptions};
+use noesis_roles::miner::{Miner, MinerConfig, RECEIPT_HEADER, router};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const MODEL_ID: &str = "smollm2-135m-instruct-q4_1";
+
+fn engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let dir = std::env::var_os("NOESIS_MODEL_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                        .join(".noesis/dev/models")
+                });
+            let path = dir.join(KNOWN_MODELS[0].file);
+            assert!(
+                path.is_file(),
+                "the SmolLM2 model is not installed at {}: run `noesis model fetch`",
+                path.display()
+            );
+            let opts = LoadOptions {
+                threads: 2,
+                expected_sha256: Some(KNOWN_MODELS[0].sha256.to_string()),
+            };
+            Arc::new(Engine::load(&path, &opts).expect("load SmolLM2"))
+        })
+        .clone()
+}
+
+fn miner(slots: usize) -> Arc<Miner> {
+    let key: PrivateKeySigner =
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+            .parse()
+            .unwrap();
+    Arc::new(Miner::new(
+        engine(),
+        key,
+        MinerConfig {
+            model_id: MODEL_ID.into(),
+            slots,
+            retry_after_secs: 2,
+        },
+    ))
+}
+
+fn post(body: Value) -> Request<Body> {
+    Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn send(
+    app: &axum::Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, bytes.to_vec())
+}
+
+fn accepted(receipt: ReceiptFile) {
+    let verdict = verify(&engine(), receipt, &Tolerances::default()).unwrap();
+    assert!(verdict.accepted(), "{verdict:?}");
+}
+
+#[tokio::test]
+async fn an_answer_carries_a_receipt_the_verifier_accepts() {
+    let app = router(miner(2));
+    let (status, headers, body) = send(
+        &app,
+        post(json!({
+            "model": MODEL_ID,
+            "messages": [
+                {"role": "system", "content": "Answer briefly."},
+                {"role": "user", "content": [{"type": "text", "text": "What is the capital of France?"}]}
+            ],
+            "max_tokens": 24,
+            "temperature": 0.7,
+            "seed": 5
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], MODEL_ID);
+    let text = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(!text.is_empty());
+    assert!(["stop", "length"].contains(&v["choices"][0]["finish_reason"].as_str().unwrap()));
+    let receipt: ReceiptFile = serde_json::from_value(v["noesis"]["receipt"].clone()).unwrap();
+    assert_eq!(receipt.output.text, text);
+    assert_eq!(receipt.request.seed, 5);
+    assert_eq!(receipt.request.temperature, 0.7);
+    assert_eq!(receipt.request.messages[0].role, "system");
+    assert_eq!(
+        v["usage"]["completion_tokens"].as_u64().unwrap(),
+        u64::from(receipt.receipt.completion_tokens)
+    );
+    // The header holds the same signed fields and signature.
+    let header: Value = serde_json::from_str(headers[RECEIPT_HEADER].to_str().unwrap()).unwrap();
+    assert_eq!(header["signature"], receipt.signature.as_str());
+    assert_eq!(
+        header["receipt"],
+        serde_json::to_value(&receipt.receipt).unwrap()
+    );
+    accepted(receipt);
+}
+
+#[tokio::test]
+async fn a_stream_adds_up_to_the_receipted_answer() {
+    let app = router(miner(2));
+    let (status, headers, body) = send(
+        &app,
+        post(json!({
+            "model": MODEL_ID,
+            "messages": [{"role": "user", "content": "Name three colors."}],
+            "max_completion_tokens": 20,
+            "temperature": 0,
+            "stream": true,
+            "stream_options": {"include_usage": true}
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let body = String::from_utf8(body).unwrap();
+    let data: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(data.last(), Some(&"[DONE]"), "{body}");
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    let ids: std::collections::BTreeSet<String> =
+        chunks.iter().map(|c| c["id"].to_string()).collect();
+    assert_eq!(ids.len(), 1, "one id per stream");
+    let finish = &chunks[chunks.len() - 2];
+    assert!(finish["choices"][0]["finish_reason"].is_string(), "{body}");
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"].as_array().unwrap().len(), 0);
+    let receipt: ReceiptFile = serde_json::from_value(last["noesis"]["receipt"].clone()).unwrap();
+    assert_eq!(receipt.output.text, text);
+    assert_eq!(
+        last["usage"]["completion_tokens"].as_u64().unwrap(),
+        u64::from(receipt.receipt.completion_tokens)
+    );
+    accepted(receipt);
+}
+
+#[tokio::test]
+async fn errors_have_openai_shape_and_status() {
+    let app = router(miner(2));
+    let cases = [
+        (
+            post(json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})),
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            Some("model"),
+        ),
+        (
+            Request::post("/v1/chat/completions")
+                .body(Body::from("{not json"))
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            None,
+        ),
+        (
+            post(
+                json!({"model": MODEL_ID, "messages": [{"role": "user", "content": "hi"}], "n": 2}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("n"),
+        ),
+        (
+            post(
+                json!({"model": MODEL_ID, "messages": [{"role": "user", "content": "hi"}], "temperature": 3}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("temperature"),
+        ),
+        (
+            post(json!({"model": MODEL_ID, "messages": []})),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("messages"),
+        ),
+        (
+            post(json!({"model": MODEL_ID, "messages": [{"role": "tool", "content": "x"}]})),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("messages[0].role"),
+        ),
+        (
+            post(
+                json!({"model": MODEL_ID, "messages": [{"role": "user", "content": "word ".repeat(9000)}], "max_tokens": 8}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "context_length_exceeded",
+            Some("messages"),
+        ),
+        (
+            Request::get("/v1/nothing").body(Body::empty()).unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            None,
+        ),
+    ];
+    for (request, status, code, param) in cases {
+        let (got, _, body) = send(&app, request).await;
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(got, status, "{v}");
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+        assert!(v["error"]["type"].is_string());
+        assert_eq!(v["error"]["param"].as_str(), param, "{v}");
+    }
+    // The server still answers.
+    let (status, _, body) = send(
+        &app,
+        Request::get("/v1/models").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["data"][0]["id"], MODEL_ID);
+}
+
+#[tokio::test]
+async fn a_full_server_says_429_with_retry_after_instead_of_hanging() {
+    let app = router(miner(1));
+    // A long stream holds the only slot while its body is not read.
+    let long = app
+        .clone()
+        .oneshot(post(json!({
+            "model": MODEL_ID,
+            "messages": [{"role": "user", "content": "Write a long story about a lighthouse."}],
+            "max_tokens": 400,
+            "temperature": 0,
+            "stream": true
+        })))
+        .await
+        .unwrap();
+    assert_eq!(long.status(), StatusCode::OK);
+    let started = std::time::Instant::now();
+    let (status, headers, body) = send(
+        &app,
+        post(json!({"model": MODEL_ID, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["retry-after"], "2");
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["code"], "capacity_exceeded");
+    assert!(
+        started.elapsed().as_secs() < 2,
+        "429 must not wait for a slot"
+    );
+    // Dropping the stream's client frees the slot: generation stops at the next token.
+    drop(long);
+    let freed = std::time::Instant::now();
+    loop {
+        let (status, _, _) = send(
+            &app,
+            post(json!({"model": MODEL_ID, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})),
+        )
+        .await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            freed.elapsed().as_secs() < 20,
+            "the abandoned stream kept its slot"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
