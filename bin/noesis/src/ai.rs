@@ -225,15 +225,16 @@ pub struct EmbedArgs {
 /// `main` before the async runtime or any other thread exists, because candle reads the
 /// variable once, when its pool starts.
 pub fn configure_threads(command: &Command) {
-    let Command::Ai(cmd) = command else {
-        return;
-    };
-    let args = match cmd {
-        AiCommand::Generate(a) => &a.model,
-        AiCommand::Prove(a) => &a.model,
-        AiCommand::Verify(a) => &a.model,
-        AiCommand::Bench(a) => &a.model,
-        AiCommand::Embed(_) => return,
+    let args = match command {
+        Command::Miner(a) => &a.model,
+        Command::Ai(cmd) => match cmd {
+            AiCommand::Generate(a) => &a.model,
+            AiCommand::Prove(a) => &a.model,
+            AiCommand::Verify(a) => &a.model,
+            AiCommand::Bench(a) => &a.model,
+            AiCommand::Embed(_) => return,
+        },
+        _ => return,
     };
     if args.threads.is_none() && std::env::var_os("CANDLE_NUM_THREADS").is_some() {
         return;
@@ -433,7 +434,7 @@ fn embed(args: EmbedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load(args: &ModelArgs) -> anyhow::Result<Engine> {
+pub(crate) fn load(args: &ModelArgs) -> anyhow::Result<Engine> {
     let resolved = models::resolve(&args.model, &args.data.dir())?;
     let opts = LoadOptions {
         threads: threads(args.threads),

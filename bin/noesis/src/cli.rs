@@ -50,6 +50,9 @@ pub enum Command {
     /// AI runtime: generate text with a local GGUF model, embed sentences.
     #[command(subcommand)]
     Ai(crate::ai::AiCommand),
+    /// Mine on a subnet: register if needed, announce the endpoint, serve the model
+    /// (OpenAI-compatible, every answer with a signed receipt and proof of inference).
+    Miner(crate::miner::MinerArgs),
 }
 
 /// Who signs a transaction, and which node gets it.
@@ -338,6 +341,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Weights(cmd) => crate::subnets::weights(cmd).await,
         Command::Model(cmd) => crate::ai::model(cmd),
         Command::Ai(cmd) => crate::ai::run(cmd),
+        Command::Miner(args) => crate::miner::run(args).await,
     }
 }
 

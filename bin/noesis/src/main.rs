@@ -14,6 +14,7 @@ mod account;
 mod ai;
 mod cli;
 mod client;
+mod miner;
 mod run;
 mod subnets;
 mod yuma;
