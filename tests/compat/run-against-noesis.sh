@@ -33,7 +33,7 @@ fi
 echo "noesis dev on http://127.0.0.1:$PORT"
 
 cd "$COMPAT_DIR"
-RPC_URL="http://127.0.0.1:$PORT" WS_URL="ws://127.0.0.1:$PORT" CHAIN_ID=7337 \
+NOESIS_BIN="$NOESIS_BIN" RPC_URL="http://127.0.0.1:$PORT" WS_URL="ws://127.0.0.1:$PORT" CHAIN_ID=7337 \
   node --test --test-concurrency=1 test/
 
 start_anvil 31337 "$WORK/anvil.log" --hardfork osaka

@@ -1,0 +1,117 @@
+// The official OpenAI SDK (npm `openai`) against `noesis miner`'s inference server:
+// chat, streaming, the error for an unknown model; the receipt it returns is checked
+// with viem's verifyTypedData and with `noesis ai verify`. The miner registers on a
+// fresh subnet of the node under test through its public JSON-RPC. Needs the SmolLM2
+// model installed (`noesis model fetch`) and NOESIS_BIN.
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import OpenAI from 'openai';
+import { verifyTypedData } from 'viem';
+
+const RPC_URL = process.env.RPC_URL ?? 'http://127.0.0.1:8545';
+const NOESIS_BIN = process.env.NOESIS_BIN;
+const MODEL = 'smollm2-135m-instruct-q4_1';
+// Dev account 7 of the test mnemonic (m/44'/60'/0'/0/7).
+const MINER_KEY = '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356';
+
+const domain = { name: 'Noesis Inference Receipt', version: '1' };
+const types = {
+  InferenceReceipt: [
+    { name: 'model', type: 'bytes32' },
+    { name: 'tokenizer', type: 'bytes32' },
+    { name: 'request', type: 'bytes32' },
+    { name: 'outputText', type: 'bytes32' },
+    { name: 'outputTokens', type: 'bytes32' },
+    { name: 'proof', type: 'bytes32' },
+    { name: 'promptTokens', type: 'uint32' },
+    { name: 'completionTokens', type: 'uint32' },
+    { name: 'signer', type: 'address' },
+  ],
+};
+
+let miner;
+let client;
+let announced;
+
+before(async () => {
+  assert.ok(NOESIS_BIN, 'NOESIS_BIN must name the noesis binary');
+  const created = JSON.parse(execFileSync(NOESIS_BIN, ['subnet', 'create', '--rpc', RPC_URL]).toString());
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  miner = spawn(NOESIS_BIN, ['miner', '--rpc', RPC_URL, '--netuid', String(created.netuid),
+    '--key', MINER_KEY, '--listen', `127.0.0.1:${port}`, '--slots', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: miner.stdout });
+  announced = JSON.parse(await new Promise((resolve, reject) => {
+    lines.once('line', resolve);
+    miner.once('exit', (code) => reject(new Error(`noesis miner exited with ${code}`)));
+  }));
+  client = new OpenAI({ baseURL: announced.endpoint, apiKey: 'unused', maxRetries: 0 });
+});
+
+after(() => miner?.kill());
+
+async function signatureHolds(receipt) {
+  return verifyTypedData({
+    address: receipt.receipt.signer, domain, types, primaryType: 'InferenceReceipt',
+    message: receipt.receipt, signature: receipt.signature,
+  });
+}
+
+test('openai: a chat completion with a receipt that viem and noesis ai verify accept', async () => {
+  const models = await client.models.list();
+  assert.deepEqual(models.data.map((m) => m.id), [MODEL]);
+  const answer = await client.chat.completions.create({
+    model: MODEL,
+    messages: [{ role: 'system', content: 'Answer in one sentence.' }, { role: 'user', content: 'What is a blockchain?' }],
+    max_tokens: 24,
+    temperature: 0.8,
+    seed: 42,
+  });
+  const text = answer.choices[0].message.content;
+  assert.ok(text.length > 0);
+  assert.equal(answer.usage.total_tokens, answer.usage.prompt_tokens + answer.usage.completion_tokens);
+  const receipt = answer.noesis.receipt;
+  assert.equal(receipt.output.text, text);
+  assert.equal(receipt.receipt.signer.toLowerCase(), '0x14dc79964da2c08b23698b3d3cc7ca32193d9955');
+  assert.equal(await signatureHolds(receipt), true);
+  assert.equal(await signatureHolds({ ...receipt, receipt: { ...receipt.receipt, completionTokens: 1 } }), false);
+  const file = join(mkdtempSync(join(tmpdir(), 'noesis-receipt-')), 'receipt.json');
+  writeFileSync(file, JSON.stringify(receipt));
+  const verdict = JSON.parse(execFileSync(NOESIS_BIN, ['ai', 'verify', file]).toString());
+  assert.equal(verdict.verdict, 'accept');
+});
+
+test('openai: a stream adds up to the receipted answer', async () => {
+  const stream = await client.chat.completions.create({
+    model: MODEL,
+    messages: [{ role: 'user', content: 'List three fruits.' }],
+    max_tokens: 20,
+    temperature: 0,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let text = '';
+  let last;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta?.content ?? '';
+    last = chunk;
+  }
+  assert.equal(last.noesis.receipt.output.text, text);
+  assert.equal(last.usage.completion_tokens, last.noesis.receipt.receipt.completionTokens);
+  assert.equal(await signatureHolds(last.noesis.receipt), true);
+});
+
+test('openai: an unknown model is a 404 NotFoundError in OpenAI\'s shape', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+    (e) => e instanceof OpenAI.NotFoundError && e.status === 404 && e.code === 'model_not_found',
+  );
+  await assert.rejects(
+    client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], n: 3 }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'n',
+  );
+});
