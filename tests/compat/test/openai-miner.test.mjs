@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { verifyTypedData } from 'viem';
+import { domain, types } from '../lib/receipt-types.mjs';
 
 const RPC_URL = process.env.RPC_URL ?? 'http://127.0.0.1:8545';
 const NOESIS_BIN = process.env.NOESIS_BIN;
@@ -19,20 +20,6 @@ const MODEL = 'smollm2-135m-instruct-q4_1';
 // Dev account 7 of the test mnemonic (m/44'/60'/0'/0/7).
 const MINER_KEY = '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356';
 
-const domain = { name: 'Noesis Inference Receipt', version: '1' };
-const types = {
-  InferenceReceipt: [
-    { name: 'model', type: 'bytes32' },
-    { name: 'tokenizer', type: 'bytes32' },
-    { name: 'request', type: 'bytes32' },
-    { name: 'outputText', type: 'bytes32' },
-    { name: 'outputTokens', type: 'bytes32' },
-    { name: 'proof', type: 'bytes32' },
-    { name: 'promptTokens', type: 'uint32' },
-    { name: 'completionTokens', type: 'uint32' },
-    { name: 'signer', type: 'address' },
-  ],
-};
 
 let miner;
 let client;

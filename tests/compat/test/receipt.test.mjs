@@ -6,23 +6,10 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { verifyTypedData as viemVerify, hashTypedData } from 'viem';
 import { verifyTypedData as ethersVerify, TypedDataEncoder } from 'ethers';
+import { domain, types } from '../lib/receipt-types.mjs';
 
 const file = JSON.parse(readFileSync(new URL('../../fixtures/ai/receipt.json', import.meta.url)));
 
-const domain = { name: 'Noesis Inference Receipt', version: '1' };
-const types = {
-  InferenceReceipt: [
-    { name: 'model', type: 'bytes32' },
-    { name: 'tokenizer', type: 'bytes32' },
-    { name: 'request', type: 'bytes32' },
-    { name: 'outputText', type: 'bytes32' },
-    { name: 'outputTokens', type: 'bytes32' },
-    { name: 'proof', type: 'bytes32' },
-    { name: 'promptTokens', type: 'uint32' },
-    { name: 'completionTokens', type: 'uint32' },
-    { name: 'signer', type: 'address' },
-  ],
-};
 const message = file.receipt;
 
 test('viem verifies a Noesis inference receipt and rejects a tampered one', async () => {
