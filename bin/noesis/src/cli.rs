@@ -52,7 +52,10 @@ pub enum Command {
     Ai(crate::ai::AiCommand),
     /// Mine on a subnet: register if needed, announce the endpoint, serve the model
     /// (OpenAI-compatible, every answer with a signed receipt and proof of inference).
-    Miner(crate::miner::MinerArgs),
+    Miner(crate::market::MinerArgs),
+    /// The inference gateway: an OpenAI-compatible API in front of a subnet's miners,
+    /// routing by incentive and checking every answer's receipt.
+    Gateway(crate::market::GatewayArgs),
 }
 
 /// Who signs a transaction, and which node gets it.
@@ -341,7 +344,8 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Weights(cmd) => crate::subnets::weights(cmd).await,
         Command::Model(cmd) => crate::ai::model(cmd),
         Command::Ai(cmd) => crate::ai::run(cmd),
-        Command::Miner(args) => crate::miner::run(args).await,
+        Command::Miner(args) => crate::market::run(args).await,
+        Command::Gateway(args) => crate::market::gateway(args).await,
     }
 }
 

@@ -12,61 +12,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{RpcArgs, SendArgs};
 
-/// A minimal JSON-RPC client.
-pub struct RpcClient {
-    url: String,
-    http: reqwest::Client,
-}
-
-impl RpcClient {
-    /// A client for `url`.
-    pub fn new(url: &str) -> Self {
-        Self {
-            url: url.to_string(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// Calls `method` and returns its result.
-    pub async fn call(&self, method: &str, params: Value) -> anyhow::Result<Value> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let response: Value = self
-            .http
-            .post(&self.url)
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot reach the node at {} (is it running? see --rpc)",
-                    self.url
-                )
-            })?
-            .json()
-            .await
-            .with_context(|| format!("{method}: the node's answer is not JSON-RPC"))?;
-        if let Some(error) = response.get("error") {
-            bail!(
-                "{method} failed: {}",
-                error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown error")
-            );
-        }
-        Ok(response.get("result").cloned().unwrap_or(Value::Null))
-    }
-
-    /// Calls `method` and parses its hex quantity result.
-    pub async fn quantity(&self, method: &str, params: Value) -> anyhow::Result<u128> {
-        let v = self.call(method, params).await?;
-        let s = v
-            .as_str()
-            .with_context(|| format!("{method}: expected a hex quantity"))?;
-        u128::from_str_radix(s.trim_start_matches("0x"), 16)
-            .with_context(|| format!("{method}: bad quantity {s}"))
-    }
-}
+pub use noesis_roles::rpc::RpcClient;
 
 /// Parses "1000" (wei), "1.5ether", "20gwei".
 pub fn parse_amount(text: &str) -> anyhow::Result<U256> {

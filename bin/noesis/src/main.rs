@@ -14,7 +14,7 @@ mod account;
 mod ai;
 mod cli;
 mod client;
-mod miner;
+mod market;
 mod run;
 mod subnets;
 mod yuma;

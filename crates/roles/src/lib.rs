@@ -7,7 +7,14 @@
 //! - [`miner`]: the miner's inference server: `POST /v1/chat/completions` (also
 //!   streaming) on a loaded model, every answer carrying its signed receipt and proof of
 //!   inference (`noesis_ai::proof`), a bounded number of concurrent generations with
-//!   `429` + `Retry-After` beyond it.
+//!   `429` + `Retry-After` beyond it;
+//! - [`gateway`]: the public OpenAI-compatible entry point: finds the miners serving a
+//!   model in a subnet's metagraph, routes each request to one at random weighted by
+//!   incentive, checks the receipt of every answer, retries another miner on error,
+//!   timeout or a bad receipt;
+//! - [`rpc`]: the JSON-RPC client they share with the CLI.
 
+pub mod gateway;
 pub mod miner;
 pub mod openai;
+pub mod rpc;

@@ -255,6 +255,14 @@ pub fn finish_reason(finish: FinishReason) -> &'static str {
     }
 }
 
+/// The `x-noesis-receipt` header value: the receipt's signed fields and signature as
+/// compact JSON (the full receipt, with the output, stays in the body).
+pub fn receipt_header(receipt: &ReceiptFile) -> Result<HeaderValue, ApiError> {
+    let compact = serde_json::json!({ "receipt": receipt.receipt, "signature": receipt.signature });
+    HeaderValue::from_str(&compact.to_string())
+        .map_err(|e| ApiError::internal(format!("receipt header: {e}")))
+}
+
 /// Token counts of an answer.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Usage {

@@ -9,7 +9,7 @@ use alloy_signer_local::PrivateKeySigner;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,7 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::openai::{
     ApiError, AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice,
-    ChunkChoice, Delta, ModelObject, NoesisExtension, Usage, finish_reason,
+    ChunkChoice, Delta, ModelObject, NoesisExtension, Usage, finish_reason, receipt_header,
 };
 
 /// Response header with the receipt's signed fields and signature (compact JSON).
@@ -218,12 +218,6 @@ fn usage(receipt: &ReceiptFile) -> Usage {
         receipt.receipt.prompt_tokens,
         receipt.receipt.completion_tokens,
     )
-}
-
-fn receipt_header(receipt: &ReceiptFile) -> Result<HeaderValue, ApiError> {
-    let compact = json!({ "receipt": receipt.receipt, "signature": receipt.signature });
-    HeaderValue::from_str(&compact.to_string())
-        .map_err(|e| ApiError::internal(format!("receipt header: {e}")))
 }
 
 /// What the generation thread sends to a stream.

@@ -1,7 +1,8 @@
-//! `noesis miner`: registers the signer on a subnet if it is not yet, announces its
-//! endpoint on chain (`serveAxon`), and serves the model through the OpenAI-compatible
-//! inference server of `noesis_roles::miner`. Talks to the chain only through the
-//! public JSON-RPC.
+//! The inference market's roles as commands, talking to the chain only through its public
+//! JSON-RPC. `noesis miner` registers the signer on a subnet if it is not yet, announces
+//! its endpoint on chain (`serveAxon`), and serves the model through
+//! `noesis_roles::miner`; `noesis gateway` serves `noesis_roles::gateway` in front of the
+//! subnet's miners.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,4 +92,59 @@ pub async fn run(args: MinerArgs) -> anyhow::Result<()> {
         })
         .await
         .context("the inference server stopped")
+}
+
+/// `noesis gateway`.
+#[derive(Args, Debug)]
+pub struct GatewayArgs {
+    /// The subnet whose miners serve requests.
+    #[arg(long, default_value_t = 1)]
+    pub netuid: u16,
+    /// Address the OpenAI-compatible API listens on.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+    /// Miners tried per request before answering 503.
+    #[arg(long, default_value_t = 3)]
+    pub attempts: usize,
+    /// Seconds allowed for one miner's answer.
+    #[arg(long, default_value_t = 60)]
+    pub timeout_secs: u64,
+    /// Seconds between re-reads of the metagraph and the miners' models.
+    #[arg(long, default_value_t = 10)]
+    pub refresh_secs: u64,
+    #[command(flatten)]
+    pub rpc: crate::cli::RpcArgs,
+}
+
+/// Runs the gateway until interrupted.
+pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
+    use noesis_roles::gateway::{Gateway, GatewayConfig};
+    let gateway = Arc::new(Gateway::new(
+        &args.rpc.rpc,
+        GatewayConfig {
+            netuid: args.netuid,
+            attempts: args.attempts,
+            timeout: std::time::Duration::from_secs(args.timeout_secs),
+            discovery_timeout: std::time::Duration::from_secs(2),
+        },
+    ));
+    let miners = gateway.refresh().await?;
+    gateway.spawn_refresh(std::time::Duration::from_secs(args.refresh_secs.max(1)));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    say!(
+        "{}",
+        json!({
+            "netuid": args.netuid,
+            "endpoint": format!("http://{}/v1", args.listen),
+            "miners": miners,
+        })
+    );
+    axum::serve(listener, noesis_roles::gateway::router(gateway))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("the gateway stopped")
 }

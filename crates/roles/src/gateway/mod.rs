@@ -1,0 +1,368 @@
+//! The inference gateway: one OpenAI-compatible endpoint in front of a subnet's miners.
+//!
+//! - `GET /v1/models`: the models the subnet's reachable miners serve;
+//! - `POST /v1/chat/completions`: picks a miner serving the model at random, weighted by
+//!   on-chain incentive; sends it the request with a seed fixed by the gateway (so the
+//!   receipt must name exactly this request); checks the answer's receipt — hash chain,
+//!   signature, signer = the miner's hotkey, request = the one sent — and on an error, a
+//!   timeout or a bad receipt tries another miner. The client gets the miner's answer with
+//!   its receipt (and `x-noesis-miner: <uid>`). With `stream: true` the checked answer is
+//!   sent as server-sent events (the text in one chunk: the gateway streams only what it
+//!   has checked).
+//!
+//! Errors in OpenAI's shape: unknown model 404, malformed request 400, no miner able to
+//! answer 503. The miner list is refreshed from the chain with [`Gateway::refresh`].
+//! `GET /noesis/miners` shows each miner with the answers the gateway accepted from it and
+//! the ones it rejected (and why, the last time).
+
+pub mod directory;
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use noesis_ai::proof::receipt::Request as ReceiptRequest;
+use serde_json::{Value, json};
+use tokio::sync::RwLock;
+
+pub use directory::{MinerEndpoint, discover, pick};
+
+use crate::openai::{
+    ApiError, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, Delta,
+    ModelObject, receipt_header,
+};
+use crate::rpc::RpcClient;
+
+/// Response header naming the UID of the miner that answered.
+pub const MINER_HEADER: &str = "x-noesis-miner";
+
+/// How the gateway runs.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The subnet whose miners serve requests.
+    pub netuid: u16,
+    /// Miners tried per request before giving up.
+    pub attempts: usize,
+    /// Time allowed for one miner's answer.
+    pub timeout: Duration,
+    /// Time allowed for a miner's `GET /v1/models` during a refresh.
+    pub discovery_timeout: Duration,
+}
+
+/// The gateway's state: the chain client and the current miners.
+pub struct Gateway {
+    rpc: RpcClient,
+    http: reqwest::Client,
+    config: GatewayConfig,
+    miners: RwLock<Vec<MinerEndpoint>>,
+    record: std::sync::Mutex<std::collections::BTreeMap<u16, MinerRecord>>,
+}
+
+/// What the gateway saw of one miner.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MinerRecord {
+    /// Answers accepted.
+    pub answered: u64,
+    /// Answers rejected (error, timeout, bad receipt).
+    pub rejected: u64,
+    /// Why the last rejection happened.
+    pub last_rejection: Option<String>,
+}
+
+impl Gateway {
+    /// A gateway reading the chain at `rpc_url`; call [`Gateway::refresh`] before serving.
+    pub fn new(rpc_url: &str, config: GatewayConfig) -> Self {
+        Self {
+            rpc: RpcClient::new(rpc_url),
+            http: reqwest::Client::new(),
+            config,
+            miners: RwLock::new(Vec::new()),
+            record: std::sync::Mutex::new(Default::default()),
+        }
+    }
+
+    /// Re-reads the metagraph and the miners' models; returns how many miners answer.
+    pub async fn refresh(&self) -> anyhow::Result<usize> {
+        let found = discover(
+            &self.rpc,
+            &self.http,
+            self.config.netuid,
+            self.config.discovery_timeout,
+        )
+        .await?;
+        let n = found.len();
+        *self.miners.write().await = found;
+        Ok(n)
+    }
+
+    /// The miners known now.
+    pub async fn miners(&self) -> Vec<MinerEndpoint> {
+        self.miners.read().await.clone()
+    }
+
+    fn note(&self, uid: u16, outcome: Result<(), &str>) {
+        let mut record = self.record.lock().unwrap_or_else(|e| e.into_inner());
+        let r = record.entry(uid).or_default();
+        match outcome {
+            Ok(()) => r.answered += 1,
+            Err(why) => {
+                r.rejected += 1;
+                r.last_rejection = Some(why.to_string());
+            }
+        }
+    }
+
+    /// Refreshes every `period` until the process ends (errors are logged and retried).
+    pub fn spawn_refresh(self: &Arc<Self>, period: Duration) {
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                if let Err(e) = gateway.refresh().await {
+                    tracing::warn!(error = %e, "gateway: cannot refresh the miner list");
+                }
+            }
+        });
+    }
+}
+
+/// The gateway's routes.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/noesis/miners", get(miner_records))
+        .with_state(gateway)
+}
+
+async fn models(State(gateway): State<Arc<Gateway>>) -> Response {
+    let ids: BTreeSet<String> = gateway
+        .miners()
+        .await
+        .into_iter()
+        .flat_map(|m| m.models)
+        .collect();
+    let data: Vec<ModelObject> = ids
+        .into_iter()
+        .map(|id| ModelObject {
+            id,
+            object: "model".into(),
+            created: 0,
+            owned_by: format!("noesis subnet {}", gateway.config.netuid),
+        })
+        .collect();
+    axum::Json(json!({ "object": "list", "data": data })).into_response()
+}
+
+async fn miner_records(State(gateway): State<Arc<Gateway>>) -> Response {
+    let miners = gateway.miners().await;
+    let record = gateway
+        .record
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let rows: Vec<Value> = miners
+        .iter()
+        .map(|m| {
+            json!({
+                "uid": m.uid,
+                "url": m.url,
+                "signer": m.signer,
+                "incentive": m.incentive,
+                "models": m.models,
+                "record": record.get(&m.uid).cloned().unwrap_or_default(),
+            })
+        })
+        .collect();
+    axum::Json(json!({ "netuid": gateway.config.netuid, "miners": rows })).into_response()
+}
+
+async fn chat_completions(State(gateway): State<Arc<Gateway>>, body: Bytes) -> Response {
+    match route(&gateway, &body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
+    let mut raw: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::malformed(format!("invalid request body: {e}")))?;
+    let request: ChatCompletionRequest = serde_json::from_value(raw.clone())
+        .map_err(|e| ApiError::malformed(format!("invalid request body: {e}")))?;
+    let (messages, params) = request.to_runtime(rand::random())?;
+    let miners = gateway.miners().await;
+    let serving: Vec<&MinerEndpoint> = miners
+        .iter()
+        .filter(|m| m.models.contains(&request.model))
+        .collect();
+    if serving.is_empty() {
+        if miners.iter().any(|m| !m.models.is_empty()) {
+            let known: BTreeSet<&str> = miners
+                .iter()
+                .flat_map(|m| m.models.iter().map(String::as_str))
+                .collect();
+            let known: Vec<&str> = known.into_iter().collect();
+            return Err(ApiError::unknown_model(&request.model, &known.join(", ")));
+        }
+        return Err(no_miner("no miner is serving on this subnet right now"));
+    }
+    // The miner must answer exactly this request: the gateway fixes the seed.
+    raw["seed"] = json!(params.seed);
+    raw["stream"] = json!(false);
+    raw.as_object_mut().map(|o| o.remove("stream_options"));
+    let expected = ReceiptRequest::new(messages, &params);
+    let mut tried: Vec<String> = Vec::new();
+    let mut remaining = serving;
+    for _ in 0..gateway.config.attempts.max(1) {
+        let Some(miner) = pick(&remaining, rand::random::<f64>()) else {
+            break;
+        };
+        let uid = miner.uid;
+        remaining.retain(|m| m.uid != uid);
+        match ask(gateway, miner, &raw, &expected).await {
+            Ok(answer) => {
+                gateway.note(uid, Ok(()));
+                return respond(answer, uid, request.streaming());
+            }
+            Err(why) => {
+                gateway.note(uid, Err(&why));
+                tracing::info!(uid, reason = %why, "gateway: miner failed, trying another");
+                tried.push(format!("uid {uid}: {why}"));
+            }
+        }
+    }
+    Err(no_miner(&format!(
+        "no miner gave a valid answer ({})",
+        tried.join("; ")
+    )))
+}
+
+fn no_miner(message: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: message.to_string(),
+        kind: "server_error",
+        param: None,
+        code: "no_miner_available",
+        retry_after: Some(1),
+    }
+}
+
+/// Sends the request to one miner and checks its answer's receipt.
+async fn ask(
+    gateway: &Gateway,
+    miner: &MinerEndpoint,
+    request: &Value,
+    expected: &ReceiptRequest,
+) -> Result<ChatCompletion, String> {
+    let response = gateway
+        .http
+        .post(format!("{}/chat/completions", miner.url))
+        .json(request)
+        .timeout(gateway.config.timeout)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                "timed out".to_string()
+            } else {
+                format!("unreachable: {e}")
+            }
+        })?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("answer cut off: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    let answer: ChatCompletion =
+        serde_json::from_slice(&bytes).map_err(|e| format!("not a chat completion: {e}"))?;
+    let receipt = answer.noesis.receipt.clone();
+    if receipt.request != *expected {
+        return Err("the receipt is for another request".into());
+    }
+    let checked = receipt.check().map_err(|e| format!("bad receipt: {e}"))?;
+    let fields = &checked.file.receipt;
+    if fields.signer != miner.signer {
+        return Err(format!(
+            "receipt signed by {}, not by the miner's hotkey {}",
+            fields.signer, miner.signer
+        ));
+    }
+    let text = answer
+        .choices
+        .first()
+        .map(|c| c.message.content.as_str())
+        .unwrap_or_default();
+    if text != checked.file.output.text {
+        return Err("the answer's text is not the receipted output".into());
+    }
+    Ok(answer)
+}
+
+fn respond(answer: ChatCompletion, uid: u16, stream: bool) -> Result<Response, ApiError> {
+    let header = receipt_header(&answer.noesis.receipt)?;
+    if !stream {
+        let mut response = axum::Json(answer).into_response();
+        response
+            .headers_mut()
+            .insert(crate::miner::RECEIPT_HEADER, header);
+        response
+            .headers_mut()
+            .insert(MINER_HEADER, HeaderValue::from(uid));
+        return Ok(response);
+    }
+    let chunk = |choices: Vec<ChunkChoice>| ChatCompletionChunk {
+        id: answer.id.clone(),
+        object: "chat.completion.chunk".into(),
+        created: answer.created,
+        model: answer.model.clone(),
+        choices,
+        usage: None,
+        noesis: None,
+    };
+    let choice = answer.choices.first();
+    let text = choice
+        .map(|c| c.message.content.clone())
+        .unwrap_or_default();
+    let finish = choice.map(|c| c.finish_reason.clone());
+    let mut last = chunk(Vec::new());
+    last.usage = Some(answer.usage);
+    last.noesis = Some(answer.noesis.clone());
+    let chunks = [
+        chunk(vec![ChunkChoice {
+            index: 0,
+            delta: Delta {
+                role: Some("assistant".into()),
+                content: Some(text),
+            },
+            finish_reason: None,
+        }]),
+        chunk(vec![ChunkChoice {
+            index: 0,
+            delta: Delta::default(),
+            finish_reason: finish,
+        }]),
+        last,
+    ];
+    let events: Vec<Result<Event, Infallible>> = chunks
+        .iter()
+        .map(|c| Ok(Event::default().data(serde_json::to_string(c).unwrap_or_default())))
+        .chain(std::iter::once(Ok(Event::default().data("[DONE]"))))
+        .collect();
+    let mut response = Sse::new(futures::stream::iter(events)).into_response();
+    response
+        .headers_mut()
+        .insert(MINER_HEADER, HeaderValue::from(uid));
+    Ok(response)
+}
