@@ -515,15 +515,18 @@ mod tests {
 
     #[test]
     fn greedy_accepts_near_ties_only() {
-        let logits = [0.0f32, 3.0, 2.99, 1.0];
+        // 2.99995 is within the default 1e-4 margin of 3.0; 2.99 is not.
+        let logits = [0.0f32, 3.0, 2.99995, 1.0, 2.99];
         let params = SamplingParams::default();
         let tol = Tolerances::default();
         let mut stats = Stats::default();
         assert!(check_token(&logits, &params, 0, 1, &tol, &mut stats).is_ok());
         assert!(check_token(&logits, &params, 0, 2, &tol, &mut stats).is_ok());
         assert_eq!(stats.near_ties, 1);
-        let r = check_token(&logits, &params, 0, 3, &tol, &mut stats).unwrap_err();
-        assert_eq!(r.0, "token_not_sampled");
+        for far in [3, 4] {
+            let r = check_token(&logits, &params, 0, far, &tol, &mut stats).unwrap_err();
+            assert_eq!(r.0, "token_not_sampled");
+        }
     }
 
     #[test]
