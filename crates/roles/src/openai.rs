@@ -17,6 +17,13 @@ use noesis_ai::{ChatMessage, FinishReason, SamplingParams};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// A seed for a request that names none: below 2^53, so that it survives JavaScript
+/// clients (JSON numbers are doubles there) and the receipt's request hash still holds
+/// after a round trip through them.
+pub fn random_seed() -> u64 {
+    rand::random::<u64>() >> 11
+}
+
 /// Completion tokens when the request names no limit.
 pub const DEFAULT_MAX_TOKENS: u32 = 256;
 /// OpenAI's documented default temperature.
@@ -493,5 +500,35 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_survive_javascript_numbers() {
+        for _ in 0..10_000 {
+            assert!(random_seed() < 1 << 53);
+        }
+    }
+
+    #[test]
+    fn defaults_are_openai_s() {
+        let request: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+            "model": "m",
+            "messages": [{"role": "developer", "content": "be brief"}, {"role": "user", "content": "hi"}],
+            "stop": "\n",
+            "user": "ignored"
+        }))
+        .unwrap();
+        let (messages, params) = request.to_runtime(9).unwrap();
+        assert_eq!(messages[0].role, "system");
+        assert_eq!(params.temperature, DEFAULT_TEMPERATURE);
+        assert_eq!(params.top_p, 1.0);
+        assert_eq!(params.max_tokens, DEFAULT_MAX_TOKENS);
+        assert_eq!(params.seed, 9);
+        assert_eq!(params.stop, vec!["\n".to_string()]);
     }
 }

@@ -1,8 +1,9 @@
-// The official OpenAI SDK (npm `openai`) against `noesis miner`'s inference server:
-// chat, streaming, the error for an unknown model; the receipt it returns is checked
-// with viem's verifyTypedData and with `noesis ai verify`. The miner registers on a
-// fresh subnet of the node under test through its public JSON-RPC. Needs the SmolLM2
-// model installed (`noesis model fetch`) and NOESIS_BIN.
+// The official OpenAI SDK (npm `openai`) against `noesis miner`'s inference server and
+// against `noesis gateway` in front of it: chat, streaming, the errors for an unknown
+// model and an unsupported parameter; the receipt it returns is checked with viem's
+// verifyTypedData and with `noesis ai verify`. The miner registers on a fresh subnet of
+// the node under test through its public JSON-RPC. Needs the SmolLM2 model installed
+// (`noesis model fetch`) and NOESIS_BIN.
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -22,8 +23,18 @@ const MINER_KEY = '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cb
 
 
 let miner;
+let gateway;
 let client;
+let viaGateway;
 let announced;
+
+async function firstLine(child, name) {
+  const lines = createInterface({ input: child.stdout });
+  return JSON.parse(await new Promise((resolve, reject) => {
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+  }));
+}
 
 before(async () => {
   assert.ok(NOESIS_BIN, 'NOESIS_BIN must name the noesis binary');
@@ -31,15 +42,16 @@ before(async () => {
   const port = 20000 + Math.floor(Math.random() * 20000);
   miner = spawn(NOESIS_BIN, ['miner', '--rpc', RPC_URL, '--netuid', String(created.netuid),
     '--key', MINER_KEY, '--listen', `127.0.0.1:${port}`, '--slots', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: miner.stdout });
-  announced = JSON.parse(await new Promise((resolve, reject) => {
-    lines.once('line', resolve);
-    miner.once('exit', (code) => reject(new Error(`noesis miner exited with ${code}`)));
-  }));
+  announced = await firstLine(miner, 'noesis miner');
   client = new OpenAI({ baseURL: announced.endpoint, apiKey: 'unused', maxRetries: 0 });
+  gateway = spawn(NOESIS_BIN, ['gateway', '--rpc', RPC_URL, '--netuid', String(created.netuid),
+    '--listen', `127.0.0.1:${port + 1}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const started = await firstLine(gateway, 'noesis gateway');
+  assert.equal(started.miners, 1);
+  viaGateway = new OpenAI({ baseURL: started.endpoint, apiKey: 'unused', maxRetries: 0 });
 });
 
-after(() => miner?.kill());
+after(() => { miner?.kill(); gateway?.kill(); });
 
 async function signatureHolds(receipt) {
   return verifyTypedData({
@@ -100,5 +112,33 @@ test('openai: an unknown model is a 404 NotFoundError in OpenAI\'s shape', async
   await assert.rejects(
     client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], n: 3 }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === 'n',
+  );
+});
+
+test('openai through the gateway: chat and stream with receipts, 404 for an unknown model', async () => {
+  const models = await viaGateway.models.list();
+  assert.deepEqual(models.data.map((m) => m.id), [MODEL]);
+  const answer = await viaGateway.chat.completions.create({
+    model: MODEL, messages: [{ role: 'user', content: 'What is Ethereum?' }], max_tokens: 16,
+  });
+  const receipt = answer.noesis.receipt;
+  assert.equal(receipt.output.text, answer.choices[0].message.content);
+  assert.equal(await signatureHolds(receipt), true);
+  const file = join(mkdtempSync(join(tmpdir(), 'noesis-receipt-')), 'receipt.json');
+  writeFileSync(file, JSON.stringify(receipt));
+  assert.equal(JSON.parse(execFileSync(NOESIS_BIN, ['ai', 'verify', file]).toString()).verdict, 'accept');
+  const stream = await viaGateway.chat.completions.create({
+    model: MODEL, messages: [{ role: 'user', content: 'Say yes.' }], max_tokens: 8, stream: true,
+  });
+  let text = '';
+  let last;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta?.content ?? '';
+    last = chunk;
+  }
+  assert.equal(last.noesis.receipt.output.text, text);
+  await assert.rejects(
+    viaGateway.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+    (e) => e instanceof OpenAI.NotFoundError && e.status === 404,
   );
 });

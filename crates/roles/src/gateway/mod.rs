@@ -197,7 +197,7 @@ async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
         .map_err(|e| ApiError::malformed(format!("invalid request body: {e}")))?;
     let request: ChatCompletionRequest = serde_json::from_value(raw.clone())
         .map_err(|e| ApiError::malformed(format!("invalid request body: {e}")))?;
-    let (messages, params) = request.to_runtime(rand::random())?;
+    let (messages, params) = request.to_runtime(crate::openai::random_seed())?;
     let miners = gateway.miners().await;
     let serving: Vec<&MinerEndpoint> = miners
         .iter()

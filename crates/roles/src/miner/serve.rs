@@ -134,7 +134,7 @@ async fn answer(miner: Arc<Miner>, body: Bytes) -> Result<Response, ApiError> {
     let request: ChatCompletionRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::malformed(format!("invalid request body: {e}")))?;
     miner.check_model(&request.model)?;
-    let (messages, params) = request.to_runtime(rand::random())?;
+    let (messages, params) = request.to_runtime(crate::openai::random_seed())?;
     let permit = miner.slot()?;
     let id = format!("chatcmpl-{:016x}", rand::random::<u64>());
     let created = unix_now();
