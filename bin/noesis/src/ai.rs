@@ -227,6 +227,7 @@ pub struct EmbedArgs {
 pub fn configure_threads(command: &Command) {
     let args = match command {
         Command::Miner(a) => &a.model,
+        Command::Gateway(a) => &a.model,
         Command::Ai(cmd) => match cmd {
             AiCommand::Generate(a) => &a.model,
             AiCommand::Prove(a) => &a.model,

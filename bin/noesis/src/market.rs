@@ -112,6 +112,13 @@ pub struct GatewayArgs {
     /// Seconds between re-reads of the metagraph and the miners' models.
     #[arg(long, default_value_t = 10)]
     pub refresh_secs: u64,
+    /// Share of answers whose proof is re-verified with --model before they are returned
+    /// (0 to 1; 0 loads no model and checks receipts only).
+    #[arg(long, default_value_t = 0.1)]
+    pub verify_sample: f64,
+    /// The model the subnet asks for (receipts must name it; sampled proofs run on it).
+    #[command(flatten)]
+    pub model: ModelArgs,
     #[command(flatten)]
     pub rpc: crate::cli::RpcArgs,
 }
@@ -119,15 +126,28 @@ pub struct GatewayArgs {
 /// Runs the gateway until interrupted.
 pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
     use noesis_roles::gateway::{Gateway, GatewayConfig};
-    let gateway = Arc::new(Gateway::new(
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.verify_sample),
+        "--verify-sample must be between 0 and 1 (a share of answers)"
+    );
+    let verify_per_mille = (args.verify_sample * 1000.0).round() as u32;
+    let gateway = Gateway::new(
         &args.rpc.rpc,
         GatewayConfig {
             netuid: args.netuid,
             attempts: args.attempts,
             timeout: std::time::Duration::from_secs(args.timeout_secs),
             discovery_timeout: std::time::Duration::from_secs(2),
+            verify_per_mille,
         },
-    ));
+    );
+    let gateway = Arc::new(if verify_per_mille > 0 {
+        let model_args = args.model;
+        let engine = tokio::task::spawn_blocking(move || crate::ai::load(&model_args)).await??;
+        gateway.with_verifier(Arc::new(engine))
+    } else {
+        gateway
+    });
     let miners = gateway.refresh().await?;
     gateway.spawn_refresh(std::time::Duration::from_secs(args.refresh_secs.max(1)));
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -45,6 +45,34 @@ fn engine() -> Arc<Engine> {
         .clone()
 }
 
+fn adversary(name: &str) -> Engine {
+    let dir = std::env::var_os("NOESIS_ADVERSARY_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/noesis/adversaries")
+        });
+    let path = dir.join(format!("{name}.gguf"));
+    assert!(
+        path.is_file(),
+        "the adversary model {} is missing: run scripts/adversaries.sh",
+        path.display()
+    );
+    let opts = LoadOptions {
+        threads: 2,
+        expected_sha256: None,
+    };
+    Engine::load(&path, &opts).expect("load the adversary model")
+}
+
+/// Serves `miner` on a free local port; returns its API base URL.
+async fn listen(miner: Arc<Miner>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(miner)).await });
+    url
+}
+
 fn miner(slots: usize) -> Arc<Miner> {
     let key: PrivateKeySigner =
         "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
@@ -313,4 +341,92 @@ async fn a_full_server_says_429_with_retry_after_instead_of_hanging() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// A miner that runs a perturbed model but claims the real one (the receipt names the
+/// real model's sha256, the proof is its own model's): receipts pass every check a
+/// gateway can make without the model, so the gateway's sampled re-verification is what
+/// catches it, and the client only ever gets the honest miner's answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_re_verifies_proofs_and_routes_around_a_lying_miner() {
+    use noesis_roles::gateway::{Gateway, GatewayConfig, MinerEndpoint};
+    let mut cheat = adversary("perturbed-rerandom-L15");
+    cheat.info.sha256 = engine().info.sha256.clone();
+    let cheat_key: PrivateKeySigner =
+        "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
+            .parse()
+            .unwrap();
+    let cheater = Arc::new(Miner::new(
+        Arc::new(cheat),
+        cheat_key.clone(),
+        MinerConfig {
+            model_id: MODEL_ID.into(),
+            slots: 2,
+            retry_after_secs: 1,
+        },
+    ));
+    let honest = miner(2);
+    let endpoints = vec![
+        MinerEndpoint {
+            uid: 1,
+            signer: honest.signer(),
+            url: listen(honest.clone()).await,
+            incentive: 1000,
+            models: vec![MODEL_ID.into()],
+        },
+        MinerEndpoint {
+            uid: 2,
+            signer: cheat_key.address(),
+            url: listen(cheater).await,
+            incentive: 60000,
+            models: vec![MODEL_ID.into()],
+        },
+    ];
+    let gateway = Gateway::new(
+        "http://127.0.0.1:9",
+        GatewayConfig {
+            netuid: 1,
+            attempts: 2,
+            timeout: std::time::Duration::from_secs(60),
+            discovery_timeout: std::time::Duration::from_secs(1),
+            verify_per_mille: 1000,
+        },
+    )
+    .with_verifier(engine());
+    gateway.set_miners(endpoints).await;
+    let app = noesis_roles::gateway::router(Arc::new(gateway));
+    for seed in 0..6 {
+        let (status, headers, body) = send(
+            &app,
+            post(json!({
+                "model": MODEL_ID,
+                "messages": [{"role": "user", "content": "Give me a word that rhymes with cat."}],
+                "max_tokens": 12,
+                "temperature": 0.8,
+                "seed": seed
+            })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(headers["x-noesis-miner"], "1");
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let receipt: ReceiptFile = serde_json::from_value(v["noesis"]["receipt"].clone()).unwrap();
+        assert_eq!(receipt.receipt.signer, honest.signer());
+    }
+    let (_, _, body) = send(
+        &app,
+        Request::get("/noesis/miners").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let records: Value = serde_json::from_slice(&body).unwrap();
+    let cheat = &records["miners"][1]["record"];
+    assert_eq!(cheat["answered"], 0, "{records}");
+    assert!(cheat["rejected"].as_u64().unwrap() >= 1, "{records}");
+    assert!(
+        cheat["last_rejection"]
+            .as_str()
+            .unwrap()
+            .starts_with("proof rejected"),
+        "{records}"
+    );
 }

@@ -6,7 +6,8 @@
 //!   receipt must name exactly this request); checks the answer's receipt — hash chain,
 //!   signature, signer = the miner's hotkey, request = the one sent — and on an error, a
 //!   timeout or a bad receipt tries another miner. The client gets the miner's answer with
-//!   its receipt (and `x-noesis-miner: <uid>`). With `stream: true` the checked answer is
+//!   its receipt (and `x-noesis-miner: <uid>`). With a verifier model, receipts must name
+//!   that model, and a configurable sample of proofs is re-run before answering. With `stream: true` the checked answer is
 //!   sent as server-sent events (the text in one chunk: the gateway streams only what it
 //!   has checked).
 //!
@@ -55,6 +56,9 @@ pub struct GatewayConfig {
     pub timeout: Duration,
     /// Time allowed for a miner's `GET /v1/models` during a refresh.
     pub discovery_timeout: Duration,
+    /// Share of answers whose proof the gateway re-verifies with its own copy of the model
+    /// before returning them, in thousandths (needs [`Gateway::with_verifier`]).
+    pub verify_per_mille: u32,
 }
 
 /// The gateway's state: the chain client and the current miners.
@@ -63,6 +67,7 @@ pub struct Gateway {
     http: reqwest::Client,
     config: GatewayConfig,
     miners: RwLock<Vec<MinerEndpoint>>,
+    verifier: Option<Arc<noesis_ai::Engine>>,
     record: std::sync::Mutex<std::collections::BTreeMap<u16, MinerRecord>>,
 }
 
@@ -85,8 +90,21 @@ impl Gateway {
             http: reqwest::Client::new(),
             config,
             miners: RwLock::new(Vec::new()),
+            verifier: None,
             record: std::sync::Mutex::new(Default::default()),
         }
+    }
+
+    /// Re-verifies a sample of proofs ([`GatewayConfig::verify_per_mille`]) with `engine`,
+    /// the model the subnet asks for: a rejected proof counts as a bad answer.
+    pub fn with_verifier(mut self, engine: Arc<noesis_ai::Engine>) -> Self {
+        self.verifier = Some(engine);
+        self
+    }
+
+    /// Replaces the miner list (what [`Gateway::refresh`] does from the chain).
+    pub async fn set_miners(&self, miners: Vec<MinerEndpoint>) {
+        *self.miners.write().await = miners;
     }
 
     /// Re-reads the metagraph and the miners' models; returns how many miners answer.
@@ -306,6 +324,31 @@ async fn ask(
         .unwrap_or_default();
     if text != checked.file.output.text {
         return Err("the answer's text is not the receipted output".into());
+    }
+    if let Some(engine) = &gateway.verifier {
+        if fields.model.to_string() != format!("0x{}", engine.info.sha256) {
+            return Err(format!(
+                "the receipt names model {}, not the subnet's 0x{}",
+                fields.model, engine.info.sha256
+            ));
+        }
+        if rand::random::<u32>() % 1000 < gateway.config.verify_per_mille {
+            let engine = engine.clone();
+            let file = checked.file;
+            let verdict = tokio::task::spawn_blocking(move || {
+                noesis_ai::proof::verify::verify(
+                    &engine,
+                    file,
+                    &noesis_ai::proof::verify::Tolerances::default(),
+                )
+            })
+            .await
+            .map_err(|e| format!("verification task failed: {e}"))?
+            .map_err(|e| format!("cannot verify: {e}"))?;
+            if let Some(reason) = verdict.reason {
+                return Err(format!("proof rejected: {reason}"));
+            }
+        }
     }
     Ok(answer)
 }
