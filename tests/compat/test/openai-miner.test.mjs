@@ -53,6 +53,17 @@ before(async () => {
 
 after(() => { miner?.kill(); gateway?.kill(); });
 
+// The text of a stream and its last chunk (the one with the receipt).
+async function collect(stream) {
+  let text = '';
+  let last;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta?.content ?? '';
+    last = chunk;
+  }
+  return { text, last };
+}
+
 async function signatureHolds(receipt) {
   return verifyTypedData({
     address: receipt.receipt.signer, domain, types, primaryType: 'InferenceReceipt',
@@ -93,12 +104,7 @@ test('openai: a stream adds up to the receipted answer', async () => {
     stream: true,
     stream_options: { include_usage: true },
   });
-  let text = '';
-  let last;
-  for await (const chunk of stream) {
-    text += chunk.choices[0]?.delta?.content ?? '';
-    last = chunk;
-  }
+  const { text, last } = await collect(stream);
   assert.equal(last.noesis.receipt.output.text, text);
   assert.equal(last.usage.completion_tokens, last.noesis.receipt.receipt.completionTokens);
   assert.equal(await signatureHolds(last.noesis.receipt), true);
@@ -130,12 +136,7 @@ test('openai through the gateway: chat and stream with receipts, 404 for an unkn
   const stream = await viaGateway.chat.completions.create({
     model: MODEL, messages: [{ role: 'user', content: 'Say yes.' }], max_tokens: 8, stream: true,
   });
-  let text = '';
-  let last;
-  for await (const chunk of stream) {
-    text += chunk.choices[0]?.delta?.content ?? '';
-    last = chunk;
-  }
+  const { text, last } = await collect(stream);
   assert.equal(last.noesis.receipt.output.text, text);
   await assert.rejects(
     viaGateway.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
