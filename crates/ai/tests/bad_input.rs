@@ -5,30 +5,14 @@
 //! inputs of a loaded model: a prompt longer than the context, and ids outside the
 //! vocabulary.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use noesis_ai::gguf::Gguf;
-use noesis_ai::models::KNOWN_MODELS;
-use noesis_ai::{AiError, Engine, LoadOptions, Prompt, SamplingParams};
 
-fn model_path() -> PathBuf {
-    let dir = std::env::var_os("NOESIS_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("."))
-                .join(".noesis/dev/models")
-        });
-    let path = dir.join(KNOWN_MODELS[0].file);
-    assert!(
-        path.is_file(),
-        "the SmolLM2 model is not installed at {}: run `noesis model fetch`",
-        path.display()
-    );
-    path
-}
+mod common;
+use common::model_path;
+use noesis_ai::{AiError, Engine, LoadOptions, Prompt, SamplingParams};
 
 fn real() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();

@@ -13,6 +13,8 @@ use noesis_ai::models::{EMBEDDING_MODEL, known};
 use noesis_ai::{EmbedOptions, Embedder};
 use serde::Deserialize;
 
+mod common;
+
 #[derive(Deserialize)]
 struct Fixture {
     cases: Vec<Case>,
@@ -40,14 +42,7 @@ fn fixture() -> &'static Fixture {
 
 /// The installed model folder and the pins of its files.
 fn model() -> (PathBuf, Vec<(String, String)>) {
-    let models = std::env::var_os("NOESIS_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("."))
-                .join(".noesis/dev/models")
-        });
+    let models = common::models_dir();
     let m = known(EMBEDDING_MODEL).unwrap();
     let dir = models.join(m.file).parent().unwrap().to_path_buf();
     let pinned = m

@@ -3,66 +3,30 @@
 //! skip): answers and streams carry receipts the verifier accepts, errors have OpenAI's
 //! shape and status, a full server answers 429 with Retry-After.
 
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use alloy_signer_local::PrivateKeySigner;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use noesis_ai::models::KNOWN_MODELS;
+
+use noesis_ai::Engine;
 use noesis_ai::proof::receipt::ReceiptFile;
 use noesis_ai::proof::verify::{Tolerances, verify};
-use noesis_ai::{Engine, LoadOptions};
 use noesis_roles::miner::{Miner, MinerConfig, RECEIPT_HEADER, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 const MODEL_ID: &str = "smollm2-135m-instruct-q4_1";
 
+#[path = "../../ai/tests/common/mod.rs"]
+mod common;
+use common::adversary;
+
+/// SmolLM2 loaded once for the whole test binary.
 fn engine() -> Arc<Engine> {
     static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
-    ENGINE
-        .get_or_init(|| {
-            let dir = std::env::var_os("NOESIS_MODEL_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                        .join(".noesis/dev/models")
-                });
-            let path = dir.join(KNOWN_MODELS[0].file);
-            assert!(
-                path.is_file(),
-                "the SmolLM2 model is not installed at {}: run `noesis model fetch`",
-                path.display()
-            );
-            let opts = LoadOptions {
-                threads: 2,
-                expected_sha256: Some(KNOWN_MODELS[0].sha256.to_string()),
-            };
-            Arc::new(Engine::load(&path, &opts).expect("load SmolLM2"))
-        })
-        .clone()
-}
-
-fn adversary(name: &str) -> Engine {
-    let dir = std::env::var_os("NOESIS_ADVERSARY_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/noesis/adversaries")
-        });
-    let path = dir.join(format!("{name}.gguf"));
-    assert!(
-        path.is_file(),
-        "the adversary model {} is missing: run scripts/adversaries.sh",
-        path.display()
-    );
-    let opts = LoadOptions {
-        threads: 2,
-        expected_sha256: None,
-    };
-    Engine::load(&path, &opts).expect("load the adversary model")
+    ENGINE.get_or_init(|| Arc::new(common::load(2))).clone()
 }
 
 /// Serves `miner` on a free local port; returns its API base URL.

@@ -5,23 +5,31 @@
 //! (`scripts/test.sh` runs it first). A missing model fails the tests, it does not skip
 //! them.
 
+// Each test binary uses a part of this module.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use noesis_ai::models::KNOWN_MODELS;
 use noesis_ai::{Engine, LoadOptions};
 
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Where installed models are: `$NOESIS_MODEL_DIR`, else `~/.noesis/dev/models`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("NOESIS_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".noesis/dev/models"))
+}
+
 /// The installed SmolLM2 GGUF.
 pub fn model_path() -> PathBuf {
-    let dir = std::env::var_os("NOESIS_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("."))
-                .join(".noesis/dev/models")
-        });
-    let path = dir.join(KNOWN_MODELS[0].file);
+    let path = models_dir().join(KNOWN_MODELS[0].file);
     assert!(
         path.is_file(),
         "the SmolLM2 model is not installed at {}: run `noesis model fetch` (or point \
@@ -50,16 +58,10 @@ pub fn engine() -> &'static Engine {
 /// An adversary model file made by `scripts/adversaries.sh` (in
 /// `$NOESIS_ADVERSARY_DIR`, else `~/.cache/noesis/adversaries`), loaded with 2 threads.
 /// A missing file fails the test with the command that makes it.
-#[allow(dead_code)]
 pub fn adversary(name: &str) -> Engine {
     let dir = std::env::var_os("NOESIS_ADVERSARY_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("."))
-                .join(".cache/noesis/adversaries")
-        });
+        .unwrap_or_else(|| home().join(".cache/noesis/adversaries"));
     let path = dir.join(format!("{name}.gguf"));
     assert!(
         path.is_file(),
