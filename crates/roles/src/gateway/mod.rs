@@ -31,6 +31,7 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use noesis_ai::proof::receipt::Request as ReceiptRequest;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
@@ -213,7 +214,7 @@ async fn chat_completions(State(gateway): State<Arc<Gateway>>, body: Bytes) -> R
 async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
     let mut raw: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::malformed(format!("invalid request body: {e}")))?;
-    let request: ChatCompletionRequest = serde_json::from_value(raw.clone())
+    let request = ChatCompletionRequest::deserialize(&raw)
         .map_err(|e| ApiError::malformed(format!("invalid request body: {e}")))?;
     let (messages, params) = request.to_runtime(crate::openai::random_seed())?;
     let miners = gateway.miners().await;
