@@ -23,7 +23,7 @@ cleanup() {
 trap cleanup EXIT
 
 PORT="$(node "$COMPAT_DIR/lib/free-port.mjs")"
-"$NOESIS_BIN" dev --datadir "$WORK/noesis" --http-port "$PORT" >"$WORK/noesis.out" 2>"$WORK/noesis.log" &
+"$NOESIS_BIN" dev --no-ai --datadir "$WORK/noesis" --http-port "$PORT" >"$WORK/noesis.out" 2>"$WORK/noesis.log" &
 NOESIS_PID=$!
 if ! node "$COMPAT_DIR/lib/wait-for-rpc.mjs" "http://127.0.0.1:$PORT" 60; then
   echo "noesis did not start; its log follows:" >&2

@@ -221,7 +221,7 @@ async fn start_noesis(bin: &PathBuf, log: Option<&PathBuf>) -> anyhow::Result<Pe
     let _ = std::fs::remove_dir_all(&dir);
     let mut command = Command::new(bin);
     command
-        .args(["dev", "--datadir"])
+        .args(["dev", "--no-ai", "--datadir"])
         .arg(&dir)
         .args(["--http-port", &port.to_string()])
         // The same block gas limit as anvil's run below: the same workload on both.

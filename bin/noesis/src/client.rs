@@ -1,17 +1,13 @@
 //! Commands that talk to a running node over its public JSON-RPC: `send`, `status`.
 
-use std::time::{Duration, Instant};
-
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{Address, Bytes, TxKind, U256, utils::parse_units};
-use alloy_signer::SignerSync;
+use alloy_primitives::{U256, utils::parse_units};
 use alloy_signer_local::PrivateKeySigner;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::cli::{RpcArgs, SendArgs};
 
+pub use noesis_roles::chain::send_call;
 pub use noesis_roles::rpc::RpcClient;
 
 /// Parses "1000" (wei), "1.5ether", "20gwei".
@@ -42,66 +38,6 @@ impl crate::cli::SignerArgs {
                 Ok(PrivateKeySigner::from_bytes(&first.private_key)?)
             }
         }
-    }
-}
-
-/// Signs and sends a call (gas estimated, so a revert is reported with its reason
-/// before anything is sent) and waits for its receipt; fails unless it succeeded.
-pub async fn send_call(
-    rpc: &RpcClient,
-    signer: &PrivateKeySigner,
-    to: Address,
-    value: U256,
-    data: Vec<u8>,
-) -> anyhow::Result<Value> {
-    let data = Bytes::from(data);
-    let chain_id = rpc.quantity("eth_chainId", json!([])).await? as u64;
-    let nonce = rpc
-        .quantity(
-            "eth_getTransactionCount",
-            json!([signer.address(), "pending"]),
-        )
-        .await? as u64;
-    let gas = rpc
-        .quantity(
-            "eth_estimateGas",
-            json!([{"from": signer.address(), "to": to, "value": value, "data": data}]),
-        )
-        .await? as u64;
-    let gas_price = rpc.quantity("eth_gasPrice", json!([])).await?;
-    let tip = rpc.quantity("eth_maxPriorityFeePerGas", json!([])).await?;
-    let tx = TxEip1559 {
-        chain_id,
-        nonce,
-        // Headroom over the estimate, as wallets add.
-        gas_limit: gas.saturating_add(gas / 5),
-        max_fee_per_gas: gas_price * 2,
-        max_priority_fee_per_gas: tip.min(gas_price * 2),
-        to: TxKind::Call(to),
-        value,
-        input: data,
-        ..Default::default()
-    };
-    let signature = signer.sign_hash_sync(&tx.signature_hash())?;
-    let envelope: TxEnvelope = tx.into_signed(signature).into();
-    let raw = format!(
-        "0x{}",
-        alloy_primitives::hex::encode(envelope.encoded_2718())
-    );
-    let hash = rpc.call("eth_sendRawTransaction", json!([raw])).await?;
-    let started = Instant::now();
-    loop {
-        let receipt = rpc.call("eth_getTransactionReceipt", json!([hash])).await?;
-        if !receipt.is_null() {
-            if receipt.get("status").and_then(Value::as_str) != Some("0x1") {
-                bail!("transaction {hash} failed");
-            }
-            return Ok(receipt);
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            bail!("transaction {hash} was not mined within 120 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

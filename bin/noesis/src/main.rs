@@ -14,6 +14,7 @@ mod account;
 mod ai;
 mod cli;
 mod client;
+mod devnet;
 mod market;
 mod run;
 mod subnets;

@@ -1,7 +1,12 @@
 //! `noesis dev` and `noesis node`: open the chain, start block production and the
 //! RPC server, and run until interrupted.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::Context;
@@ -17,7 +22,10 @@ const POOL_CAPACITY: usize = 200_000;
 
 /// `noesis dev`.
 pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
-    let datadir = args.datadir.unwrap_or_else(|| home_dir().join("dev"));
+    let datadir = args
+        .datadir
+        .clone()
+        .unwrap_or_else(|| home_dir().join("dev"));
     let mut spec = ChainSpec::dev();
     if let Some(gas_limit) = args.gas_limit {
         spec.gas_limit = gas_limit;
@@ -27,9 +35,17 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         .iter()
         .filter_map(|a| PrivateKeySigner::from_bytes(&a.private_key).ok())
         .collect();
-    let mode = seal_mode(args.block_time);
+    let mode = match (args.no_ai, args.block_time) {
+        (true, block_time) => seal_mode(block_time),
+        (false, Some(secs)) if secs > 0 => SealMode::Interval(Duration::from_secs(secs)),
+        // Subnet epochs count blocks: an idle chain still makes one a second.
+        (false, _) => SealMode::AutomineHeartbeat(Duration::from_secs(1)),
+    };
     let addr = SocketAddr::new(args.http.http_addr, args.http.http_port);
-    let (chain, local) = launch(&datadir, spec, mode, addr, signers).await?;
+    let validator: Arc<OnceLock<Arc<noesis_roles::validator::Validator>>> = Arc::default();
+    let gateway_url: Arc<OnceLock<String>> = Arc::default();
+    let pages = dashboard_pages(&args, validator.clone(), gateway_url.clone());
+    let (chain, local) = launch(&datadir, spec, mode, addr, signers, pages).await?;
 
     crate::say!("Noesis dev chain (chain id {})", chain.chain_id());
     crate::say!("\nAvailable accounts (10,000 ETH each)\n==================");
@@ -46,9 +62,87 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     crate::say!("Mining:    {}", describe(mode));
     crate::say!("JSON-RPC:  http://{local}  (WebSocket: ws://{local})");
     crate::say!("Metrics:   http://{local}/metrics");
+    if !args.no_ai {
+        let options = crate::devnet::DevMarketOptions {
+            miners: args.miners,
+            gateway: SocketAddr::new(args.http.http_addr, args.gateway_port),
+            tempo: args.tempo,
+            model: args.model.clone(),
+            threads: args.threads,
+        };
+        let rpc_url = format!("http://{local}");
+        // Models are shared by every dev chain: they live in the default data dir.
+        let market = crate::devnet::start(&rpc_url, &home_dir().join("dev"), options)
+            .await
+            .context("cannot start the AI market (`--no-ai` runs the chain alone)")?;
+        let _ = validator.set(market.validator.clone());
+        let _ = gateway_url.set(format!("http://{}/v1", market.gateway));
+        crate::say!(
+            "Subnet:    {} \"text-generation\", model {}, tempo {} blocks",
+            crate::devnet::NETUID,
+            market.model_id,
+            args.tempo
+        );
+        for (uid, addr) in &market.miners {
+            crate::say!("Miner:     uid {uid} at http://{addr}/v1");
+        }
+        crate::say!(
+            "Validator: uid {} (dev account 0), scores at http://{local}/validator.json",
+            market.validator_uid
+        );
+        crate::say!("Gateway:   http://{}/v1  (OpenAI API)", market.gateway);
+        crate::say!("Dashboard: http://{local}/");
+    }
     wait_for_shutdown().await;
     Ok(())
 }
+
+/// The dashboard (`/`) and the JSON it reads beside JSON-RPC: `/dashboard.json` (where
+/// the gateway is) and `/validator.json` (the in-process validator's latest round).
+fn dashboard_pages(
+    args: &DevArgs,
+    validator: Arc<OnceLock<Arc<noesis_roles::validator::Validator>>>,
+    gateway_url: Arc<OnceLock<String>>,
+) -> Vec<(&'static str, noesis_rpc::Page)> {
+    let model = args.model.clone();
+    vec![
+        (
+            "/",
+            (
+                "text/html; charset=utf-8",
+                Arc::new(|| DASHBOARD.to_string()),
+            ),
+        ),
+        (
+            "/dashboard.json",
+            (
+                "application/json",
+                Arc::new(move || {
+                    serde_json::json!({
+                        "chainId": ChainSpec::dev().chain_id,
+                        "netuids": [crate::devnet::NETUID],
+                        "gateway": gateway_url.get(),
+                        "model": model,
+                    })
+                    .to_string()
+                }),
+            ),
+        ),
+        (
+            "/validator.json",
+            (
+                "application/json",
+                Arc::new(move || match validator.get() {
+                    Some(v) => serde_json::to_string(&v.scoreboard()).unwrap_or_default(),
+                    None => "{\"running\":false}".to_string(),
+                }),
+            ),
+        ),
+    ]
+}
+
+/// The dashboard page: one static file, no runtime download.
+const DASHBOARD: &str = include_str!("dashboard/index.html");
 
 /// The config file of `noesis node`.
 #[derive(Debug, Deserialize)]
@@ -89,7 +183,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let datadir = base.join(&config.datadir);
     let mode = seal_mode((config.block_time > 0).then_some(config.block_time));
     let addr = SocketAddr::new(config.http_addr, config.http_port);
-    let (chain, local) = launch(&datadir, spec, mode, addr, Vec::new()).await?;
+    let (chain, local) = launch(&datadir, spec, mode, addr, Vec::new(), Vec::new()).await?;
     crate::say!(
         "Noesis node (chain id {}), JSON-RPC on http://{local}, head {}",
         chain.chain_id(),
@@ -110,6 +204,10 @@ fn describe(mode: SealMode) -> String {
     match mode {
         SealMode::Automine => "automine (a block as soon as transactions arrive)".into(),
         SealMode::Interval(d) => format!("a block every {}s", d.as_secs()),
+        SealMode::AutomineHeartbeat(d) => format!(
+            "automine, and an empty block after {}s without one (subnet epochs count blocks)",
+            d.as_secs()
+        ),
     }
 }
 
@@ -119,13 +217,14 @@ async fn launch(
     mode: SealMode,
     addr: SocketAddr,
     signers: Vec<PrivateKeySigner>,
+    extra_pages: Vec<(&'static str, noesis_rpc::Page)>,
 ) -> anyhow::Result<(Arc<Chain>, SocketAddr)> {
     let chain = Chain::open(datadir, spec, POOL_CAPACITY)?;
     let sealer = spawn_dev_sealer(chain.clone(), mode);
     let on_submit: Arc<dyn Fn() + Send + Sync> = Arc::new(move || sealer.notify());
     let eth = EthRpc::new(chain.clone(), signers, on_submit);
     let metrics_chain = chain.clone();
-    let pages: Vec<(&'static str, noesis_rpc::Page)> = vec![
+    let mut pages: Vec<(&'static str, noesis_rpc::Page)> = vec![
         (
             "/metrics",
             (
@@ -141,6 +240,7 @@ async fn launch(
             ),
         ),
     ];
+    pages.extend(extra_pages);
     let (handle, local) = noesis_rpc::start(addr, eth, pages).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot serve JSON-RPC on {addr}: {e} (is the port in use? try --http-port)"

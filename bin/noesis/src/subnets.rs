@@ -1,7 +1,7 @@
 //! Subnet commands in btcli's vocabulary, over the node's public JSON-RPC and the
 //! subnets module's precompiles: `subnet`, `neuron`, `stake`, `weights`.
 
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{B256, U256};
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::SolCall;
 use anyhow::{Context, bail};
@@ -42,18 +42,6 @@ fn param_by_name(name: &str) -> anyhow::Result<Param> {
                 names.join(", ")
             )
         })
-}
-
-/// Calls a view function and decodes its result.
-async fn view<C: SolCall>(rpc: &RpcClient, to: Address, call: C) -> anyhow::Result<C::Return> {
-    let out = rpc
-        .call(
-            "eth_call",
-            json!([{"to": to, "data": Bytes::from(call.abi_encode())}, "latest"]),
-        )
-        .await?;
-    let bytes: Bytes = serde_json::from_value(out).context("eth_call: not hex bytes")?;
-    C::abi_decode_returns(&bytes).map_err(|e| anyhow::anyhow!("cannot decode the answer: {e}"))
 }
 
 fn hotkey_or_own(hotkey: Option<B256>, signer: &PrivateKeySigner) -> B256 {
@@ -138,67 +126,7 @@ pub async fn subnet(command: SubnetCommand) -> anyhow::Result<()> {
     }
 }
 
-/// A hotkey's registration on a subnet.
-pub struct Registration {
-    /// Its UID (`None` if the metagraph does not list it, e.g. pruned at once).
-    pub uid: Option<u64>,
-    /// The hotkey (the signer's address as bytes32).
-    pub hotkey: B256,
-    /// The burn paid (zero when it was already registered).
-    pub burn: U256,
-}
-
-/// The signer's hotkey's UID on `netuid`, if registered.
-pub async fn uid_of(rpc: &RpcClient, netuid: u16, hotkey: B256) -> anyhow::Result<Option<u64>> {
-    let metagraph = rpc.call("noesis_metagraph", json!([netuid])).await?;
-    Ok(metagraph["neurons"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["hotkey"] == json!(hotkey)))
-        .and_then(|n| n["uid"].as_u64()))
-}
-
-/// Registers the signer's hotkey on `netuid` by burning the current registration cost.
-pub async fn register(
-    rpc: &RpcClient,
-    key: &PrivateKeySigner,
-    netuid: u16,
-) -> anyhow::Result<Registration> {
-    let burn = view(rpc, SUBNET_ADDRESS, INoesisSubnets::getBurnCall { netuid }).await?;
-    let hotkey = hotkey_of(key.address());
-    let call = INeuron::burnedRegisterCall { netuid, hotkey };
-    send_call(rpc, key, NEURON_ADDRESS, burn, call.abi_encode()).await?;
-    Ok(Registration {
-        uid: uid_of(rpc, netuid, hotkey).await?,
-        hotkey,
-        burn,
-    })
-}
-
-/// Announces the signer's endpoint on `netuid` (`serveAxon`).
-pub async fn serve_axon(
-    rpc: &RpcClient,
-    key: &PrivateKeySigner,
-    netuid: u16,
-    ip: std::net::IpAddr,
-    port: u16,
-) -> anyhow::Result<()> {
-    let (ip, ip_type) = match ip {
-        std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)), 4u8),
-        std::net::IpAddr::V6(v6) => (u128::from(v6), 6u8),
-    };
-    let call = INeuron::serveAxonCall {
-        netuid,
-        version: 1,
-        ip,
-        port,
-        ipType: ip_type,
-        protocol: 0,
-        placeholder1: 0,
-        placeholder2: 0,
-    };
-    send_call(rpc, key, NEURON_ADDRESS, U256::ZERO, call.abi_encode()).await?;
-    Ok(())
-}
+use noesis_roles::chain::{register, serve_axon, view};
 
 /// `noesis neuron …`.
 pub async fn neuron(command: NeuronCommand) -> anyhow::Result<()> {

@@ -33,6 +33,10 @@ const COMMANDS: &[&[&str]] = &[
     &["ai", "verify"],
     &["ai", "bench"],
     &["ai", "embed"],
+    &["miner"],
+    &["validator"],
+    &["gateway"],
+    &["chat"],
 ];
 
 fn render() -> String {

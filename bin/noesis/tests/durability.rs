@@ -86,7 +86,7 @@ fn sigkill_mid_stream_loses_nothing_that_was_mined() {
 
 fn start_fails(dir: &std::path::Path) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_noesis"))
-        .args(["dev", "--datadir"])
+        .args(["dev", "--no-ai", "--datadir"])
         .arg(dir)
         .args(["--http-port", &free_port().to_string()])
         .output()
@@ -139,7 +139,7 @@ fn damaged_stores_are_refused() {
         std::fs::write(&file, &damaged).unwrap();
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_noesis"))
-            .args(["dev", "--datadir"])
+            .args(["dev", "--no-ai", "--datadir"])
             .arg(dir.path())
             .args(["--http-port", &port.to_string()])
             .stdout(std::process::Stdio::null())

@@ -1,5 +1,6 @@
 //! The dev sealer: produces blocks on one node, either as soon as transactions are
-//! pending (automine) or every `block_time` seconds. It drives the same
+//! pending (automine, optionally with a heartbeat block when idle) or every `block_time`
+//! seconds. It drives the same
 //! [`Chain::produce_block`] that a consensus engine drives.
 
 use std::{
@@ -19,6 +20,9 @@ pub enum SealMode {
     Automine,
     /// A block every interval, empty or not.
     Interval(Duration),
+    /// Automine, plus an empty block whenever none was made for the interval, so that
+    /// subnet epochs (counted in blocks) pass on an idle chain.
+    AutomineHeartbeat(Duration),
 }
 
 /// Handle to wake the sealer when transactions arrive.
@@ -67,21 +71,40 @@ pub fn spawn_dev_sealer(chain: Arc<Chain>, mode: SealMode) -> SealerHandle {
 
 fn run(chain: Arc<Chain>, mode: SealMode, waker: SealerHandle) {
     match mode {
-        SealMode::Automine => loop {
-            // Keep producing while anything is executable, then sleep until woken.
-            while chain.has_pending() {
-                match produce_guarded(&chain, false) {
-                    Ok(Some(_)) => {}
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::error!("block production failed: {e}");
-                        thread::sleep(Duration::from_millis(200));
-                        break;
+        SealMode::Automine | SealMode::AutomineHeartbeat(_) => {
+            let heartbeat = match mode {
+                SealMode::AutomineHeartbeat(every) => Some(every),
+                _ => None,
+            };
+            let mut last_block = std::time::Instant::now();
+            loop {
+                // Keep producing while anything is executable, then sleep until woken.
+                while chain.has_pending() {
+                    match produce_guarded(&chain, false) {
+                        Ok(Some(_)) => last_block = std::time::Instant::now(),
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::error!("block production failed: {e}");
+                            thread::sleep(Duration::from_millis(200));
+                            break;
+                        }
                     }
                 }
+                let Some(every) = heartbeat else {
+                    waker.wait(Duration::from_millis(500));
+                    continue;
+                };
+                let left = every.saturating_sub(last_block.elapsed());
+                if left.is_zero() {
+                    if let Err(e) = produce_guarded(&chain, true) {
+                        tracing::error!("block production failed: {e}");
+                    }
+                    last_block = std::time::Instant::now();
+                } else {
+                    waker.wait(left);
+                }
             }
-            waker.wait(Duration::from_millis(500));
-        },
+        }
         SealMode::Interval(every) => loop {
             thread::sleep(every);
             if let Err(e) = produce_guarded(&chain, true) {

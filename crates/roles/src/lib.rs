@@ -12,9 +12,17 @@
 //!   model in a subnet's metagraph, routes each request to one at random weighted by
 //!   incentive, checks the receipt of every answer, retries another miner on error,
 //!   timeout or a bad receipt;
+//! - [`validator`]: challenges every served miner each epoch with prompts seeded from the
+//!   chain, verifies the answers' proofs with the real model, turns verdicts, latency and
+//!   throughput into weights and commits then reveals them;
+//! - [`check`]: the checks of a miner's answer that the gateway and the validator share;
+//! - [`chain`]: the transactions and view calls they send (register, serve, stake, weights);
 //! - [`rpc`]: the JSON-RPC client they share with the CLI.
 
+pub mod chain;
+pub mod check;
 pub mod gateway;
 pub mod miner;
 pub mod openai;
 pub mod rpc;
+pub mod validator;

@@ -297,6 +297,23 @@ impl Usage {
 pub struct NoesisExtension {
     /// The signed receipt with the request, the output and the proof of inference.
     pub receipt: ReceiptFile,
+    /// Set by the gateway: what it checked before returning the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// Set by the gateway: the uid of the miner that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub miner_uid: Option<u16>,
+}
+
+impl NoesisExtension {
+    /// A miner's extension: the receipt alone.
+    pub fn of(receipt: ReceiptFile) -> Self {
+        Self {
+            receipt,
+            verdict: None,
+            miner_uid: None,
+        }
+    }
 }
 
 /// A `chat.completion` object.

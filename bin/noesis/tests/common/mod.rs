@@ -41,7 +41,7 @@ impl DevNode {
     pub fn start(datadir: &Path, extra: &[&str]) -> DevNode {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_noesis"))
-            .args(["dev", "--datadir"])
+            .args(["dev", "--no-ai", "--datadir"])
             .arg(datadir)
             .args(["--http-port", &port.to_string()])
             .args(extra)

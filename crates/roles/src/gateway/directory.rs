@@ -32,14 +32,9 @@ fn hotkey_address(hotkey: B256) -> Option<Address> {
         .then(|| Address::from_word(hotkey))
 }
 
-/// The miners of `netuid` that announce an endpoint and answer `GET /v1/models` within
-/// `timeout`, in UID order.
-pub async fn discover(
-    rpc: &RpcClient,
-    http: &reqwest::Client,
-    netuid: u16,
-    timeout: Duration,
-) -> anyhow::Result<Vec<MinerEndpoint>> {
+/// The neurons of `netuid` that announce an endpoint and whose hotkey is an address, in
+/// UID order (their `models` left empty).
+pub async fn announced(rpc: &RpcClient, netuid: u16) -> anyhow::Result<Vec<MinerEndpoint>> {
     let metagraph = rpc.call("noesis_metagraph", json!([netuid])).await?;
     let mut found = Vec::new();
     for neuron in metagraph["neurons"].as_array().into_iter().flatten() {
@@ -61,26 +56,41 @@ pub async fn discover(
         } else {
             ip.to_string()
         };
-        let url = format!("http://{host}:{port}/v1");
-        let models = match served_models(http, &url, timeout).await {
-            Some(models) if !models.is_empty() => models,
-            _ => continue,
-        };
         found.push(MinerEndpoint {
             uid,
             signer,
-            url,
+            url: format!("http://{host}:{port}/v1"),
             incentive: neuron["incentive"]
                 .as_u64()
                 .and_then(|i| u16::try_from(i).ok())
                 .unwrap_or(0),
-            models,
+            models: Vec::new(),
         });
     }
     Ok(found)
 }
 
-async fn served_models(
+/// The miners of `netuid` that announce an endpoint and answer `GET /v1/models` within
+/// `timeout`, in UID order.
+pub async fn discover(
+    rpc: &RpcClient,
+    http: &reqwest::Client,
+    netuid: u16,
+    timeout: Duration,
+) -> anyhow::Result<Vec<MinerEndpoint>> {
+    let mut found = Vec::new();
+    for mut miner in announced(rpc, netuid).await? {
+        match served_models(http, &miner.url, timeout).await {
+            Some(models) if !models.is_empty() => miner.models = models,
+            _ => continue,
+        }
+        found.push(miner);
+    }
+    Ok(found)
+}
+
+/// The model ids the miner at `url` lists, `None` when it does not answer in `timeout`.
+pub async fn served_models(
     http: &reqwest::Client,
     url: &str,
     timeout: Duration,

@@ -17,6 +17,7 @@
 //! the ones it rejected (and why, the last time).
 
 pub mod directory;
+pub mod embeddings;
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -37,6 +38,7 @@ use tokio::sync::RwLock;
 
 pub use directory::{MinerEndpoint, discover, pick};
 
+use crate::check::{check_answer, verify_proof};
 use crate::openai::{
     ApiError, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, Delta,
     ModelObject, receipt_header,
@@ -69,6 +71,7 @@ pub struct Gateway {
     config: GatewayConfig,
     miners: RwLock<Vec<MinerEndpoint>>,
     verifier: Option<Arc<noesis_ai::Engine>>,
+    embedding: Option<embeddings::EmbeddingModel>,
     record: std::sync::Mutex<std::collections::BTreeMap<u16, MinerRecord>>,
 }
 
@@ -92,6 +95,7 @@ impl Gateway {
             config,
             miners: RwLock::new(Vec::new()),
             verifier: None,
+            embedding: None,
             record: std::sync::Mutex::new(Default::default()),
         }
     }
@@ -100,6 +104,12 @@ impl Gateway {
     /// the model the subnet asks for: a rejected proof counts as a bad answer.
     pub fn with_verifier(mut self, engine: Arc<noesis_ai::Engine>) -> Self {
         self.verifier = Some(engine);
+        self
+    }
+
+    /// Serves `POST /v1/embeddings` with `model` (listed by `GET /v1/models` too).
+    pub fn with_embeddings(mut self, model: embeddings::EmbeddingModel) -> Self {
+        self.embedding = Some(model);
         self
     }
 
@@ -158,7 +168,21 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/noesis/miners", get(miner_records))
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::header::AUTHORIZATION,
+                ])
+                .expose_headers([
+                    axum::http::HeaderName::from_static(crate::miner::RECEIPT_HEADER),
+                    axum::http::HeaderName::from_static(MINER_HEADER),
+                ]),
+        )
         .with_state(gateway)
 }
 
@@ -169,7 +193,7 @@ async fn models(State(gateway): State<Arc<Gateway>>) -> Response {
         .into_iter()
         .flat_map(|m| m.models)
         .collect();
-    let data: Vec<ModelObject> = ids
+    let mut data: Vec<ModelObject> = ids
         .into_iter()
         .map(|id| ModelObject {
             id,
@@ -178,6 +202,14 @@ async fn models(State(gateway): State<Arc<Gateway>>) -> Response {
             owned_by: format!("noesis subnet {}", gateway.config.netuid),
         })
         .collect();
+    if let Some(model) = &gateway.embedding {
+        data.push(ModelObject {
+            id: model.id.clone(),
+            object: "model".into(),
+            created: 0,
+            owned_by: "noesis gateway".into(),
+        });
+    }
     axum::Json(json!({ "object": "list", "data": data })).into_response()
 }
 
@@ -247,8 +279,14 @@ async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
         let uid = miner.uid;
         remaining.retain(|m| m.uid != uid);
         match ask(gateway, miner, &raw, &expected).await {
-            Ok(answer) => {
+            Ok((mut answer, reverified)) => {
                 gateway.note(uid, Ok(()));
+                answer.noesis.miner_uid = Some(uid);
+                answer.noesis.verdict = Some(if reverified {
+                    "accepted: receipt signature, request and model checked; proof re-verified"
+                } else {
+                    "accepted: receipt signature, request and model checked; proof not sampled for re-verification"
+                }.to_string());
                 return respond(answer, uid, request.streaming());
             }
             Err(why) => {
@@ -281,7 +319,7 @@ async fn ask(
     miner: &MinerEndpoint,
     request: &Value,
     expected: &ReceiptRequest,
-) -> Result<ChatCompletion, String> {
+) -> Result<(ChatCompletion, bool), String> {
     let response = gateway
         .http
         .post(format!("{}/chat/completions", miner.url))
@@ -306,52 +344,15 @@ async fn ask(
     }
     let answer: ChatCompletion =
         serde_json::from_slice(&bytes).map_err(|e| format!("not a chat completion: {e}"))?;
-    let receipt = answer.noesis.receipt.clone();
-    if receipt.request != *expected {
-        return Err("the receipt is for another request".into());
+    let model = gateway.verifier.as_ref().map(|e| e.info.sha256.clone());
+    let file = check_answer(&answer, expected, miner.signer, model.as_deref())?;
+    if let Some(engine) = &gateway.verifier
+        && rand::random::<u32>() % 1000 < gateway.config.verify_per_mille
+    {
+        verify_proof(engine.clone(), file).await?;
+        return Ok((answer, true));
     }
-    let checked = receipt.check().map_err(|e| format!("bad receipt: {e}"))?;
-    let fields = &checked.file.receipt;
-    if fields.signer != miner.signer {
-        return Err(format!(
-            "receipt signed by {}, not by the miner's hotkey {}",
-            fields.signer, miner.signer
-        ));
-    }
-    let text = answer
-        .choices
-        .first()
-        .map(|c| c.message.content.as_str())
-        .unwrap_or_default();
-    if text != checked.file.output.text {
-        return Err("the answer's text is not the receipted output".into());
-    }
-    if let Some(engine) = &gateway.verifier {
-        if fields.model.to_string() != format!("0x{}", engine.info.sha256) {
-            return Err(format!(
-                "the receipt names model {}, not the subnet's 0x{}",
-                fields.model, engine.info.sha256
-            ));
-        }
-        if rand::random::<u32>() % 1000 < gateway.config.verify_per_mille {
-            let engine = engine.clone();
-            let file = checked.file;
-            let verdict = tokio::task::spawn_blocking(move || {
-                noesis_ai::proof::verify::verify(
-                    &engine,
-                    file,
-                    &noesis_ai::proof::verify::Tolerances::default(),
-                )
-            })
-            .await
-            .map_err(|e| format!("verification task failed: {e}"))?
-            .map_err(|e| format!("cannot verify: {e}"))?;
-            if let Some(reason) = verdict.reason {
-                return Err(format!("proof rejected: {reason}"));
-            }
-        }
-    }
-    Ok(answer)
+    Ok((answer, false))
 }
 
 fn respond(answer: ChatCompletion, uid: u16, stream: bool) -> Result<Response, ApiError> {

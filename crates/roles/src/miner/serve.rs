@@ -165,7 +165,7 @@ async fn answer(miner: Arc<Miner>, body: Bytes) -> Result<Response, ApiError> {
                 logprobs: None,
             }],
             usage,
-            noesis: NoesisExtension { receipt },
+            noesis: NoesisExtension::of(receipt),
         };
         let mut response = axum::Json(completion).into_response();
         response.headers_mut().insert(RECEIPT_HEADER, header);
@@ -292,7 +292,7 @@ fn stream(
                     }]);
                     let mut last = chunk(Vec::new());
                     last.usage = Some(usage(&receipt));
-                    last.noesis = Some(NoesisExtension { receipt });
+                    last.noesis = Some(NoesisExtension::of(receipt));
                     vec![sse(&end), sse(&last), Event::default().data("[DONE]")]
                 }
                 // Headers are gone: the error travels as an event in OpenAI's shape.
