@@ -1,0 +1,254 @@
+//! The inference market end to end: `noesis dev` with its two honest miners, validator
+//! and gateway, plus a cheating miner that serves a perturbed copy of the model (a GGUF
+//! whose tensors `scripts/adversaries.sh` edited: layer 10's norm ×1.02) while claiming
+//! the real model's sha256 in its receipts. The validator must reject the cheater's
+//! proofs; two epochs after that round the cheater's incentive and emission are 0 and both
+//! honest miners earn, read through `noesis_metagraph` and through the epoch's
+//! `NeuronEmission` events; the gateway then routes to honest miners only.
+//! Needs the SmolLM2 model and the adversary files installed (`scripts/test.sh` does it).
+
+mod common;
+#[path = "../../../crates/ai/tests/common/mod.rs"]
+mod ai_common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{B256, Bytes, U256};
+use alloy_sol_types::SolEvent;
+use common::{dev_signer, free_port};
+use noesis_execution::modules::subnets::{
+    SUBNET_ADDRESS, interface::events::NeuronEmission, weights::epoch_index,
+};
+use noesis_roles::miner::{Miner, MinerConfig};
+use serde_json::{Value, json};
+
+const TEMPO: u64 = 10;
+const NETUID: u16 = 1;
+
+struct Dev {
+    child: Child,
+    rpc: String,
+    gateway: String,
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `noesis dev` with the market and waits for it to print where things listen.
+fn start_dev(datadir: &std::path::Path) -> Dev {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_noesis"))
+        .args(["dev", "--datadir"])
+        .arg(datadir)
+        .args(["--http-port", &port.to_string(), "--gateway-port", "0"])
+        .args(["--miners", "2", "--tempo", &TEMPO.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn noesis dev");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut gateway = None;
+    for line in lines.by_ref() {
+        let line = line.expect("read noesis dev's output");
+        if let Some(rest) = line.strip_prefix("Gateway:") {
+            gateway = rest.split_whitespace().next().map(str::to_string);
+        }
+        if line.starts_with("Dashboard:") {
+            break;
+        }
+    }
+    // Keep draining stdout so the node never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Dev {
+        child,
+        rpc: format!("http://127.0.0.1:{port}"),
+        gateway: gateway.expect("noesis dev printed no gateway address"),
+    }
+}
+
+fn rpc(url: &str, method: &str, params: Value) -> Value {
+    let body: Value = ureq::post(url)
+        .send_json(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .expect("JSON-RPC request")
+        .body_mut()
+        .read_json()
+        .expect("JSON-RPC answer");
+    assert!(body.get("error").is_none(), "{method}: {body}");
+    body["result"].clone()
+}
+
+fn get_json(url: &str) -> Value {
+    ureq::get(url)
+        .call()
+        .expect("GET")
+        .body_mut()
+        .read_json()
+        .expect("JSON")
+}
+
+fn neuron(metagraph: &Value, uid: u16) -> Value {
+    metagraph["neurons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["uid"] == json!(uid))
+        .cloned()
+        .unwrap_or_else(|| panic!("uid {uid} is not in the metagraph"))
+}
+
+fn emission(n: &Value) -> U256 {
+    serde_json::from_value(n["emission"].clone()).unwrap()
+}
+
+#[test]
+fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start_dev(dir.path());
+
+    // The cheater: the perturbed model, receipts claiming the real model's hash.
+    let mut engine = ai_common::adversary("perturbed-norm-1.02-L10");
+    engine.info.sha256 = noesis_ai::models::KNOWN_MODELS[0].sha256.to_string();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let key = dev_signer(5);
+    let cheater_uid = runtime.block_on(async {
+        let client = noesis_roles::rpc::RpcClient::new(&dev.rpc);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let uid = noesis_roles::chain::ensure_registered(&client, &key, NETUID)
+            .await
+            .unwrap();
+        noesis_roles::chain::serve_axon(&client, &key, NETUID, addr.ip(), addr.port())
+            .await
+            .unwrap();
+        let miner = Arc::new(Miner::new(
+            Arc::new(engine),
+            key.clone(),
+            MinerConfig {
+                model_id: noesis_ai::models::DEFAULT_MODEL.into(),
+                slots: 1,
+                retry_after_secs: 1,
+            },
+        ));
+        tokio::spawn(async move {
+            axum::serve(listener, noesis_roles::miner::router(miner))
+                .await
+                .unwrap();
+        });
+        uid
+    });
+
+    // Wait for a round that rejected the cheater, then two more epochs.
+    let started = Instant::now();
+    let mut rejected_in: Option<u64> = None;
+    let honest: Vec<u16>;
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(400),
+            "no verdict on the cheater in time; scores: {}",
+            get_json(&format!("{}/validator.json", dev.rpc))
+        );
+        let board = get_json(&format!("{}/validator.json", dev.rpc));
+        let lines = board["miners"].as_array().cloned().unwrap_or_default();
+        if rejected_in.is_none() {
+            if let Some(line) = lines.iter().find(|l| l["uid"] == json!(cheater_uid)) {
+                assert_eq!(line["verdict"], "rejected", "{line}");
+                let reason = line["reason"].as_str().unwrap();
+                assert!(reason.contains("proof rejected"), "{reason}");
+                assert_eq!(line["weight"], 0);
+                rejected_in = board["epoch"].as_u64();
+            }
+        }
+        if let Some(epoch) = rejected_in {
+            let head = u64::from_str_radix(
+                rpc(&dev.rpc, "eth_blockNumber", json!([])).as_str().unwrap()[2..].trim(),
+                16,
+            )
+            .unwrap();
+            if epoch_index(NETUID, TEMPO, head) >= epoch + 2 {
+                // Honest lines accepted and weighted in the latest round.
+                let accepted: Vec<u16> = lines
+                    .iter()
+                    .filter(|l| l["verdict"] == "accepted")
+                    .map(|l| l["uid"].as_u64().unwrap() as u16)
+                    .collect();
+                assert_eq!(accepted.len(), 2, "{board}");
+                honest = accepted;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+
+    let metagraph = rpc(&dev.rpc, "noesis_metagraph", json!([NETUID]));
+    let cheater = neuron(&metagraph, cheater_uid);
+    assert_eq!(cheater["incentive"], 0, "{cheater}");
+    assert_eq!(emission(&cheater), U256::ZERO, "{cheater}");
+    for uid in &honest {
+        let n = neuron(&metagraph, *uid);
+        assert!(n["incentive"].as_u64().unwrap() > 0, "{n}");
+        assert!(emission(&n) > U256::ZERO, "{n}");
+    }
+
+    // The same through the events of the latest epoch block.
+    let logs = rpc(
+        &dev.rpc,
+        "eth_getLogs",
+        json!([{"fromBlock": "0x0", "toBlock": "latest", "address": SUBNET_ADDRESS,
+                "topics": [NeuronEmission::SIGNATURE_HASH]}]),
+    );
+    let logs = logs.as_array().unwrap();
+    let last_block = logs
+        .iter()
+        .filter_map(|l| l["blockNumber"].as_str())
+        .max_by_key(|b| u64::from_str_radix(&b[2..], 16).unwrap())
+        .expect("NeuronEmission events")
+        .to_string();
+    let incentive_of = |uid: u16| -> U256 {
+        logs.iter()
+            .filter(|l| l["blockNumber"] == json!(last_block))
+            .filter(|l| l["topics"][2] == json!(B256::from(U256::from(uid))))
+            .map(|l| {
+                let data: Bytes = serde_json::from_value(l["data"].clone()).unwrap();
+                let topics: Vec<B256> = serde_json::from_value(l["topics"].clone()).unwrap();
+                NeuronEmission::decode_raw_log(topics, &data)
+                    .unwrap()
+                    .incentiveAlpha
+            })
+            .sum()
+    };
+    assert_eq!(incentive_of(cheater_uid), U256::ZERO);
+    for uid in &honest {
+        assert!(incentive_of(*uid) > U256::ZERO, "uid {uid} earned no incentive");
+    }
+
+    // The gateway now routes by incentive: the cheater gets no traffic.
+    std::thread::sleep(Duration::from_secs(3));
+    for _ in 0..4 {
+        let answer: Value = ureq::post(&format!("{}/chat/completions", dev.gateway))
+            .send_json(json!({
+                "model": noesis_ai::models::DEFAULT_MODEL,
+                "messages": [{"role": "user", "content": "Name a colour."}],
+                "max_tokens": 8,
+            }))
+            .expect("gateway answer")
+            .body_mut()
+            .read_json()
+            .unwrap();
+        let uid = answer["noesis"]["miner_uid"].as_u64().unwrap() as u16;
+        assert!(honest.contains(&uid), "answered by uid {uid}: {answer}");
+        assert!(
+            answer["noesis"]["verdict"]
+                .as_str()
+                .unwrap()
+                .starts_with("accepted")
+        );
+    }
+}
