@@ -7,9 +7,9 @@
 //! `NeuronEmission` events; the gateway then routes to honest miners only.
 //! Needs the SmolLM2 model and the adversary files installed (`scripts/test.sh` does it).
 
-mod common;
 #[path = "../../../crates/ai/tests/common/mod.rs"]
 mod ai_common;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -168,7 +168,10 @@ fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
         }
         if let Some(epoch) = rejected_in {
             let head = u64::from_str_radix(
-                rpc(&dev.rpc, "eth_blockNumber", json!([])).as_str().unwrap()[2..].trim(),
+                rpc(&dev.rpc, "eth_blockNumber", json!([]))
+                    .as_str()
+                    .unwrap()[2..]
+                    .trim(),
                 16,
             )
             .unwrap();
@@ -226,7 +229,10 @@ fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
     };
     assert_eq!(incentive_of(cheater_uid), U256::ZERO);
     for uid in &honest {
-        assert!(incentive_of(*uid) > U256::ZERO, "uid {uid} earned no incentive");
+        assert!(
+            incentive_of(*uid) > U256::ZERO,
+            "uid {uid} earned no incentive"
+        );
     }
 
     // The gateway now routes by incentive: the cheater gets no traffic.
@@ -251,4 +257,156 @@ fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
                 .starts_with("accepted")
         );
     }
+}
+
+/// Serves `miner` on a free local port; returns the address and the server task.
+async fn serve(router: axum::Router) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (addr, task)
+}
+
+#[test]
+fn the_validator_scores_slow_impostor_and_dead_miners_down() {
+    use noesis_execution::modules::subnets::state::Param;
+    use noesis_roles::chain::{
+        add_stake, create_subnet, ensure_registered, serve_axon, set_hyperparameter,
+    };
+    use noesis_roles::validator::{Validator, ValidatorConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = common::DevNode::start(dir.path(), &["--block-time", "1"]);
+    let engine = Arc::new(ai_common::load(2));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = node.url.clone();
+    let (honest, slow, impostor, dead, validator) = runtime.block_on(async {
+        let client = noesis_roles::rpc::RpcClient::new(&url);
+        let owner = dev_signer(0);
+        let netuid = create_subnet(&client, &owner).await.unwrap();
+        set_hyperparameter(&client, &owner, netuid, Param::Tempo, 4)
+            .await
+            .unwrap();
+        set_hyperparameter(&client, &owner, netuid, Param::WeightsRateLimit, 0)
+            .await
+            .unwrap();
+        set_hyperparameter(&client, &owner, netuid, Param::CommitRevealEnabled, 0)
+            .await
+            .unwrap();
+        let miner = |key: alloy_signer_local::PrivateKeySigner| {
+            noesis_roles::miner::router(Arc::new(Miner::new(
+                engine.clone(),
+                key,
+                MinerConfig {
+                    model_id: noesis_ai::models::DEFAULT_MODEL.into(),
+                    slots: 1,
+                    retry_after_secs: 1,
+                },
+            )))
+        };
+        // Honest; slow (1.5 s before every answer); an impostor whose receipts another key
+        // signs; a miner that announced its endpoint, then died.
+        let (honest_addr, _) = serve(miner(dev_signer(1))).await;
+        let (slow_addr, _) = serve(miner(dev_signer(2)).layer(axum::middleware::from_fn(
+            |req: axum::extract::Request, next: axum::middleware::Next| async move {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                next.run(req).await
+            },
+        )))
+        .await;
+        let (impostor_addr, _) = serve(miner(dev_signer(4))).await;
+        let (dead_addr, dead_task) = serve(miner(dev_signer(6))).await;
+        let mut uids = Vec::new();
+        for (key, addr) in [
+            (1, honest_addr),
+            (2, slow_addr),
+            (3, impostor_addr),
+            (6, dead_addr),
+        ] {
+            let key = dev_signer(key);
+            uids.push(ensure_registered(&client, &key, netuid).await.unwrap());
+            serve_axon(&client, &key, netuid, addr.ip(), addr.port())
+                .await
+                .unwrap();
+        }
+        dead_task.abort();
+        ensure_registered(&client, &owner, netuid).await.unwrap();
+        add_stake(
+            &client,
+            &owner,
+            netuid,
+            U256::from(10u64).pow(U256::from(19)),
+        )
+        .await
+        .unwrap();
+        let validator = Arc::new(Validator::new(
+            &url,
+            owner,
+            engine.clone(),
+            ValidatorConfig {
+                netuid,
+                model_id: noesis_ai::models::DEFAULT_MODEL.into(),
+                challenges: 2,
+                max_tokens: 16,
+                timeout: Duration::from_secs(20),
+                poll: Duration::from_millis(500),
+            },
+        ));
+        tokio::spawn(validator.clone().run());
+        (uids[0], uids[1], uids[2], uids[3], validator)
+    });
+
+    let started = Instant::now();
+    let board = loop {
+        let board = validator.scoreboard();
+        if board.rounds >= 1
+            && board
+                .weights
+                .as_deref()
+                .is_some_and(|w| w.starts_with("set"))
+        {
+            break board;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "no round in time: {board:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let line = |uid: u16| {
+        board
+            .miners
+            .iter()
+            .find(|m| m.uid == uid)
+            .unwrap_or_else(|| panic!("uid {uid} was not scored: {board:?}"))
+            .clone()
+    };
+    let (h, s, i, d) = (line(honest), line(slow), line(impostor), line(dead));
+    assert_eq!((h.tally.verdict, s.tally.verdict), ("accepted", "accepted"));
+    assert_eq!(h.weight, u16::MAX, "{board:?}");
+    assert!(
+        s.tally.latency_ms > h.tally.latency_ms + 1000.0,
+        "{board:?}"
+    );
+    assert!(
+        f64::from(s.weight) < 0.8 * f64::from(h.weight),
+        "the slow miner kept {} of {}",
+        s.weight,
+        h.weight
+    );
+    assert_eq!(i.tally.verdict, "rejected");
+    assert!(
+        i.tally.reason.as_deref().unwrap().contains("signed by"),
+        "{i:?}"
+    );
+    assert_eq!(d.tally.verdict, "unreachable");
+    assert_eq!((i.weight, d.weight), (0, 0));
+    // The weights reached the chain: the validator's row was updated after it registered.
+    let row = node.call("noesis_neuron", json!([board.netuid, board.uid.unwrap()]));
+    assert!(
+        row["lastUpdate"].as_u64().unwrap() > row["registrationBlock"].as_u64().unwrap(),
+        "{row}"
+    );
 }
