@@ -157,14 +157,14 @@ fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
         );
         let board = get_json(&format!("{}/validator.json", dev.rpc));
         let lines = board["miners"].as_array().cloned().unwrap_or_default();
-        if rejected_in.is_none() {
-            if let Some(line) = lines.iter().find(|l| l["uid"] == json!(cheater_uid)) {
-                assert_eq!(line["verdict"], "rejected", "{line}");
-                let reason = line["reason"].as_str().unwrap();
-                assert!(reason.contains("proof rejected"), "{reason}");
-                assert_eq!(line["weight"], 0);
-                rejected_in = board["epoch"].as_u64();
-            }
+        if rejected_in.is_none()
+            && let Some(line) = lines.iter().find(|l| l["uid"] == json!(cheater_uid))
+        {
+            assert_eq!(line["verdict"], "rejected", "{line}");
+            let reason = line["reason"].as_str().unwrap();
+            assert!(reason.contains("proof rejected"), "{reason}");
+            assert_eq!(line["weight"], 0);
+            rejected_in = board["epoch"].as_u64();
         }
         if let Some(epoch) = rejected_in {
             let head = u64::from_str_radix(
