@@ -18,6 +18,7 @@ import { domain, types } from '../lib/receipt-types.mjs';
 const RPC_URL = process.env.RPC_URL ?? 'http://127.0.0.1:8545';
 const NOESIS_BIN = process.env.NOESIS_BIN;
 const MODEL = 'smollm2-135m-instruct-q4_1';
+const EMBEDDING_MODEL = 'all-minilm-l6-v2';
 // Dev account 7 of the test mnemonic (m/44'/60'/0'/0/7).
 const MINER_KEY = '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356';
 
@@ -123,10 +124,12 @@ test('openai: an unknown model is a 404 NotFoundError in OpenAI\'s shape', async
 
 test('openai through the gateway: chat and stream with receipts, 404 for an unknown model', async () => {
   const models = await viaGateway.models.list();
-  assert.deepEqual(models.data.map((m) => m.id), [MODEL]);
+  assert.deepEqual(models.data.map((m) => m.id), [MODEL, EMBEDDING_MODEL]);
   const answer = await viaGateway.chat.completions.create({
     model: MODEL, messages: [{ role: 'user', content: 'What is Ethereum?' }], max_tokens: 16,
   });
+  assert.match(answer.noesis.verdict, /^accepted: /);
+  assert.equal(answer.noesis.miner_uid, announced.uid);
   const receipt = answer.noesis.receipt;
   assert.equal(receipt.output.text, answer.choices[0].message.content);
   assert.equal(await signatureHolds(receipt), true);
@@ -141,5 +144,33 @@ test('openai through the gateway: chat and stream with receipts, 404 for an unkn
   await assert.rejects(
     viaGateway.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
     (e) => e instanceof OpenAI.NotFoundError && e.status === 404,
+  );
+});
+
+const cosine = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
+
+test('openai through the gateway: embeddings, base64 (the SDK default) and float alike', async () => {
+  const texts = ['A cat sits on the mat.', 'A kitten rests on a rug.', 'Interest rates rose again.'];
+  const batch = await viaGateway.embeddings.create({ model: EMBEDDING_MODEL, input: texts });
+  assert.equal(batch.data.length, 3);
+  assert.equal(batch.model, EMBEDDING_MODEL);
+  assert.ok(batch.usage.prompt_tokens > 0);
+  const vectors = batch.data.map((d) => d.embedding);
+  for (const v of vectors) {
+    assert.equal(v.length, 384);
+    assert.ok(Math.abs(cosine(v, v) - 1) < 1e-3);
+  }
+  assert.ok(cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.2);
+  const floats = await viaGateway.embeddings.create({
+    model: EMBEDDING_MODEL, input: texts[0], encoding_format: 'float',
+  });
+  floats.data[0].embedding.forEach((x, i) => assert.ok(Math.abs(x - vectors[0][i]) < 1e-6));
+  await assert.rejects(
+    viaGateway.embeddings.create({ model: 'text-embedding-3-small', input: 'hi' }),
+    (e) => e instanceof OpenAI.NotFoundError && e.status === 404 && e.code === 'model_not_found',
+  );
+  await assert.rejects(
+    viaGateway.embeddings.create({ model: EMBEDDING_MODEL, input: [] }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'input',
   );
 });
