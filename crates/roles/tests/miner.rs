@@ -394,3 +394,49 @@ async fn the_gateway_re_verifies_proofs_and_routes_around_a_lying_miner() {
         "{records}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_waits_for_a_busy_miner_instead_of_failing() {
+    use noesis_roles::gateway::{Gateway, GatewayConfig, MinerEndpoint};
+    // One miner, one slot, four clients at once: the miner says 429 to all but one, and
+    // the gateway asks again until each has its answer.
+    let only = miner(1);
+    let gateway = Gateway::new(
+        "http://127.0.0.1:9",
+        GatewayConfig {
+            netuid: 1,
+            attempts: 2,
+            timeout: std::time::Duration::from_secs(120),
+            discovery_timeout: std::time::Duration::from_secs(1),
+            verify_per_mille: 0,
+        },
+    );
+    gateway
+        .set_miners(vec![MinerEndpoint {
+            uid: 3,
+            signer: only.signer(),
+            url: listen(only).await,
+            incentive: 0,
+            models: vec![MODEL_ID.into()],
+        }])
+        .await;
+    let app = noesis_roles::gateway::router(Arc::new(gateway));
+    let requests = (0..4).map(|i| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            send(
+                &app,
+                post(json!({
+                    "model": MODEL_ID,
+                    "messages": [{"role": "user", "content": format!("Count to {}.", i + 3)}],
+                    "max_tokens": 12,
+                })),
+            )
+            .await
+        })
+    });
+    for request in requests.collect::<Vec<_>>() {
+        let (status, _, body) = request.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    }
+}

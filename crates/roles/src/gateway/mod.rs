@@ -270,11 +270,21 @@ async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
     raw["stream"] = json!(false);
     raw.as_object_mut().map(|o| o.remove("stream_options"));
     let expected = ReceiptRequest::new(messages, &params);
+    // Busy miners (429) are asked again after a short pause until the deadline; failures
+    // (errors, timeouts, bad receipts) count against the attempts.
+    let deadline = tokio::time::Instant::now() + gateway.config.timeout;
     let mut tried: Vec<String> = Vec::new();
     let mut remaining = serving;
-    for _ in 0..gateway.config.attempts.max(1) {
+    let mut busy: Vec<&MinerEndpoint> = Vec::new();
+    let mut failures = 0;
+    loop {
         let Some(miner) = pick(&remaining, rand::random::<f64>()) else {
-            break;
+            if busy.is_empty() || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(BUSY_PAUSE).await;
+            remaining = std::mem::take(&mut busy);
+            continue;
         };
         let uid = miner.uid;
         remaining.retain(|m| m.uid != uid);
@@ -289,17 +299,44 @@ async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
                 }.to_string());
                 return respond(answer, uid, request.streaming());
             }
-            Err(why) => {
+            Err(Refusal::Busy) => busy.push(miner),
+            Err(Refusal::Failed(why)) => {
                 gateway.note(uid, Err(&why));
                 tracing::info!(uid, reason = %why, "gateway: miner failed, trying another");
                 tried.push(format!("uid {uid}: {why}"));
+                failures += 1;
+                if failures >= gateway.config.attempts.max(1) {
+                    break;
+                }
             }
         }
+    }
+    if !busy.is_empty() && tried.is_empty() {
+        return Err(no_miner(
+            "every miner stayed busy until the gateway's timeout",
+        ));
     }
     Err(no_miner(&format!(
         "no miner gave a valid answer ({})",
         tried.join("; ")
     )))
+}
+
+/// Pause before asking busy miners again.
+const BUSY_PAUSE: Duration = Duration::from_millis(25);
+
+/// Why a miner's answer was not used.
+enum Refusal {
+    /// It was at capacity (429): ask again later.
+    Busy,
+    /// It failed: an error, a timeout or an answer that does not check out.
+    Failed(String),
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Self {
+        Refusal::Failed(why)
+    }
 }
 
 fn no_miner(message: &str) -> ApiError {
@@ -319,7 +356,7 @@ async fn ask(
     miner: &MinerEndpoint,
     request: &Value,
     expected: &ReceiptRequest,
-) -> Result<(ChatCompletion, bool), String> {
+) -> Result<(ChatCompletion, bool), Refusal> {
     let response = gateway
         .http
         .post(format!("{}/chat/completions", miner.url))
@@ -339,8 +376,11 @@ async fn ask(
         .bytes()
         .await
         .map_err(|e| format!("answer cut off: {e}"))?;
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(Refusal::Busy);
+    }
     if !status.is_success() {
-        return Err(format!("HTTP {status}"));
+        return Err(format!("HTTP {status}").into());
     }
     let answer: ChatCompletion =
         serde_json::from_slice(&bytes).map_err(|e| format!("not a chat completion: {e}"))?;
