@@ -78,6 +78,9 @@ pub struct ChatCompletionRequest {
     /// Not supported when non-empty.
     #[serde(default)]
     pub tools: Option<Vec<Value>>,
+    /// Only `{"type": "text"}` is supported (no JSON mode or schemas).
+    #[serde(default)]
+    pub response_format: Option<Value>,
 }
 
 /// One message of a request.
@@ -163,6 +166,14 @@ impl ChatCompletionRequest {
         }
         if self.logprobs == Some(true) {
             return Err(ApiError::invalid("logprobs", "`logprobs` is not supported"));
+        }
+        if let Some(format) = &self.response_format
+            && format.get("type").and_then(Value::as_str) != Some("text")
+        {
+            return Err(ApiError::invalid(
+                "response_format",
+                "only response_format {\"type\": \"text\"} is supported (no JSON mode or schemas)",
+            ));
         }
         if self.tools.as_ref().is_some_and(|t| !t.is_empty()) {
             return Err(ApiError::invalid("tools", "tool calls are not supported"));
@@ -433,6 +444,31 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// 404 for a path this server does not serve; `served` lists what it does.
+    pub fn no_route(served: &str) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message: format!("No such route (served: {served})"),
+            kind: "invalid_request_error",
+            param: None,
+            code: "not_found",
+            retry_after: None,
+        }
+    }
+
+    /// 405 for a served path asked with another method.
+    pub fn wrong_method() -> Self {
+        Self {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: "Method not allowed on this route (GET for /v1/models, POST for the others)"
+                .into(),
+            kind: "invalid_request_error",
+            param: None,
+            code: "method_not_allowed",
+            retry_after: None,
+        }
+    }
+
     /// 400 about one parameter.
     pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
         Self {

@@ -232,6 +232,30 @@ async fn errors_have_openai_shape_and_status() {
             "not_found",
             None,
         ),
+        (
+            Request::get("/v1/chat/completions")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            None,
+        ),
+        (
+            Request::get("/v1/models/gpt-4o")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            Some("model"),
+        ),
+        (
+            post(
+                json!({"model": MODEL_ID, "messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("response_format"),
+        ),
     ];
     for (request, status, code, param) in cases {
         let (got, _, body) = send(&app, request).await;
@@ -255,6 +279,19 @@ async fn errors_have_openai_shape_and_status() {
     assert_eq!(status, StatusCode::OK);
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["data"][0]["id"], MODEL_ID);
+    let (status, _, body) = send(
+        &app,
+        Request::get(format!("/v1/models/{MODEL_ID}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (v["id"].as_str(), v["object"].as_str()),
+        (Some(MODEL_ID), Some("model"))
+    );
 }
 
 #[tokio::test]

@@ -125,6 +125,8 @@ test('openai: an unknown model is a 404 NotFoundError in OpenAI\'s shape', async
 test('openai through the gateway: chat and stream with receipts, 404 for an unknown model', async () => {
   const models = await viaGateway.models.list();
   assert.deepEqual(models.data.map((m) => m.id), [MODEL, EMBEDDING_MODEL]);
+  assert.equal((await viaGateway.models.retrieve(EMBEDDING_MODEL)).id, EMBEDDING_MODEL);
+  await assert.rejects(viaGateway.models.retrieve('gpt-4o'), (e) => e instanceof OpenAI.NotFoundError);
   const answer = await viaGateway.chat.completions.create({
     model: MODEL, messages: [{ role: 'user', content: 'What is Ethereum?' }], max_tokens: 16,
   });

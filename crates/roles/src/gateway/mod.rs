@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -167,9 +167,17 @@ impl Gateway {
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/models", get(models))
+        .route("/v1/models/{id}", get(model))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/noesis/miners", get(miner_records))
+        .fallback(async || {
+            ApiError::no_route(
+                "GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions, \
+                 POST /v1/embeddings, GET /noesis/miners",
+            )
+        })
+        .method_not_allowed_fallback(async || ApiError::wrong_method())
         .layer(
             tower_http::cors::CorsLayer::new()
                 .allow_origin(tower_http::cors::Any)
@@ -186,7 +194,24 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
+async fn model(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+    let listed = model_list(&gateway).await;
+    match listed.iter().find(|m| m.id == id) {
+        Some(m) => axum::Json(m).into_response(),
+        None => {
+            let ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
+            ApiError::unknown_model(&id, &ids.join(", ")).into_response()
+        }
+    }
+}
+
 async fn models(State(gateway): State<Arc<Gateway>>) -> Response {
+    let data = model_list(&gateway).await;
+    axum::Json(json!({ "object": "list", "data": data })).into_response()
+}
+
+/// The chat models the miners serve, then the gateway's embedding model.
+async fn model_list(gateway: &Gateway) -> Vec<ModelObject> {
     let ids: BTreeSet<String> = gateway
         .miners()
         .await
@@ -210,7 +235,7 @@ async fn models(State(gateway): State<Arc<Gateway>>) -> Response {
             owned_by: "noesis gateway".into(),
         });
     }
-    axum::Json(json!({ "object": "list", "data": data })).into_response()
+    data
 }
 
 async fn miner_records(State(gateway): State<Arc<Gateway>>) -> Response {

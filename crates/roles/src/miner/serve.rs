@@ -8,8 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use alloy_signer_local::PrivateKeySigner;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -91,30 +90,34 @@ impl Miner {
 pub fn router(miner: Arc<Miner>) -> Router {
     Router::new()
         .route("/v1/models", get(models))
+        .route("/v1/models/{id}", get(model))
         .route("/v1/chat/completions", post(chat_completions))
-        .fallback(not_found)
+        .fallback(async || {
+            ApiError::no_route("GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions")
+        })
+        .method_not_allowed_fallback(async || ApiError::wrong_method())
         .with_state(miner)
 }
 
-async fn not_found() -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_FOUND,
-        message: "No such route (served: GET /v1/models, POST /v1/chat/completions)".into(),
-        kind: "invalid_request_error",
-        param: None,
-        code: "not_found",
-        retry_after: None,
-    }
-}
-
-async fn models(State(miner): State<Arc<Miner>>) -> Response {
-    let model = ModelObject {
+fn model_object(miner: &Miner) -> ModelObject {
+    ModelObject {
         id: miner.config.model_id.clone(),
         object: "model".into(),
         created: 0,
         owned_by: format!("{}", miner.signer()),
-    };
-    axum::Json(json!({ "object": "list", "data": [model] })).into_response()
+    }
+}
+
+async fn models(State(miner): State<Arc<Miner>>) -> Response {
+    axum::Json(json!({ "object": "list", "data": [model_object(&miner)] })).into_response()
+}
+
+async fn model(State(miner): State<Arc<Miner>>, Path(id): Path<String>) -> Response {
+    if miner.serves(&id) {
+        axum::Json(model_object(&miner)).into_response()
+    } else {
+        ApiError::unknown_model(&id, &miner.config.model_id).into_response()
+    }
 }
 
 async fn chat_completions(State(miner): State<Arc<Miner>>, body: Bytes) -> Response {
