@@ -52,6 +52,9 @@ struct Args {
     /// Honest miners `noesis dev` starts.
     #[arg(long, default_value_t = 2)]
     miners: usize,
+    /// Share of answers the gateway re-verifies (`noesis dev --verify-sample`).
+    #[arg(long, default_value_t = 0.1)]
+    verify_sample: f64,
 }
 
 const MODEL: &str = "smollm2-135m-instruct-q4_1";
@@ -191,8 +194,9 @@ async fn main() -> anyhow::Result<()> {
         .args(["--http-port", &http_port.to_string()])
         .args(["--gateway-port", &gateway_port.to_string()])
         .args(["--miners", &args.miners.to_string()])
-        // One validator round at the start, then none during the measurements.
-        .args(["--tempo", "100000"])
+        .args(["--verify-sample", &args.verify_sample.to_string()])
+        // One validator round at the start, then none for two hours of blocks.
+        .args(["--tempo", "7200"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -236,6 +240,10 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    println!(
+        "miners: {}, gateway re-verifies {} of answers",
+        args.miners, args.verify_sample
+    );
     println!(
         "time from `noesis dev` start to the first answer through the gateway: {:.2} s",
         first.as_secs_f64()

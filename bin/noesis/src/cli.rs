@@ -284,9 +284,12 @@ pub struct DevArgs {
     /// Port of the OpenAI-compatible gateway (0 picks a free one).
     #[arg(long, default_value_t = 8000)]
     pub gateway_port: u16,
-    /// Blocks per epoch of subnet 1 when it is created.
-    #[arg(long, default_value_t = 10)]
+    /// Blocks per epoch of subnet 1 when it is created (1 to 7200).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=7200))]
     pub tempo: u64,
+    /// Share of answers whose proof the gateway re-runs before returning them (0 to 1).
+    #[arg(long, default_value_t = 0.1)]
+    pub verify_sample: f64,
     /// The model subnet 1 asks for (fetched when missing).
     #[arg(long, default_value = noesis_ai::models::DEFAULT_MODEL)]
     pub model: String,

@@ -42,6 +42,8 @@ pub struct DevMarketOptions {
     pub model: String,
     /// Threads of the shared engine.
     pub threads: Option<usize>,
+    /// Thousandths of answers the gateway re-verifies.
+    pub verify_per_mille: u32,
 }
 
 /// The running market.
@@ -159,6 +161,7 @@ pub async fn start(
             MinerConfig {
                 model_id: model_id.clone(),
                 slots: 1,
+                queue: 4,
                 retry_after_secs: 1,
             },
         ));
@@ -199,7 +202,7 @@ pub async fn start(
     ));
     tokio::spawn(validator.clone().run());
 
-    // The gateway, re-verifying one answer in ten.
+    // The gateway, re-verifying a sample of answers (one in ten by default).
     let gateway = Gateway::new(
         rpc_url,
         GatewayConfig {
@@ -207,7 +210,7 @@ pub async fn start(
             attempts: 3,
             timeout: Duration::from_secs(60),
             discovery_timeout: Duration::from_secs(2),
-            verify_per_mille: 100,
+            verify_per_mille: options.verify_per_mille,
         },
     )
     .with_verifier(engine.clone());

@@ -28,9 +28,13 @@ pub struct MinerArgs {
     /// Address the inference server listens on (and announces on chain).
     #[arg(long, default_value = "127.0.0.1:8100")]
     pub listen: SocketAddr,
-    /// Generations served at once; more requests get 429 with Retry-After.
+    /// Generations served at once.
     #[arg(long, default_value_t = 1)]
     pub slots: usize,
+    /// Requests that may wait for a slot, first come first served; more get 429 with
+    /// Retry-After.
+    #[arg(long, default_value_t = 4)]
+    pub queue: usize,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
@@ -73,6 +77,7 @@ pub async fn run(args: MinerArgs) -> anyhow::Result<()> {
         MinerConfig {
             model_id,
             slots: args.slots,
+            queue: args.queue,
             retry_after_secs: 1,
         },
     ));

@@ -63,7 +63,12 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     crate::say!("JSON-RPC:  http://{local}  (WebSocket: ws://{local})");
     crate::say!("Metrics:   http://{local}/metrics");
     if !args.no_ai {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&args.verify_sample),
+            "--verify-sample must be between 0 and 1 (a share of answers)"
+        );
         let options = crate::devnet::DevMarketOptions {
+            verify_per_mille: (args.verify_sample * 1000.0).round() as u32,
             miners: args.miners,
             gateway: SocketAddr::new(args.http.http_addr, args.gateway_port),
             tempo: args.tempo,

@@ -134,6 +134,7 @@ fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
             MinerConfig {
                 model_id: noesis_ai::models::DEFAULT_MODEL.into(),
                 slots: 1,
+                queue: 4,
                 retry_after_secs: 1,
             },
         ));
@@ -302,6 +303,7 @@ fn the_validator_scores_slow_impostor_and_dead_miners_down() {
                 MinerConfig {
                     model_id: noesis_ai::models::DEFAULT_MODEL.into(),
                     slots: 1,
+                    queue: 4,
                     retry_after_secs: 1,
                 },
             )))

@@ -488,15 +488,18 @@ impl Chain {
             .observe((executed_at - started).as_secs_f64());
         m.block_commit_seconds
             .observe((committed_at - executed_at).as_secs_f64());
-        tracing::info!(
-            number = block.header.number,
-            txs = block.transactions.len(),
-            gas = block.header.gas_used,
-            exec_ms = (executed_at - started).as_millis() as u64,
-            root_ms = (rooted_at - executed_at).as_millis() as u64,
-            commit_ms = (committed_at - rooted_at).as_millis() as u64,
-            "block committed"
-        );
+        // Empty blocks (the dev heartbeat, interval sealing) are logged only with -v.
+        if !block.transactions.is_empty() || tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::info!(
+                number = block.header.number,
+                txs = block.transactions.len(),
+                gas = block.header.gas_used,
+                exec_ms = (executed_at - started).as_millis() as u64,
+                root_ms = (rooted_at - executed_at).as_millis() as u64,
+                commit_ms = (committed_at - rooted_at).as_millis() as u64,
+                "block committed"
+            );
+        }
         let _ = self.new_blocks.send(announced.clone());
         Ok(Some(announced))
     }

@@ -48,6 +48,7 @@ fn miner(slots: usize) -> Arc<Miner> {
         MinerConfig {
             model_id: MODEL_ID.into(),
             slots,
+            queue: 0,
             retry_after_secs: 2,
         },
     ))
@@ -363,6 +364,7 @@ async fn the_gateway_re_verifies_proofs_and_routes_around_a_lying_miner() {
         MinerConfig {
             model_id: MODEL_ID.into(),
             slots: 2,
+            queue: 0,
             retry_after_secs: 1,
         },
     ));
@@ -476,4 +478,156 @@ async fn the_gateway_waits_for_a_busy_miner_instead_of_failing() {
         let (status, _, body) = request.await.unwrap();
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     }
+}
+
+/// A miner process that dies while answering: it reads the request, sends headers and
+/// the start of a body, and closes the connection.
+async fn dies_mid_answer() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut socket in listener.incoming().flatten() {
+            let mut buf = vec![0u8; 65536];
+            let _ = socket.read(&mut buf);
+            let _ = socket.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4000\r\n\r\n{\"id\":\"chatcmpl-",
+            );
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_answers_from_another_miner_when_one_dies_mid_answer_or_is_too_slow() {
+    use noesis_roles::gateway::{Gateway, GatewayConfig, MinerEndpoint};
+    let honest = miner(2);
+    let signer = honest.signer();
+    // The slow miner runs the real model but waits 4 s before every answer.
+    let slow_router = router(honest.clone()).layer(axum::middleware::from_fn(
+        |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+            next.run(req).await
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, slow_router).await });
+    let endpoint = |uid: u16, url: String, incentive: u16| MinerEndpoint {
+        uid,
+        signer,
+        url,
+        incentive,
+        models: vec![MODEL_ID.into()],
+    };
+    // The faulty miners hold nearly all the incentive, so they are tried first.
+    let gateway = Arc::new(Gateway::new(
+        "http://127.0.0.1:9",
+        GatewayConfig {
+            netuid: 1,
+            attempts: 3,
+            timeout: std::time::Duration::from_millis(1500),
+            discovery_timeout: std::time::Duration::from_secs(1),
+            verify_per_mille: 0,
+        },
+    ));
+    gateway
+        .set_miners(vec![
+            endpoint(1, dies_mid_answer().await, 30000),
+            endpoint(2, slow_url, 30000),
+            endpoint(3, listen(honest).await, 1),
+        ])
+        .await;
+    let app = noesis_roles::gateway::router(gateway);
+    for seed in 0..3 {
+        let (status, headers, body) = send(
+            &app,
+            post(json!({
+                "model": MODEL_ID,
+                "messages": [{"role": "user", "content": "Say hello."}],
+                "max_tokens": 6,
+                "seed": seed
+            })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(headers["x-noesis-miner"], "3");
+    }
+    let (_, _, body) = send(
+        &app,
+        Request::get("/noesis/miners").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let records: Value = serde_json::from_slice(&body).unwrap();
+    let reason = |uid: u64| {
+        records["miners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["uid"] == uid)
+            .map(|m| {
+                m["record"]["last_rejection"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .unwrap()
+    };
+    assert!(reason(1).contains("cut off"), "{records}");
+    assert!(reason(2).contains("timed out"), "{records}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_wait_in_line_up_to_the_queue_then_get_429() {
+    let key: PrivateKeySigner =
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+            .parse()
+            .unwrap();
+    let app = router(Arc::new(Miner::new(
+        engine(),
+        key,
+        MinerConfig {
+            model_id: MODEL_ID.into(),
+            slots: 1,
+            queue: 1,
+            retry_after_secs: 1,
+        },
+    )));
+    // A stream holds the only slot while its body is not read.
+    let long = app
+        .clone()
+        .oneshot(post(json!({
+            "model": MODEL_ID,
+            "messages": [{"role": "user", "content": "Write a long story about a lighthouse."}],
+            "max_tokens": 400,
+            "stream": true
+        })))
+        .await
+        .unwrap();
+    let short = || {
+        post(
+            json!({"model": MODEL_ID, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}),
+        )
+    };
+    // The next request waits in line; the one after finds the line full.
+    let waiting = tokio::spawn({
+        let app = app.clone();
+        let request = short();
+        async move { send(&app, request).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the second request must wait for the slot"
+    );
+    let (status, headers, _) = send(&app, short()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["retry-after"], "1");
+    // The slot frees when the stream's client goes away: the waiting request is answered.
+    drop(long);
+    let (status, _, body) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    // And the line is empty again.
+    let (status, _, _) = send(&app, short()).await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -35,8 +35,10 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 pub struct MinerConfig {
     /// The id clients name in `model` (the model's own sha256 is accepted too).
     pub model_id: String,
-    /// Generations that may run at once; more get `429`.
+    /// Generations that may run at once.
     pub slots: usize,
+    /// Requests that may wait, first come first served, for a slot; more get `429`.
+    pub queue: usize,
     /// `Retry-After` seconds on `429`.
     pub retry_after_secs: u64,
 }
@@ -47,6 +49,7 @@ pub struct Miner {
     key: PrivateKeySigner,
     config: MinerConfig,
     slots: Arc<Semaphore>,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Miner {
@@ -58,6 +61,7 @@ impl Miner {
             key,
             config,
             slots,
+            waiting: Arc::default(),
         }
     }
 
@@ -78,11 +82,27 @@ impl Miner {
         }
     }
 
-    fn slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ApiError::busy(self.config.retry_after_secs))
+    /// A generation slot: at once when one is free, else after the requests ahead of this
+    /// one (FIFO) when fewer than `queue` wait; `429` otherwise.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        use std::sync::atomic::Ordering;
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let busy = || ApiError::busy(self.config.retry_after_secs);
+        let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
+        // Leaves the queue however the wait ends (a slot, or the client going away).
+        struct InLine(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for InLine {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _in_line = InLine(self.waiting.clone());
+        if queued >= self.config.queue {
+            return Err(busy());
+        }
+        self.slots.clone().acquire_owned().await.map_err(|_| busy())
     }
 }
 
@@ -138,7 +158,7 @@ async fn answer(miner: Arc<Miner>, body: Bytes) -> Result<Response, ApiError> {
         .map_err(|e| ApiError::malformed(format!("invalid request body: {e}")))?;
     miner.check_model(&request.model)?;
     let (messages, params) = request.to_runtime(crate::openai::random_seed())?;
-    let permit = miner.slot()?;
+    let permit = miner.slot().await?;
     let id = format!("chatcmpl-{:016x}", rand::random::<u64>());
     let created = unix_now();
     if request.streaming() {
