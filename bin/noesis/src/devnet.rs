@@ -161,7 +161,7 @@ pub async fn start(
             MinerConfig {
                 model_id: model_id.clone(),
                 slots: 1,
-                queue: 4,
+                queue: 8,
                 retry_after_secs: 1,
             },
         ));

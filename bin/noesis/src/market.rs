@@ -33,7 +33,7 @@ pub struct MinerArgs {
     pub slots: usize,
     /// Requests that may wait for a slot, first come first served; more get 429 with
     /// Retry-After.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     pub queue: usize,
     #[command(flatten)]
     pub model: ModelArgs,
