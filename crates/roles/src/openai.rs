@@ -38,10 +38,10 @@ pub struct ChatCompletionRequest {
     pub messages: Vec<RequestMessage>,
     /// Most completion tokens (the newer name).
     #[serde(default)]
-    pub max_completion_tokens: Option<u32>,
+    pub max_completion_tokens: Option<i64>,
     /// Most completion tokens (the older name).
     #[serde(default)]
-    pub max_tokens: Option<u32>,
+    pub max_tokens: Option<i64>,
     /// 0–2; default 1.
     #[serde(default)]
     pub temperature: Option<f32>,
@@ -240,16 +240,20 @@ impl ChatCompletionRequest {
                 "`stop` takes up to 4 non-empty sequences",
             ));
         }
-        let max_tokens = self
-            .max_completion_tokens
-            .or(self.max_tokens)
-            .unwrap_or(DEFAULT_MAX_TOKENS);
-        if max_tokens == 0 {
-            return Err(ApiError::invalid(
-                "max_tokens",
-                "max_tokens must be at least 1",
-            ));
-        }
+        let (name, asked) = match (self.max_completion_tokens, self.max_tokens) {
+            (Some(n), _) => ("max_completion_tokens", n),
+            (None, Some(n)) => ("max_tokens", n),
+            (None, None) => ("max_tokens", i64::from(DEFAULT_MAX_TOKENS)),
+        };
+        let max_tokens = u32::try_from(asked)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    name,
+                    format!("{name} must be a positive integer (at most 2^32 - 1), got {asked}"),
+                )
+            })?;
         let params = SamplingParams {
             temperature,
             top_k: self.top_k.unwrap_or(0),
@@ -559,6 +563,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn seeds_survive_javascript_numbers() {
@@ -583,5 +588,36 @@ mod tests {
         assert_eq!(params.max_tokens, DEFAULT_MAX_TOKENS);
         assert_eq!(params.seed, 9);
         assert_eq!(params.stop, vec!["\n".to_string()]);
+    }
+
+    #[test]
+    fn token_limits_name_the_parameter() {
+        let ask = |extra: Value| {
+            let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            let request: ChatCompletionRequest = serde_json::from_value(body).unwrap();
+            request.to_runtime(1)
+        };
+        for (extra, param) in [
+            (json!({"max_tokens": -1}), "max_tokens"),
+            (json!({"max_tokens": 0}), "max_tokens"),
+            (
+                json!({"max_completion_tokens": 5_000_000_000i64}),
+                "max_completion_tokens",
+            ),
+        ] {
+            let e = ask(extra).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some(param));
+        }
+        assert_eq!(ask(json!({"max_tokens": 7})).unwrap().1.max_tokens, 7);
+        assert_eq!(
+            ask(json!({"max_tokens": 7, "max_completion_tokens": 9}))
+                .unwrap()
+                .1
+                .max_tokens,
+            9
+        );
     }
 }

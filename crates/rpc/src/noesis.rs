@@ -103,7 +103,7 @@ pub struct NeuronInfo {
     pub pruning_score: u64,
     /// `earned`, or why it earned nothing in the last epoch: `inactive`,
     /// `no_validator_permit`, `weights_clipped_to_zero`, `commit_not_revealed`,
-    /// `pruned`, `not_weighted`.
+    /// `pruned`, `not_weighted`; `no_epoch_yet` for a uid no epoch has judged.
     pub reason: &'static str,
     /// Its served endpoint.
     pub axon: Option<AxonInfo>,
@@ -174,7 +174,13 @@ fn neuron_info(n: NeuronView) -> NeuronInfo {
         registration_block: n.registration_block,
         immune: n.immune,
         pruning_score: n.pruning_score,
-        reason: reason_name(n.reason),
+        // A uid no epoch has judged yet keeps the stored default (`Earned`, code 0) with
+        // no emission: say so instead of "earned".
+        reason: if n.reason == Reason::Earned && n.emission.is_zero() {
+            "no_epoch_yet"
+        } else {
+            reason_name(n.reason)
+        },
         axon: n.axon.map(axon_info),
     }
 }
