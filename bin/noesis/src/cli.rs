@@ -67,8 +67,11 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct SignerArgs {
     /// Private key as hex [default: dev account 0].
-    #[arg(long, conflicts_with = "from")]
+    #[arg(long, conflicts_with_all = ["from", "keyfile"])]
     pub key: Option<String>,
+    /// File holding the private key as hex (one line).
+    #[arg(long, conflicts_with = "from")]
+    pub keyfile: Option<PathBuf>,
     /// Address in the keystore (unlocked with --password-file or NOESIS_PASSWORD).
     #[arg(long)]
     pub from: Option<alloy_primitives::Address>,

@@ -25,8 +25,19 @@ pub fn parse_amount(text: &str) -> anyhow::Result<U256> {
 }
 
 impl crate::cli::SignerArgs {
-    /// The signing key: `--key`, a keystore account (`--from`), or dev account 0.
+    /// The signing key: `--key`, `--keyfile`, a keystore account (`--from`), or dev
+    /// account 0.
     pub fn signer(&self) -> anyhow::Result<PrivateKeySigner> {
+        if let Some(path) = &self.keyfile {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --keyfile {}", path.display()))?;
+            return text.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "--keyfile {} must hold a 32-byte private key in hex",
+                    path.display()
+                )
+            });
+        }
         match (&self.key, self.from) {
             (Some(key), _) => key
                 .parse()

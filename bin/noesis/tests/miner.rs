@@ -151,8 +151,11 @@ fn the_gateway_routes_to_honest_miners_and_survives_faults() {
     let (port_a, port_b) = (free_port(), free_port());
     let (mut a, _) = start_miner(&node.url, &netuid, 3, port_a);
     let (mut b, _) = start_miner(&node.url, &netuid, 4, port_b);
-    // Key 5 registers and announces miner A's endpoint: its answers are signed by key 3.
-    let impostor = key_hex(5);
+    // Key 5 (from a key file) registers and announces miner A's endpoint: its answers are
+    // signed by key 3.
+    let keyfile = dir.path().join("impostor.key");
+    std::fs::write(&keyfile, format!("{}\n", key_hex(5))).unwrap();
+    let keyfile = keyfile.to_str().unwrap().to_string();
     for args in [
         vec!["neuron", "register", "--netuid", &netuid],
         vec!["neuron", "serve", "--netuid", &netuid, "--ip", "127.0.0.1"],
@@ -162,7 +165,7 @@ fn the_gateway_routes_to_honest_miners_and_survives_faults() {
         if args[1] == "serve" {
             args.extend(["--port", &port]);
         }
-        args.extend(["--rpc", &node.url, "--key", &impostor]);
+        args.extend(["--rpc", &node.url, "--keyfile", &keyfile]);
         let out = noesis(&args);
         assert!(out.status.success(), "{args:?}: {out:?}");
     }

@@ -338,6 +338,28 @@ fn btcli_style_commands_drive_a_subnet() {
     ok(&[
         "stake", "add", "--netuid", &netuid, "--amount", "1ether", "--key", miner_key,
     ]);
+    // A key file that holds no key is a clear error.
+    let bad_key = std::env::temp_dir().join(format!("noesis-bad-key-{}", std::process::id()));
+    std::fs::write(&bad_key, "not a key").unwrap();
+    let out = noesis(
+        &[
+            "stake",
+            "add",
+            "--netuid",
+            &netuid,
+            "--amount",
+            "1ether",
+            "--keyfile",
+            bad_key.to_str().unwrap(),
+        ],
+        &node.url,
+    );
+    let _ = std::fs::remove_file(&bad_key);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must hold a 32-byte private key"),
+        "{out:?}"
+    );
     let metagraph = ok(&["subnet", "metagraph", "--netuid", &netuid]);
     let uid0 = &metagraph["neurons"][0];
     assert_eq!(uid0["axon"]["ip"], "10.1.2.3");
