@@ -58,6 +58,8 @@ pub struct DevMarket {
     pub miners: Vec<(u16, SocketAddr)>,
     /// The model id the miners serve.
     pub model_id: String,
+    /// Subnet 1's tempo as the chain has it (set when the subnet was created).
+    pub tempo: u64,
 }
 
 /// Fetches the models if needed, then starts subnet 1, its miners, the validator and the
@@ -242,7 +244,10 @@ pub async fn start(
             tracing::error!("the gateway stopped: {e}");
         }
     });
+    let tempo =
+        u64::try_from(noesis_roles::chain::hyperparameter(&rpc, NETUID, Param::Tempo).await?)?;
     Ok(DevMarket {
+        tempo,
         gateway: gateway_addr,
         validator,
         validator_uid,

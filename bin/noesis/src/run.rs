@@ -86,7 +86,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
             "Subnet:    {} \"text-generation\", model {}, tempo {} blocks",
             crate::devnet::NETUID,
             market.model_id,
-            args.tempo
+            market.tempo
         );
         for (uid, addr) in &market.miners {
             crate::say!("Miner:     uid {uid} at http://{addr}/v1");
