@@ -81,9 +81,44 @@ pub(super) async fn embeddings(State(gateway): State<Arc<Gateway>>, body: Bytes)
     }
 }
 
-async fn embed(gateway: &Gateway, body: &[u8]) -> Result<Value, ApiError> {
+/// An embeddings request, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The model asked for.
+    pub model: String,
+    /// The texts, in order.
+    pub texts: Vec<String>,
+    /// Whether vectors go back as base64.
+    pub base64: bool,
+    /// `dimensions`, when given.
+    pub dimensions: Option<u64>,
+}
+
+/// Decodes and checks the body of `POST /v1/embeddings` (the model is checked against
+/// what the gateway serves later).
+pub fn decode(body: &[u8]) -> Result<Decoded, ApiError> {
     let request: EmbeddingsRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::malformed(format!("invalid request body: {e}")))?;
+    let base64 = match request.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "encoding_format",
+                format!("encoding_format must be \"float\" or \"base64\", not {other:?}"),
+            ));
+        }
+    };
+    Ok(Decoded {
+        texts: texts(&request.input)?,
+        model: request.model,
+        base64,
+        dimensions: request.dimensions,
+    })
+}
+
+async fn embed(gateway: &Gateway, body: &[u8]) -> Result<Value, ApiError> {
+    let request = decode(body)?;
     let Some(model) = &gateway.embedding else {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
@@ -101,16 +136,6 @@ async fn embed(gateway: &Gateway, body: &[u8]) -> Result<Value, ApiError> {
     if request.model != model.id && request.model != *sha && request.model != format!("0x{sha}") {
         return Err(ApiError::unknown_model(&request.model, &model.id));
     }
-    let base64 = match request.encoding_format.as_deref() {
-        None | Some("float") => false,
-        Some("base64") => true,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "encoding_format",
-                format!("encoding_format must be \"float\" or \"base64\", not {other:?}"),
-            ));
-        }
-    };
     let dim = model.embedder.dim();
     if let Some(d) = request.dimensions
         && d != dim as u64
@@ -120,7 +145,7 @@ async fn embed(gateway: &Gateway, body: &[u8]) -> Result<Value, ApiError> {
             format!("{} makes {dim}-dimensional vectors only", model.id),
         ));
     }
-    let texts = texts(&request.input)?;
+    let (base64, texts) = (request.base64, request.texts);
     let embedder = model.embedder.clone();
     let (vectors, tokens) = tokio::task::spawn_blocking(move || {
         let tokens: usize = texts
