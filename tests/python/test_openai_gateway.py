@@ -202,7 +202,9 @@ class ChatStreamTest(unittest.TestCase):
         with stream:
             cls.chunks = list(stream)
         cls.last = cls.chunks[-1] if cls.chunks else None
-        cls.noesis = extra(cls.last, "noesis") if cls.last else None
+        # The receipt rides on the finish chunk (the one before the usage chunk).
+        cls.finish = cls.chunks[-2] if len(cls.chunks) >= 2 else None
+        cls.noesis = extra(cls.finish, "noesis") if cls.finish else None
 
     def text(self):
         return "".join(
@@ -223,7 +225,7 @@ class ChatStreamTest(unittest.TestCase):
         self.assertIn(finishes[0], ("stop", "length"))
         self.assertTrue(self.text().strip(), "empty streamed answer")
 
-    def test_last_chunk_carries_usage_and_noesis(self):
+    def test_finish_chunk_carries_noesis_and_last_chunk_usage(self):
         self.assertEqual(self.last.choices, [])
         u = self.last.usage
         self.assertIsNotNone(u, "no usage in the last chunk")
@@ -231,10 +233,15 @@ class ChatStreamTest(unittest.TestCase):
         self.assertGreater(u.completion_tokens, 0)
         self.assertLessEqual(u.completion_tokens, MAX_TOKENS)
         self.assertEqual(u.total_tokens, u.prompt_tokens + u.completion_tokens)
+        self.assertIsNone(extra(self.last, "noesis"))
+        # Every other chunk has a choice, so `chunk.choices[0]` never fails on them.
         for c in self.chunks[:-1]:
+            self.assertEqual(len(c.choices), 1)
             self.assertIsNone(c.usage)
+        for c in self.chunks[:-2]:
             self.assertIsNone(extra(c, "noesis"))
-        self.assertIsInstance(self.noesis, dict, "no `noesis` object in the last chunk")
+        self.assertIsNotNone(self.finish.choices[0].finish_reason)
+        self.assertIsInstance(self.noesis, dict, "no `noesis` object in the finish chunk")
         self.assertTrue(self.noesis["verdict"].startswith("accepted"), self.noesis["verdict"])
         self.assertIsInstance(self.noesis["miner_uid"], int)
 
@@ -248,15 +255,18 @@ class ChatStreamTest(unittest.TestCase):
         verify_receipt(self, self.noesis["receipt"])
 
     def test_receipt_comes_without_stream_options(self):
-        # The receipt is the point of the gateway: it comes whether or not usage was asked for.
+        # The receipt is the point of the gateway: it comes whether or not usage was asked
+        # for; without it there is no usage chunk, and the quick-start loop
+        # `chunk.choices[0].delta.content` works on every chunk.
         stream = client().chat.completions.create(
             model=CHAT_MODEL, messages=MESSAGES, max_tokens=8, stream=True
         )
         with stream:
             chunks = list(stream)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks)
+        self.assertTrue(all(c.usage is None for c in chunks))
         noesis = extra(chunks[-1], "noesis")
         self.assertIsInstance(noesis, dict)
-        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         self.assertEqual(text, noesis["receipt"]["output"]["text"])
 
 

@@ -138,6 +138,13 @@ impl ChatCompletionRequest {
         self.stream.unwrap_or(false)
     }
 
+    /// Whether a stream ends with a `usage` chunk (`stream_options.include_usage`).
+    pub fn include_usage(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage)
+    }
+
     /// The runtime's messages and sampling parameters for this request (`seed` stands in
     /// when the request has none), or the OpenAI-style error that says what is wrong.
     pub fn to_runtime(&self, seed: u64) -> Result<(Vec<ChatMessage>, SamplingParams), ApiError> {
@@ -383,12 +390,13 @@ pub struct ChatCompletionChunk {
     pub created: u64,
     /// The model id.
     pub model: String,
-    /// The delta (empty in the last chunk).
+    /// The delta (empty in the usage chunk).
     pub choices: Vec<ChunkChoice>,
-    /// In the last chunk, when `stream_options.include_usage` (and always with the receipt).
+    /// Only in the usage chunk that ends the stream when `stream_options.include_usage`
+    /// (its `choices` are empty, as OpenAI sends it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
-    /// In the last chunk: the receipt.
+    /// In the chunk with `finish_reason`: the receipt (and the gateway's verdict).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub noesis: Option<NoesisExtension>,
 }

@@ -160,17 +160,53 @@ async fn a_stream_adds_up_to_the_receipted_answer() {
     let ids: std::collections::BTreeSet<String> =
         chunks.iter().map(|c| c["id"].to_string()).collect();
     assert_eq!(ids.len(), 1, "one id per stream");
-    let finish = &chunks[chunks.len() - 2];
-    assert!(finish["choices"][0]["finish_reason"].is_string(), "{body}");
-    let last = chunks.last().unwrap();
+    // Every chunk but the usage one has a choice (clients read `choices[0]`); the finish
+    // chunk carries the receipt; the usage chunk ends the stream, as asked.
+    let (last, rest) = chunks.split_last().unwrap();
     assert_eq!(last["choices"].as_array().unwrap().len(), 0);
-    let receipt: ReceiptFile = serde_json::from_value(last["noesis"]["receipt"].clone()).unwrap();
+    assert!(last.get("noesis").is_none());
+    assert!(
+        rest.iter()
+            .all(|c| c["choices"].as_array().unwrap().len() == 1)
+    );
+    let finish = rest.last().unwrap();
+    assert!(finish["choices"][0]["finish_reason"].is_string(), "{body}");
+    let receipt: ReceiptFile = serde_json::from_value(finish["noesis"]["receipt"].clone()).unwrap();
     assert_eq!(receipt.output.text, text);
     assert_eq!(
         last["usage"]["completion_tokens"].as_u64().unwrap(),
         u64::from(receipt.receipt.completion_tokens)
     );
     accepted(receipt);
+
+    // Without stream_options: no usage chunk, and still the receipt on the finish chunk.
+    let (_, _, body) = send(
+        &app,
+        post(json!({
+            "model": MODEL_ID,
+            "messages": [{"role": "user", "content": "Name a color."}],
+            "max_tokens": 6,
+            "stream": true
+        })),
+    )
+    .await;
+    let body = String::from_utf8(body).unwrap();
+    let chunks: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["choices"].as_array().unwrap().len() == 1 && c.get("usage").is_none()),
+        "{body}"
+    );
+    assert!(
+        chunks.last().unwrap()["noesis"]["receipt"].is_object(),
+        "{body}"
+    );
 }
 
 #[tokio::test]

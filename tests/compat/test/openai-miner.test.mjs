@@ -54,15 +54,19 @@ before(async () => {
 
 after(() => { miner?.kill(); gateway?.kill(); });
 
-// The text of a stream and its last chunk (the one with the receipt).
+// The text of a stream, the chunk with the receipt (the finish chunk) and the last one.
 async function collect(stream) {
   let text = '';
+  let receipted;
   let last;
   for await (const chunk of stream) {
+    // Every chunk but an asked-for usage chunk has a choice, as OpenAI streams.
+    if (!chunk.usage) assert.equal(chunk.choices.length, 1);
     text += chunk.choices[0]?.delta?.content ?? '';
+    if (chunk.noesis) receipted = chunk;
     last = chunk;
   }
-  return { text, last };
+  return { text, receipted, last };
 }
 
 async function signatureHolds(receipt) {
@@ -105,10 +109,11 @@ test('openai: a stream adds up to the receipted answer', async () => {
     stream: true,
     stream_options: { include_usage: true },
   });
-  const { text, last } = await collect(stream);
-  assert.equal(last.noesis.receipt.output.text, text);
-  assert.equal(last.usage.completion_tokens, last.noesis.receipt.receipt.completionTokens);
-  assert.equal(await signatureHolds(last.noesis.receipt), true);
+  const { text, receipted, last } = await collect(stream);
+  assert.equal(receipted.noesis.receipt.output.text, text);
+  assert.ok(receipted.choices[0].finish_reason);
+  assert.equal(last.usage.completion_tokens, receipted.noesis.receipt.receipt.completionTokens);
+  assert.equal(await signatureHolds(receipted.noesis.receipt), true);
 });
 
 test('openai: an unknown model is a 404 NotFoundError in OpenAI\'s shape', async () => {
@@ -141,8 +146,10 @@ test('openai through the gateway: chat and stream with receipts, 404 for an unkn
   const stream = await viaGateway.chat.completions.create({
     model: MODEL, messages: [{ role: 'user', content: 'Say yes.' }], max_tokens: 8, stream: true,
   });
-  const { text, last } = await collect(stream);
-  assert.equal(last.noesis.receipt.output.text, text);
+  const { text, receipted, last } = await collect(stream);
+  assert.equal(receipted.noesis.receipt.output.text, text);
+  assert.match(receipted.noesis.verdict, /^accepted: /);
+  assert.equal(last.usage, undefined, 'no usage chunk unless stream_options.include_usage');
   await assert.rejects(
     viaGateway.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
     (e) => e instanceof OpenAI.NotFoundError && e.status === 404,

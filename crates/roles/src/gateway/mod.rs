@@ -322,7 +322,7 @@ async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
                 } else {
                     "accepted: receipt signature, request and model checked; proof not sampled for re-verification"
                 }.to_string());
-                return respond(answer, uid, request.streaming());
+                return respond(answer, uid, request.streaming(), request.include_usage());
             }
             Err(Refusal::Busy) => busy.push(miner),
             Err(Refusal::Failed(why)) => {
@@ -420,7 +420,12 @@ async fn ask(
     Ok((answer, false))
 }
 
-fn respond(answer: ChatCompletion, uid: u16, stream: bool) -> Result<Response, ApiError> {
+fn respond(
+    answer: ChatCompletion,
+    uid: u16,
+    stream: bool,
+    include_usage: bool,
+) -> Result<Response, ApiError> {
     let header = receipt_header(&answer.noesis.receipt)?;
     if !stream {
         let mut response = axum::Json(answer).into_response();
@@ -446,10 +451,14 @@ fn respond(answer: ChatCompletion, uid: u16, stream: bool) -> Result<Response, A
         .map(|c| c.message.content.clone())
         .unwrap_or_default();
     let finish = choice.map(|c| c.finish_reason.clone());
-    let mut last = chunk(Vec::new());
-    last.usage = Some(answer.usage);
-    last.noesis = Some(answer.noesis.clone());
-    let chunks = [
+    // As the miner streams: the receipt on the finish chunk, usage only when asked for.
+    let mut end = chunk(vec![ChunkChoice {
+        index: 0,
+        delta: Delta::default(),
+        finish_reason: finish,
+    }]);
+    end.noesis = Some(answer.noesis.clone());
+    let mut chunks = vec![
         chunk(vec![ChunkChoice {
             index: 0,
             delta: Delta {
@@ -458,13 +467,13 @@ fn respond(answer: ChatCompletion, uid: u16, stream: bool) -> Result<Response, A
             },
             finish_reason: None,
         }]),
-        chunk(vec![ChunkChoice {
-            index: 0,
-            delta: Delta::default(),
-            finish_reason: finish,
-        }]),
-        last,
+        end,
     ];
+    if include_usage {
+        let mut last = chunk(Vec::new());
+        last.usage = Some(answer.usage);
+        chunks.push(last);
+    }
     let events: Vec<Result<Event, Infallible>> = chunks
         .iter()
         .map(|c| Ok(Event::default().data(serde_json::to_string(c).unwrap_or_default())))

@@ -162,7 +162,15 @@ async fn answer(miner: Arc<Miner>, body: Bytes) -> Result<Response, ApiError> {
     let id = format!("chatcmpl-{:016x}", rand::random::<u64>());
     let created = unix_now();
     if request.streaming() {
-        Ok(stream(miner, messages, params, permit, id, created))
+        let include_usage = request.include_usage();
+        Ok(stream(
+            miner,
+            messages,
+            params,
+            permit,
+            (id, created),
+            include_usage,
+        ))
     } else {
         let worker = miner.clone();
         let (generation, receipt) = tokio::task::spawn_blocking(move || {
@@ -254,8 +262,8 @@ fn stream(
     messages: Vec<ChatMessage>,
     params: SamplingParams,
     permit: OwnedSemaphorePermit,
-    id: String,
-    created: u64,
+    (id, created): (String, u64),
+    include_usage: bool,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<StreamEvent>(64);
     let model = miner.config.model_id.clone();
@@ -308,15 +316,24 @@ fn stream(
             }]))],
             StreamEvent::Done(result) => match *result {
                 Ok((generation, receipt)) => {
-                    let end = chunk(vec![ChunkChoice {
+                    // The receipt rides on the finish chunk, whose `choices` are not
+                    // empty (clients that read `choices[0]` of every chunk keep working);
+                    // the usage chunk (empty `choices`) only when asked for, as OpenAI.
+                    let mut end = chunk(vec![ChunkChoice {
                         index: 0,
                         delta: Delta::default(),
                         finish_reason: Some(finish_reason(generation.finish).into()),
                     }]);
-                    let mut last = chunk(Vec::new());
-                    last.usage = Some(usage(&receipt));
-                    last.noesis = Some(NoesisExtension::of(receipt));
-                    vec![sse(&end), sse(&last), Event::default().data("[DONE]")]
+                    let counts = usage(&receipt);
+                    end.noesis = Some(NoesisExtension::of(receipt));
+                    let mut events = vec![sse(&end)];
+                    if include_usage {
+                        let mut last = chunk(Vec::new());
+                        last.usage = Some(counts);
+                        events.push(sse(&last));
+                    }
+                    events.push(Event::default().data("[DONE]"));
+                    events
                 }
                 // Headers are gone: the error travels as an event in OpenAI's shape.
                 Err(e) => vec![Event::default().data(e.body().to_string())],
