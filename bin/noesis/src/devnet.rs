@@ -213,6 +213,7 @@ pub async fn start(
             timeout: Duration::from_secs(60),
             discovery_timeout: Duration::from_secs(2),
             verify_per_mille: options.verify_per_mille,
+            ban: Duration::from_secs(600),
         },
     )
     .with_verifier(engine.clone());

@@ -194,6 +194,9 @@ pub struct GatewayArgs {
     /// Seconds between re-reads of the metagraph and the miners' models.
     #[arg(long, default_value_t = 10)]
     pub refresh_secs: u64,
+    /// Seconds a miner caught cheating (a rejected proof or receipt) gets no traffic.
+    #[arg(long, default_value_t = 600)]
+    pub ban_secs: u64,
     /// Share of answers whose proof is re-verified with --model before they are returned
     /// (0 to 1; 0 loads no model and checks receipts only).
     #[arg(long, default_value_t = 0.1)]
@@ -225,6 +228,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
             timeout: std::time::Duration::from_secs(args.timeout_secs),
             discovery_timeout: std::time::Duration::from_secs(2),
             verify_per_mille,
+            ban: std::time::Duration::from_secs(args.ban_secs),
         },
     );
     let (datadir, threads) = (args.model.data.dir(), args.model.threads);

@@ -429,6 +429,7 @@ async fn the_gateway_re_verifies_proofs_and_routes_around_a_lying_miner() {
             timeout: std::time::Duration::from_secs(60),
             discovery_timeout: std::time::Duration::from_secs(1),
             verify_per_mille: 1000,
+            ban: std::time::Duration::from_secs(600),
         },
     )
     .with_verifier(engine());
@@ -460,7 +461,13 @@ async fn the_gateway_re_verifies_proofs_and_routes_around_a_lying_miner() {
     let records: Value = serde_json::from_slice(&body).unwrap();
     let cheat = &records["miners"][1]["record"];
     assert_eq!(cheat["answered"], 0, "{records}");
-    assert!(cheat["rejected"].as_u64().unwrap() >= 1, "{records}");
+    // Caught once, then banned: it was never asked again.
+    assert_eq!(cheat["rejected"], 1, "{records}");
+    assert!(
+        cheat["banned_for_secs"].as_u64().unwrap() > 500,
+        "{records}"
+    );
+    assert!(records["miners"][0]["record"]["banned_for_secs"].is_null());
     assert!(
         cheat["last_rejection"]
             .as_str()
@@ -484,6 +491,7 @@ async fn the_gateway_waits_for_a_busy_miner_instead_of_failing() {
             timeout: std::time::Duration::from_secs(120),
             discovery_timeout: std::time::Duration::from_secs(1),
             verify_per_mille: 0,
+            ban: std::time::Duration::from_secs(600),
         },
     );
     gateway
@@ -565,6 +573,7 @@ async fn the_gateway_answers_from_another_miner_when_one_dies_mid_answer_or_is_t
             timeout: std::time::Duration::from_millis(1500),
             discovery_timeout: std::time::Duration::from_secs(1),
             verify_per_mille: 0,
+            ban: std::time::Duration::from_secs(600),
         },
     ));
     gateway

@@ -62,6 +62,9 @@ pub struct GatewayConfig {
     /// Share of answers whose proof the gateway re-verifies with its own copy of the model
     /// before returning them, in thousandths (needs [`Gateway::with_verifier`]).
     pub verify_per_mille: u32,
+    /// How long a miner caught cheating (a rejected proof, a receipt that does not match
+    /// its answer, its request or its key) gets no traffic.
+    pub ban: Duration,
 }
 
 /// The gateway's state: the chain client and the current miners.
@@ -72,6 +75,7 @@ pub struct Gateway {
     miners: RwLock<Vec<MinerEndpoint>>,
     verifier: Option<Arc<noesis_ai::Engine>>,
     embedding: Option<embeddings::EmbeddingModel>,
+    banned: std::sync::Mutex<std::collections::BTreeMap<u16, tokio::time::Instant>>,
     record: std::sync::Mutex<std::collections::BTreeMap<u16, MinerRecord>>,
 }
 
@@ -84,6 +88,8 @@ pub struct MinerRecord {
     pub rejected: u64,
     /// Why the last rejection happened.
     pub last_rejection: Option<String>,
+    /// Seconds left of a ban for cheating (no traffic meanwhile).
+    pub banned_for_secs: Option<u64>,
 }
 
 impl Gateway {
@@ -96,6 +102,7 @@ impl Gateway {
             miners: RwLock::new(Vec::new()),
             verifier: None,
             embedding: None,
+            banned: std::sync::Mutex::new(Default::default()),
             record: std::sync::Mutex::new(Default::default()),
         }
     }
@@ -147,6 +154,25 @@ impl Gateway {
                 r.last_rejection = Some(why.to_string());
             }
         }
+    }
+
+    /// Gives `uid` no traffic for [`GatewayConfig::ban`].
+    fn ban(&self, uid: u16) {
+        let until = tokio::time::Instant::now() + self.config.ban;
+        self.banned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid, until);
+    }
+
+    /// Seconds left of `uid`'s ban, if it is banned.
+    fn ban_left(&self, uid: u16) -> Option<u64> {
+        let now = tokio::time::Instant::now();
+        let mut banned = self.banned.lock().unwrap_or_else(|e| e.into_inner());
+        banned.retain(|_, until| *until > now);
+        banned
+            .get(&uid)
+            .map(|until| (*until - now).as_secs().max(1))
     }
 
     /// Refreshes every `period` until the process ends (errors are logged and retried).
@@ -254,7 +280,10 @@ async fn miner_records(State(gateway): State<Arc<Gateway>>) -> Response {
                 "signer": m.signer,
                 "incentive": m.incentive,
                 "models": m.models,
-                "record": record.get(&m.uid).cloned().unwrap_or_default(),
+                "record": MinerRecord {
+                    banned_for_secs: gateway.ban_left(m.uid),
+                    ..record.get(&m.uid).cloned().unwrap_or_default()
+                },
             })
         })
         .collect();
@@ -275,10 +304,20 @@ async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
         .map_err(|e| ApiError::malformed(format!("invalid request body: {e}")))?;
     let (messages, params) = request.to_runtime(crate::openai::random_seed())?;
     let miners = gateway.miners().await;
-    let serving: Vec<&MinerEndpoint> = miners
+    let listed: Vec<&MinerEndpoint> = miners
         .iter()
         .filter(|m| m.models.contains(&request.model))
         .collect();
+    let serving: Vec<&MinerEndpoint> = listed
+        .iter()
+        .copied()
+        .filter(|m| gateway.ban_left(m.uid).is_none())
+        .collect();
+    if serving.is_empty() && !listed.is_empty() {
+        return Err(no_miner(
+            "every miner serving this model is banned for cheating right now",
+        ));
+    }
     if serving.is_empty() {
         if miners.iter().any(|m| !m.models.is_empty()) {
             let known: BTreeSet<&str> = miners
@@ -325,6 +364,16 @@ async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
                 return respond(answer, uid, request.streaming(), request.include_usage());
             }
             Err(Refusal::Busy) => busy.push(miner),
+            Err(Refusal::Cheated(why)) => {
+                gateway.note(uid, Err(&why));
+                gateway.ban(uid);
+                tracing::warn!(uid, reason = %why, "gateway: miner caught cheating, banned");
+                tried.push(format!("uid {uid}: {why}"));
+                failures += 1;
+                if failures >= gateway.config.attempts.max(1) {
+                    break;
+                }
+            }
             Err(Refusal::Failed(why)) => {
                 gateway.note(uid, Err(&why));
                 tracing::info!(uid, reason = %why, "gateway: miner failed, trying another");
@@ -354,8 +403,11 @@ const BUSY_PAUSE: Duration = Duration::from_millis(25);
 enum Refusal {
     /// It was at capacity (429): ask again later.
     Busy,
-    /// It failed: an error, a timeout or an answer that does not check out.
+    /// It failed: an error, a timeout, an answer that does not parse.
     Failed(String),
+    /// Its answer is evidence of cheating: the receipt does not match what was asked and
+    /// answered, or the proof was rejected.
+    Cheated(String),
 }
 
 impl From<String> for Refusal {
@@ -410,11 +462,18 @@ async fn ask(
     let answer: ChatCompletion =
         serde_json::from_slice(&bytes).map_err(|e| format!("not a chat completion: {e}"))?;
     let model = gateway.verifier.as_ref().map(|e| e.info.sha256.clone());
-    let file = check_answer(&answer, expected, miner.signer, model.as_deref())?;
+    let file = check_answer(&answer, expected, miner.signer, model.as_deref())
+        .map_err(Refusal::Cheated)?;
     if let Some(engine) = &gateway.verifier
         && rand::random::<u32>() % 1000 < gateway.config.verify_per_mille
     {
-        verify_proof(engine.clone(), file).await?;
+        verify_proof(engine.clone(), file).await.map_err(|why| {
+            if why.starts_with("proof rejected") {
+                Refusal::Cheated(why)
+            } else {
+                Refusal::Failed(why)
+            }
+        })?;
         return Ok((answer, true));
     }
     Ok((answer, false))
