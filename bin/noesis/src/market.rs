@@ -138,6 +138,14 @@ pub async fn validator(args: ValidatorArgs) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || crate::ai::load(&model_args)).await??
     };
     let uid = ensure_registered(&rpc, &key, args.netuid).await?;
+    let row = rpc.call("noesis_neuron", json!([args.netuid, uid])).await?;
+    if row["stake"].as_str().is_none_or(|s| s == "0x0") {
+        eprintln!(
+            "warning: uid {uid} has no stake on subnet {}: its weights count for nothing until \
+             it stakes (noesis stake add --netuid {} --amount 10ether)",
+            args.netuid, args.netuid
+        );
+    }
     let validator = Arc::new(Validator::new(
         &args.signer.rpc.rpc,
         key,
