@@ -96,8 +96,8 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
             market.validator_uid
         );
         crate::say!("Gateway:   http://{}/v1  (OpenAI API)", market.gateway);
-        crate::say!("Dashboard: http://{local}/");
     }
+    crate::say!("Dashboard: http://{local}/");
     wait_for_shutdown().await;
     Ok(())
 }
