@@ -676,3 +676,37 @@ async fn requests_wait_in_line_up_to_the_queue_then_get_429() {
     let (status, _, _) = send(&app, short()).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_validator_serves_its_scoreboard_as_json() {
+    use noesis_roles::validator::{Validator, ValidatorConfig};
+    let key: PrivateKeySigner =
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+            .parse()
+            .unwrap();
+    let address = key.address();
+    let validator = Arc::new(Validator::new(
+        "http://127.0.0.1:9",
+        key,
+        engine(),
+        ValidatorConfig {
+            netuid: 4,
+            model_id: MODEL_ID.into(),
+            challenges: 2,
+            max_tokens: 16,
+            timeout: std::time::Duration::from_secs(5),
+            poll: std::time::Duration::from_secs(1),
+        },
+    ));
+    let app = noesis_roles::validator::router(validator);
+    let (status, _, body) = send(&app, Request::get("/scores").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let board: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(board["netuid"], 4);
+    assert_eq!(board["rounds"], 0);
+    assert_eq!(
+        board["hotkey"].as_str().unwrap().to_lowercase(),
+        format!("{address:#x}")
+    );
+    assert!(board["miners"].as_array().unwrap().is_empty());
+}
