@@ -1,14 +1,88 @@
-//! The checks of a miner's answer that the gateway and the validator share: the receipt
-//! is for exactly the request that was sent, signed by the miner's hotkey, receipts the
-//! text that was returned and names the subnet's model; and, on a sample or always, the
-//! proof of inference re-run on the real model.
+//! Asking a miner and checking its answer, as the gateway and the validator both do:
+//! [`ask_miner`] sends the request and applies [`check_answer`] (the receipt is for
+//! exactly the request that was sent, signed by the miner's hotkey, receipts the text
+//! that was returned and names the subnet's model); [`verify_proof`] re-runs the proof of
+//! inference on the real model (the gateway on a sample, the validator always).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use alloy_primitives::Address;
 use noesis_ai::proof::receipt::{ReceiptFile, Request as ReceiptRequest};
+use serde_json::Value;
 
+use crate::gateway::directory::MinerEndpoint;
 use crate::openai::ChatCompletion;
+
+/// A miner's answer whose receipt checked out.
+pub struct CheckedAnswer {
+    /// The chat completion as the miner sent it.
+    pub answer: ChatCompletion,
+    /// Its receipt, ready for [`verify_proof`].
+    pub receipt: ReceiptFile,
+    /// Seconds from sending the request to the end of the answer's body.
+    pub seconds: f64,
+}
+
+/// Why a miner's answer cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// It is at capacity (HTTP 429): ask again later.
+    Busy,
+    /// No usable answer: connection error, timeout, a cut-off body, an HTTP error.
+    Failed(String),
+    /// The body is not a chat completion.
+    Malformed(String),
+    /// The receipt does not match what was asked and answered (see [`check_answer`]).
+    Cheated(String),
+}
+
+/// Sends `request` (a chat-completions body) to `miner` and checks the answer against
+/// `expected` (see [`check_answer`]); `timeout` bounds the whole exchange.
+pub async fn ask_miner(
+    http: &reqwest::Client,
+    miner: &MinerEndpoint,
+    request: &Value,
+    expected: &ReceiptRequest,
+    model_sha256: Option<&str>,
+    timeout: Duration,
+) -> Result<CheckedAnswer, Refusal> {
+    let transport = |e: reqwest::Error, cut: bool| {
+        Refusal::Failed(if e.is_timeout() {
+            "timed out".into()
+        } else if cut {
+            format!("answer cut off: {e}")
+        } else {
+            format!("unreachable: {e}")
+        })
+    };
+    let started = Instant::now();
+    let response = http
+        .post(format!("{}/chat/completions", miner.url))
+        .json(request)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| transport(e, false))?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(|e| transport(e, true))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Err(Refusal::Busy);
+    }
+    if !status.is_success() {
+        return Err(Refusal::Failed(format!("HTTP {status}")));
+    }
+    let answer: ChatCompletion = serde_json::from_slice(&bytes)
+        .map_err(|e| Refusal::Malformed(format!("not a chat completion: {e}")))?;
+    let receipt =
+        check_answer(&answer, expected, miner.signer, model_sha256).map_err(Refusal::Cheated)?;
+    Ok(CheckedAnswer {
+        answer,
+        receipt,
+        seconds,
+    })
+}
 
 /// Checks `answer` from the miner whose hotkey's address is `signer` against the request
 /// `expected`; `model_sha256` (hex, no `0x`) is the model the subnet asks for, when known.

@@ -7,9 +7,10 @@
 //!   signature, signer = the miner's hotkey, request = the one sent — and on an error, a
 //!   timeout or a bad receipt tries another miner. The client gets the miner's answer with
 //!   its receipt (and `x-noesis-miner: <uid>`). With a verifier model, receipts must name
-//!   that model, and a configurable sample of proofs is re-run before answering. With `stream: true` the checked answer is
-//!   sent as server-sent events (the text in one chunk: the gateway streams only what it
-//!   has checked).
+//!   that model, and a configurable sample of proofs is re-run before answering; a miner
+//!   caught cheating gets no traffic for a while. With `stream: true` the checked answer
+//!   is sent as server-sent events (the text in one chunk: the gateway streams only what
+//!   it has checked).
 //!
 //! Errors in OpenAI's shape: unknown model 404, malformed request 400, no miner able to
 //! answer 503. The miner list is refreshed from the chain with [`Gateway::refresh`].
@@ -38,7 +39,7 @@ use tokio::sync::RwLock;
 
 pub use directory::{MinerEndpoint, discover, pick};
 
-use crate::check::{check_answer, verify_proof};
+use crate::check::{Refusal, ask_miner, verify_proof};
 use crate::openai::{
     ApiError, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, Delta,
     ModelObject, receipt_header,
@@ -352,7 +353,7 @@ async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
         };
         let uid = miner.uid;
         remaining.retain(|m| m.uid != uid);
-        match ask(gateway, miner, &raw, &expected).await {
+        let why = match ask(gateway, miner, &raw, &expected).await {
             Ok((mut answer, reverified)) => {
                 gateway.note(uid, Ok(()));
                 answer.noesis.miner_uid = Some(uid);
@@ -363,26 +364,25 @@ async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
                 }.to_string());
                 return respond(answer, uid, request.streaming(), request.include_usage());
             }
-            Err(Refusal::Busy) => busy.push(miner),
+            Err(Refusal::Busy) => {
+                busy.push(miner);
+                continue;
+            }
             Err(Refusal::Cheated(why)) => {
-                gateway.note(uid, Err(&why));
                 gateway.ban(uid);
                 tracing::warn!(uid, reason = %why, "gateway: miner caught cheating, banned");
-                tried.push(format!("uid {uid}: {why}"));
-                failures += 1;
-                if failures >= gateway.config.attempts.max(1) {
-                    break;
-                }
+                why
             }
-            Err(Refusal::Failed(why)) => {
-                gateway.note(uid, Err(&why));
+            Err(Refusal::Failed(why) | Refusal::Malformed(why)) => {
                 tracing::info!(uid, reason = %why, "gateway: miner failed, trying another");
-                tried.push(format!("uid {uid}: {why}"));
-                failures += 1;
-                if failures >= gateway.config.attempts.max(1) {
-                    break;
-                }
+                why
             }
+        };
+        gateway.note(uid, Err(&why));
+        tried.push(format!("uid {uid}: {why}"));
+        failures += 1;
+        if failures >= gateway.config.attempts.max(1) {
+            break;
         }
     }
     if !busy.is_empty() && tried.is_empty() {
@@ -399,23 +399,6 @@ async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
 /// Pause before asking busy miners again.
 const BUSY_PAUSE: Duration = Duration::from_millis(25);
 
-/// Why a miner's answer was not used.
-enum Refusal {
-    /// It was at capacity (429): ask again later.
-    Busy,
-    /// It failed: an error, a timeout, an answer that does not parse.
-    Failed(String),
-    /// Its answer is evidence of cheating: the receipt does not match what was asked and
-    /// answered, or the proof was rejected.
-    Cheated(String),
-}
-
-impl From<String> for Refusal {
-    fn from(why: String) -> Self {
-        Refusal::Failed(why)
-    }
-}
-
 fn no_miner(message: &str) -> ApiError {
     ApiError {
         status: StatusCode::SERVICE_UNAVAILABLE,
@@ -427,56 +410,38 @@ fn no_miner(message: &str) -> ApiError {
     }
 }
 
-/// Sends the request to one miner and checks its answer's receipt.
+/// Asks one miner and checks its answer; re-runs the proof on a sample.
 async fn ask(
     gateway: &Gateway,
     miner: &MinerEndpoint,
     request: &Value,
     expected: &ReceiptRequest,
 ) -> Result<(ChatCompletion, bool), Refusal> {
-    let response = gateway
-        .http
-        .post(format!("{}/chat/completions", miner.url))
-        .json(request)
-        .timeout(gateway.config.timeout)
-        .send()
-        .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                "timed out".to_string()
-            } else {
-                format!("unreachable: {e}")
-            }
-        })?;
-    let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| format!("answer cut off: {e}"))?;
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return Err(Refusal::Busy);
-    }
-    if !status.is_success() {
-        return Err(format!("HTTP {status}").into());
-    }
-    let answer: ChatCompletion =
-        serde_json::from_slice(&bytes).map_err(|e| format!("not a chat completion: {e}"))?;
-    let model = gateway.verifier.as_ref().map(|e| e.info.sha256.clone());
-    let file = check_answer(&answer, expected, miner.signer, model.as_deref())
-        .map_err(Refusal::Cheated)?;
+    let model = gateway.verifier.as_ref().map(|e| e.info.sha256.as_str());
+    let checked = ask_miner(
+        &gateway.http,
+        miner,
+        request,
+        expected,
+        model,
+        gateway.config.timeout,
+    )
+    .await?;
     if let Some(engine) = &gateway.verifier
         && rand::random::<u32>() % 1000 < gateway.config.verify_per_mille
     {
-        verify_proof(engine.clone(), file).await.map_err(|why| {
-            if why.starts_with("proof rejected") {
-                Refusal::Cheated(why)
-            } else {
-                Refusal::Failed(why)
-            }
-        })?;
-        return Ok((answer, true));
+        verify_proof(engine.clone(), checked.receipt)
+            .await
+            .map_err(|why| {
+                if why.starts_with("proof rejected") {
+                    Refusal::Cheated(why)
+                } else {
+                    Refusal::Failed(why)
+                }
+            })?;
+        return Ok((checked.answer, true));
     }
-    Ok((answer, false))
+    Ok((checked.answer, false))
 }
 
 fn respond(

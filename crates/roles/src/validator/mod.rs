@@ -10,7 +10,7 @@ pub mod challenge;
 pub mod score;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alloy_primitives::{Address, B256};
 use alloy_signer_local::PrivateKeySigner;
@@ -25,9 +25,9 @@ use serde_json::{Value, json};
 use std::sync::RwLock;
 
 use crate::chain::{WeightVector, commit_weights, hyperparameter, reveal_weights, set_weights};
-use crate::check::{check_answer, verify_proof};
+use crate::check::{Refusal, ask_miner, verify_proof};
 use crate::gateway::directory::{MinerEndpoint, announced, served_models};
-use crate::openai::{ChatCompletion, ChatCompletionRequest};
+use crate::openai::ChatCompletionRequest;
 use crate::rpc::RpcClient;
 use challenge::{challenge_request, challenge_seed};
 use score::{Outcome, Tally};
@@ -349,48 +349,27 @@ impl Validator {
             Ok(r) => r,
             Err(e) => return Outcome::Unreachable(format!("bad challenge (a bug): {e}")),
         };
-        let started = Instant::now();
-        let response = self
-            .http
-            .post(format!("{}/chat/completions", miner.url))
-            .json(&body)
-            .timeout(self.config.timeout)
-            .send()
-            .await;
-        let response = match response {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => return Outcome::Unreachable("timed out".into()),
-            Err(e) => return Outcome::Unreachable(format!("unreachable: {e}")),
-        };
-        let status = response.status();
-        let bytes = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) if e.is_timeout() => return Outcome::Unreachable("timed out".into()),
-            Err(e) => return Outcome::Unreachable(format!("answer cut off: {e}")),
-        };
-        let seconds = started.elapsed().as_secs_f64();
-        if !status.is_success() {
-            return Outcome::Unreachable(format!("HTTP {status}"));
-        }
-        let answer: ChatCompletion = match serde_json::from_slice(&bytes) {
-            Ok(a) => a,
-            Err(e) => return Outcome::Refused(format!("not a chat completion: {e}")),
-        };
-        let file = match check_answer(
-            &answer,
+        let checked = ask_miner(
+            &self.http,
+            miner,
+            &body,
             &expected,
-            miner.signer,
             Some(&self.engine.info.sha256),
-        ) {
-            Ok(file) => file,
-            Err(why) => return Outcome::Refused(why),
+            self.config.timeout,
+        )
+        .await;
+        let checked = match checked {
+            Ok(checked) => checked,
+            Err(Refusal::Busy) => return Outcome::Unreachable("HTTP 429 Too Many Requests".into()),
+            Err(Refusal::Failed(why)) => return Outcome::Unreachable(why),
+            Err(Refusal::Malformed(why) | Refusal::Cheated(why)) => return Outcome::Refused(why),
         };
-        if let Err(why) = verify_proof(self.engine.clone(), file).await {
+        if let Err(why) = verify_proof(self.engine.clone(), checked.receipt).await {
             return Outcome::Refused(why);
         }
         Outcome::Passed {
-            seconds,
-            tokens: answer.usage.completion_tokens,
+            seconds: checked.seconds,
+            tokens: checked.answer.usage.completion_tokens,
         }
     }
 }
