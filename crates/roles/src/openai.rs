@@ -401,6 +401,35 @@ pub struct ChatCompletionChunk {
     pub noesis: Option<NoesisExtension>,
 }
 
+impl ChatCompletionChunk {
+    /// The chunks that end a stream, after its last text: the chunk with `finish_reason`,
+    /// carrying `noesis` (its `choices` are not empty, so clients that read `choices[0]`
+    /// of every chunk keep working), then, when the client asked for it
+    /// (`stream_options.include_usage`), the usage chunk with empty `choices`, as OpenAI
+    /// sends it. `chunk` makes a chunk of this stream from its choices.
+    pub fn ending(
+        chunk: impl Fn(Vec<ChunkChoice>) -> Self,
+        finish_reason: Option<String>,
+        noesis: NoesisExtension,
+        usage: Usage,
+        include_usage: bool,
+    ) -> Vec<Self> {
+        let mut end = chunk(vec![ChunkChoice {
+            index: 0,
+            delta: Delta::default(),
+            finish_reason,
+        }]);
+        end.noesis = Some(noesis);
+        let mut chunks = vec![end];
+        if include_usage {
+            let mut last = chunk(Vec::new());
+            last.usage = Some(usage);
+            chunks.push(last);
+        }
+        chunks
+    }
+}
+
 /// A choice of a chunk.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChunkChoice {

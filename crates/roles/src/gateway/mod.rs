@@ -166,14 +166,15 @@ impl Gateway {
             .insert(uid, until);
     }
 
-    /// Seconds left of `uid`'s ban, if it is banned.
-    fn ban_left(&self, uid: u16) -> Option<u64> {
+    /// The miners banned now, with the seconds left of each ban (expired bans dropped).
+    fn bans(&self) -> std::collections::BTreeMap<u16, u64> {
         let now = tokio::time::Instant::now();
         let mut banned = self.banned.lock().unwrap_or_else(|e| e.into_inner());
         banned.retain(|_, until| *until > now);
         banned
-            .get(&uid)
-            .map(|until| (*until - now).as_secs().max(1))
+            .iter()
+            .map(|(uid, until)| (*uid, (*until - now).as_secs().max(1)))
+            .collect()
     }
 
     /// Refreshes every `period` until the process ends (errors are logged and retried).
@@ -272,6 +273,7 @@ async fn miner_records(State(gateway): State<Arc<Gateway>>) -> Response {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
+    let bans = gateway.bans();
     let rows: Vec<Value> = miners
         .iter()
         .map(|m| {
@@ -282,7 +284,7 @@ async fn miner_records(State(gateway): State<Arc<Gateway>>) -> Response {
                 "incentive": m.incentive,
                 "models": m.models,
                 "record": MinerRecord {
-                    banned_for_secs: gateway.ban_left(m.uid),
+                    banned_for_secs: bans.get(&m.uid).copied(),
                     ..record.get(&m.uid).cloned().unwrap_or_default()
                 },
             })
@@ -309,10 +311,11 @@ async fn route(gateway: &Gateway, body: &[u8]) -> Result<Response, ApiError> {
         .iter()
         .filter(|m| m.models.contains(&request.model))
         .collect();
+    let bans = gateway.bans();
     let serving: Vec<&MinerEndpoint> = listed
         .iter()
         .copied()
-        .filter(|m| gateway.ban_left(m.uid).is_none())
+        .filter(|m| !bans.contains_key(&m.uid))
         .collect();
     if serving.is_empty() && !listed.is_empty() {
         return Err(no_miner(
@@ -475,29 +478,21 @@ fn respond(
         .map(|c| c.message.content.clone())
         .unwrap_or_default();
     let finish = choice.map(|c| c.finish_reason.clone());
-    // As the miner streams: the receipt on the finish chunk, usage only when asked for.
-    let mut end = chunk(vec![ChunkChoice {
+    let mut chunks = vec![chunk(vec![ChunkChoice {
         index: 0,
-        delta: Delta::default(),
-        finish_reason: finish,
-    }]);
-    end.noesis = Some(answer.noesis.clone());
-    let mut chunks = vec![
-        chunk(vec![ChunkChoice {
-            index: 0,
-            delta: Delta {
-                role: Some("assistant".into()),
-                content: Some(text),
-            },
-            finish_reason: None,
-        }]),
-        end,
-    ];
-    if include_usage {
-        let mut last = chunk(Vec::new());
-        last.usage = Some(answer.usage);
-        chunks.push(last);
-    }
+        delta: Delta {
+            role: Some("assistant".into()),
+            content: Some(text),
+        },
+        finish_reason: None,
+    }])];
+    chunks.extend(ChatCompletionChunk::ending(
+        chunk,
+        finish,
+        answer.noesis.clone(),
+        answer.usage,
+        include_usage,
+    ));
     let events: Vec<Result<Event, Infallible>> = chunks
         .iter()
         .map(|c| Ok(Event::default().data(serde_json::to_string(c).unwrap_or_default())))

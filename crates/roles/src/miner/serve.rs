@@ -316,24 +316,18 @@ fn stream(
             }]))],
             StreamEvent::Done(result) => match *result {
                 Ok((generation, receipt)) => {
-                    // The receipt rides on the finish chunk, whose `choices` are not
-                    // empty (clients that read `choices[0]` of every chunk keep working);
-                    // the usage chunk (empty `choices`) only when asked for, as OpenAI.
-                    let mut end = chunk(vec![ChunkChoice {
-                        index: 0,
-                        delta: Delta::default(),
-                        finish_reason: Some(finish_reason(generation.finish).into()),
-                    }]);
                     let counts = usage(&receipt);
-                    end.noesis = Some(NoesisExtension::of(receipt));
-                    let mut events = vec![sse(&end)];
-                    if include_usage {
-                        let mut last = chunk(Vec::new());
-                        last.usage = Some(counts);
-                        events.push(sse(&last));
-                    }
-                    events.push(Event::default().data("[DONE]"));
-                    events
+                    ChatCompletionChunk::ending(
+                        &chunk,
+                        Some(finish_reason(generation.finish).into()),
+                        NoesisExtension::of(receipt),
+                        counts,
+                        include_usage,
+                    )
+                    .iter()
+                    .map(sse)
+                    .chain(std::iter::once(Event::default().data("[DONE]")))
+                    .collect()
                 }
                 // Headers are gone: the error travels as an event in OpenAI's shape.
                 Err(e) => vec![Event::default().data(e.body().to_string())],
