@@ -473,6 +473,11 @@ pub(crate) fn load(args: &ModelArgs) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
+/// [`load`] on a blocking thread, for the async commands.
+pub(crate) async fn load_async(args: ModelArgs) -> anyhow::Result<Engine> {
+    tokio::task::spawn_blocking(move || load(&args)).await?
+}
+
 fn signing_key(key: Option<&str>) -> anyhow::Result<PrivateKeySigner> {
     match key {
         Some(key) => key

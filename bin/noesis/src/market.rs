@@ -46,10 +46,7 @@ pub async fn run(args: MinerArgs) -> anyhow::Result<()> {
     let key = args.signer.signer()?;
     let rpc = RpcClient::new(&args.signer.rpc.rpc);
     let model = args.model.model.clone();
-    let engine = {
-        let model_args = args.model;
-        tokio::task::spawn_blocking(move || crate::ai::load(&model_args)).await??
-    };
+    let engine = crate::ai::load_async(args.model).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -133,10 +130,7 @@ pub async fn validator(args: ValidatorArgs) -> anyhow::Result<()> {
     let key = args.signer.signer()?;
     let rpc = RpcClient::new(&args.signer.rpc.rpc);
     let model_id = args.model.model.clone();
-    let engine = {
-        let model_args = args.model;
-        tokio::task::spawn_blocking(move || crate::ai::load(&model_args)).await??
-    };
+    let engine = crate::ai::load_async(args.model).await?;
     let uid = ensure_registered(&rpc, &key, args.netuid).await?;
     let row = rpc.call("noesis_neuron", json!([args.netuid, uid])).await?;
     if row["stake"].as_str().is_none_or(|s| s == "0x0") {
@@ -241,8 +235,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
     );
     let (datadir, threads) = (args.model.data.dir(), args.model.threads);
     let gateway = if verify_per_mille > 0 {
-        let model_args = args.model;
-        let engine = tokio::task::spawn_blocking(move || crate::ai::load(&model_args)).await??;
+        let engine = crate::ai::load_async(args.model).await?;
         gateway.with_verifier(Arc::new(engine))
     } else {
         gateway

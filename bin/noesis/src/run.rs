@@ -44,7 +44,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let addr = SocketAddr::new(args.http.http_addr, args.http.http_port);
     let validator: Arc<OnceLock<Arc<noesis_roles::validator::Validator>>> = Arc::default();
     let gateway_url: Arc<OnceLock<String>> = Arc::default();
-    let pages = dashboard_pages(&args, validator.clone(), gateway_url.clone());
+    let pages = dashboard_pages(&args, spec.chain_id, validator.clone(), gateway_url.clone());
     let (chain, local) = launch(&datadir, spec, mode, addr, signers, pages).await?;
 
     crate::say!("Noesis dev chain (chain id {})", chain.chain_id());
@@ -106,6 +106,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
 /// the gateway is) and `/validator.json` (the in-process validator's latest round).
 fn dashboard_pages(
     args: &DevArgs,
+    chain_id: u64,
     validator: Arc<OnceLock<Arc<noesis_roles::validator::Validator>>>,
     gateway_url: Arc<OnceLock<String>>,
 ) -> Vec<(&'static str, noesis_rpc::Page)> {
@@ -124,7 +125,7 @@ fn dashboard_pages(
                 "application/json",
                 Arc::new(move || {
                     serde_json::json!({
-                        "chainId": ChainSpec::dev().chain_id,
+                        "chainId": chain_id,
                         "netuids": [crate::devnet::NETUID],
                         "gateway": gateway_url.get(),
                         "model": model,
