@@ -11,14 +11,12 @@
 mod ai_common;
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{B256, Bytes, U256};
 use alloy_sol_types::SolEvent;
-use common::{dev_signer, free_port};
+use common::dev_signer;
 use noesis_execution::modules::subnets::{
     SUBNET_ADDRESS, interface::events::NeuronEmission, weights::epoch_index,
 };
@@ -27,63 +25,6 @@ use serde_json::{Value, json};
 
 const TEMPO: u64 = 10;
 const NETUID: u16 = 1;
-
-struct Dev {
-    child: Child,
-    rpc: String,
-    gateway: String,
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `noesis dev` with the market and waits for it to print where things listen.
-fn start_dev(datadir: &std::path::Path) -> Dev {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_noesis"))
-        .args(["dev", "--datadir"])
-        .arg(datadir)
-        .args(["--http-port", &port.to_string(), "--gateway-port", "0"])
-        .args(["--miners", "2", "--tempo", &TEMPO.to_string()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn noesis dev");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut gateway = None;
-    for line in lines.by_ref() {
-        let line = line.expect("read noesis dev's output");
-        if let Some(rest) = line.strip_prefix("Gateway:") {
-            gateway = rest.split_whitespace().next().map(str::to_string);
-        }
-        if line.starts_with("Dashboard:") {
-            break;
-        }
-    }
-    // Keep draining stdout so the node never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Dev {
-        child,
-        rpc: format!("http://127.0.0.1:{port}"),
-        gateway: gateway.expect("noesis dev printed no gateway address"),
-    }
-}
-
-fn rpc(url: &str, method: &str, params: Value) -> Value {
-    let body: Value = ureq::post(url)
-        .send_json(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-        .expect("JSON-RPC request")
-        .body_mut()
-        .read_json()
-        .expect("JSON-RPC answer");
-    assert!(body.get("error").is_none(), "{method}: {body}");
-    body["result"].clone()
-}
 
 fn get_json(url: &str) -> Value {
     ureq::get(url)
@@ -111,7 +52,17 @@ fn emission(n: &Value) -> U256 {
 #[test]
 fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = start_dev(dir.path());
+    let (dev, gateway) = common::DevNode::start_market(
+        dir.path(),
+        &[
+            "--gateway-port",
+            "0",
+            "--miners",
+            "2",
+            "--tempo",
+            &TEMPO.to_string(),
+        ],
+    );
 
     // The cheater: the perturbed model, receipts claiming the real model's hash.
     let mut engine = ai_common::adversary("perturbed-norm-1.02-L10");
@@ -119,7 +70,7 @@ fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let key = dev_signer(5);
     let cheater_uid = runtime.block_on(async {
-        let client = noesis_roles::rpc::RpcClient::new(&dev.rpc);
+        let client = noesis_roles::rpc::RpcClient::new(&dev.url);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let uid = noesis_roles::chain::ensure_registered(&client, &key, NETUID)
@@ -154,9 +105,9 @@ fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
         assert!(
             started.elapsed() < Duration::from_secs(400),
             "no verdict on the cheater in time; scores: {}",
-            get_json(&format!("{}/validator.json", dev.rpc))
+            get_json(&format!("{}/validator.json", dev.url))
         );
-        let board = get_json(&format!("{}/validator.json", dev.rpc));
+        let board = get_json(&format!("{}/validator.json", dev.url));
         let lines = board["miners"].as_array().cloned().unwrap_or_default();
         if rejected_in.is_none()
             && let Some(line) = lines.iter().find(|l| l["uid"] == json!(cheater_uid))
@@ -168,14 +119,7 @@ fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
             rejected_in = board["epoch"].as_u64();
         }
         if let Some(epoch) = rejected_in {
-            let head = u64::from_str_radix(
-                rpc(&dev.rpc, "eth_blockNumber", json!([]))
-                    .as_str()
-                    .unwrap()[2..]
-                    .trim(),
-                16,
-            )
-            .unwrap();
+            let head = dev.quantity("eth_blockNumber", json!([])) as u64;
             if epoch_index(NETUID, TEMPO, head) >= epoch + 2 {
                 // Honest lines accepted and weighted in the latest round.
                 let accepted: Vec<u16> = lines
@@ -191,7 +135,7 @@ fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
         std::thread::sleep(Duration::from_secs(2));
     }
 
-    let metagraph = rpc(&dev.rpc, "noesis_metagraph", json!([NETUID]));
+    let metagraph = dev.call("noesis_metagraph", json!([NETUID]));
     let cheater = neuron(&metagraph, cheater_uid);
     assert_eq!(cheater["incentive"], 0, "{cheater}");
     assert_eq!(emission(&cheater), U256::ZERO, "{cheater}");
@@ -202,8 +146,7 @@ fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
     }
 
     // The same through the events of the latest epoch block.
-    let logs = rpc(
-        &dev.rpc,
+    let logs = dev.call(
         "eth_getLogs",
         json!([{"fromBlock": "0x0", "toBlock": "latest", "address": SUBNET_ADDRESS,
                 "topics": [NeuronEmission::SIGNATURE_HASH]}]),
@@ -239,7 +182,7 @@ fn the_validator_zeroes_a_cheating_miner_and_the_honest_ones_earn() {
     // The gateway now routes by incentive: the cheater gets no traffic.
     std::thread::sleep(Duration::from_secs(3));
     for _ in 0..4 {
-        let answer: Value = ureq::post(&format!("{}/chat/completions", dev.gateway))
+        let answer: Value = ureq::post(&format!("{}/chat/completions", gateway))
             .send_json(json!({
                 "model": noesis_ai::models::DEFAULT_MODEL,
                 "messages": [{"role": "user", "content": "Name a colour."}],

@@ -149,8 +149,9 @@ fn the_gateway_routes_to_honest_miners_and_survives_faults() {
     assert!(created.status.success(), "{created:?}");
     let netuid = serde_json::from_slice::<Value>(&created.stdout).unwrap()["netuid"].to_string();
     let (port_a, port_b) = (free_port(), free_port());
-    let (mut a, _) = start_miner(&node.url, &netuid, 3, port_a);
-    let (mut b, _) = start_miner(&node.url, &netuid, 4, port_b);
+    let (mut a, a_line) = start_miner(&node.url, &netuid, 3, port_a);
+    let (mut b, b_line) = start_miner(&node.url, &netuid, 4, port_b);
+    let honest_uids = [a_line["uid"].clone(), b_line["uid"].clone()];
     // Key 5 (from a key file) registers and announces miner A's endpoint: its answers are
     // signed by key 3.
     let keyfile = dir.path().join("impostor.key");
@@ -189,13 +190,14 @@ fn the_gateway_routes_to_honest_miners_and_survives_faults() {
     let metagraph = node.call("noesis_metagraph", json!([netuid.parse::<u16>().unwrap()]));
     let impostor_hotkey = format!("{:#x}", dev_signer(5).address().into_word());
     // The impostor is a registered miner with an endpoint.
-    metagraph["neurons"]
+    let impostor_uid = metagraph["neurons"]
         .as_array()
         .unwrap()
         .iter()
         .find(|n| n["hotkey"].as_str() == Some(impostor_hotkey.as_str()))
         .filter(|n| n["axon"]["port"] == port_a)
-        .expect("the impostor's uid, announcing miner A's port");
+        .expect("the impostor's uid, announcing miner A's port")["uid"]
+        .clone();
 
     let question = |seed: u64| {
         json!({
@@ -233,16 +235,11 @@ fn the_gateway_routes_to_honest_miners_and_survives_faults() {
         let (status, answer) = ask(gateway_port, question(seed));
         assert_eq!(status, 200, "{answer}");
         let receipt = &answer["noesis"]["receipt"];
-        let signer = receipt["receipt"]["signer"]
-            .as_str()
-            .unwrap()
-            .to_lowercase();
-        assert_ne!(
-            signer,
-            format!("{:#x}", dev_signer(5).address()),
-            "an answer attributed to the impostor"
-        );
-        answered_by.insert(signer);
+        // The impostor's answers are miner A's (signed by key 3): the gateway must never
+        // return one as the impostor's uid.
+        let uid = answer["noesis"]["miner_uid"].clone();
+        assert_ne!(uid, impostor_uid, "an answer attributed to the impostor");
+        answered_by.insert(uid.to_string());
         if seed == 0 {
             let path = dir.path().join("gateway-receipt.json");
             std::fs::write(&path, receipt.to_string()).unwrap();
@@ -260,7 +257,12 @@ fn the_gateway_routes_to_honest_miners_and_survives_faults() {
             .contains("not by the miner's hotkey"),
         "{impostor}"
     );
-    assert!(!answered_by.is_empty());
+    let honest: std::collections::BTreeSet<String> =
+        honest_uids.iter().map(Value::to_string).collect();
+    assert!(
+        answered_by.is_subset(&honest),
+        "{answered_by:?} ⊄ {honest:?}"
+    );
 
     // Errors in OpenAI's shape.
     let (status, body) = ask(

@@ -37,21 +37,58 @@ async fn listen(miner: Arc<Miner>) -> String {
     url
 }
 
+/// The key the test miners sign with (dev account 2).
+fn miner_key() -> PrivateKeySigner {
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+        .parse()
+        .unwrap()
+}
+
+fn config(slots: usize, queue: usize, retry_after_secs: u64) -> MinerConfig {
+    MinerConfig {
+        model_id: MODEL_ID.into(),
+        slots,
+        queue,
+        retry_after_secs,
+    }
+}
+
+/// A miner on the real model with `slots` and no line (a busy one says 429 at once).
 fn miner(slots: usize) -> Arc<Miner> {
-    let key: PrivateKeySigner =
-        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-            .parse()
-            .unwrap();
-    Arc::new(Miner::new(
-        engine(),
-        key,
-        MinerConfig {
-            model_id: MODEL_ID.into(),
-            slots,
-            queue: 0,
-            retry_after_secs: 2,
+    Arc::new(Miner::new(engine(), miner_key(), config(slots, 0, 2)))
+}
+
+/// A gateway (no chain behind it: tests set its miners) with these limits.
+fn gateway(
+    attempts: usize,
+    timeout: std::time::Duration,
+    verify_per_mille: u32,
+) -> noesis_roles::gateway::Gateway {
+    noesis_roles::gateway::Gateway::new(
+        "http://127.0.0.1:9",
+        noesis_roles::gateway::GatewayConfig {
+            netuid: 1,
+            attempts,
+            timeout,
+            discovery_timeout: std::time::Duration::from_secs(1),
+            verify_per_mille,
+            ban: std::time::Duration::from_secs(600),
         },
-    ))
+    )
+}
+
+/// The JSON chunks of a server-sent-events body, which must end with `[DONE]`.
+fn sse_chunks(body: &[u8]) -> Vec<Value> {
+    let body = std::str::from_utf8(body).unwrap();
+    let data: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(data.last(), Some(&"[DONE]"), "{body}");
+    data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
 }
 
 fn post(body: Value) -> Request<Body> {
@@ -142,16 +179,7 @@ async fn a_stream_adds_up_to_the_receipted_answer() {
             .unwrap()
             .starts_with("text/event-stream")
     );
-    let body = String::from_utf8(body).unwrap();
-    let data: Vec<&str> = body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .collect();
-    assert_eq!(data.last(), Some(&"[DONE]"), "{body}");
-    let chunks: Vec<Value> = data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    let chunks = sse_chunks(&body);
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let text: String = chunks
         .iter()
@@ -170,7 +198,10 @@ async fn a_stream_adds_up_to_the_receipted_answer() {
             .all(|c| c["choices"].as_array().unwrap().len() == 1)
     );
     let finish = rest.last().unwrap();
-    assert!(finish["choices"][0]["finish_reason"].is_string(), "{body}");
+    assert!(
+        finish["choices"][0]["finish_reason"].is_string(),
+        "{chunks:?}"
+    );
     let receipt: ReceiptFile = serde_json::from_value(finish["noesis"]["receipt"].clone()).unwrap();
     assert_eq!(receipt.output.text, text);
     assert_eq!(
@@ -190,22 +221,16 @@ async fn a_stream_adds_up_to_the_receipted_answer() {
         })),
     )
     .await;
-    let body = String::from_utf8(body).unwrap();
-    let chunks: Vec<Value> = body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    let chunks = sse_chunks(&body);
     assert!(
         chunks
             .iter()
             .all(|c| c["choices"].as_array().unwrap().len() == 1 && c.get("usage").is_none()),
-        "{body}"
+        "{chunks:?}"
     );
     assert!(
         chunks.last().unwrap()["noesis"]["receipt"].is_object(),
-        "{body}"
+        "{chunks:?}"
     );
 }
 
@@ -387,7 +412,7 @@ async fn a_full_server_says_429_with_retry_after_instead_of_hanging() {
 /// catches it, and the client only ever gets the honest miner's answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_re_verifies_proofs_and_routes_around_a_lying_miner() {
-    use noesis_roles::gateway::{Gateway, GatewayConfig, MinerEndpoint};
+    use noesis_roles::gateway::MinerEndpoint;
     let mut cheat = adversary("perturbed-rerandom-L15");
     cheat.info.sha256 = engine().info.sha256.clone();
     let cheat_key: PrivateKeySigner =
@@ -397,12 +422,7 @@ async fn the_gateway_re_verifies_proofs_and_routes_around_a_lying_miner() {
     let cheater = Arc::new(Miner::new(
         Arc::new(cheat),
         cheat_key.clone(),
-        MinerConfig {
-            model_id: MODEL_ID.into(),
-            slots: 2,
-            queue: 0,
-            retry_after_secs: 1,
-        },
+        config(2, 0, 1),
     ));
     let honest = miner(2);
     let endpoints = vec![
@@ -421,18 +441,7 @@ async fn the_gateway_re_verifies_proofs_and_routes_around_a_lying_miner() {
             models: vec![MODEL_ID.into()],
         },
     ];
-    let gateway = Gateway::new(
-        "http://127.0.0.1:9",
-        GatewayConfig {
-            netuid: 1,
-            attempts: 2,
-            timeout: std::time::Duration::from_secs(60),
-            discovery_timeout: std::time::Duration::from_secs(1),
-            verify_per_mille: 1000,
-            ban: std::time::Duration::from_secs(600),
-        },
-    )
-    .with_verifier(engine());
+    let gateway = gateway(2, std::time::Duration::from_secs(60), 1000).with_verifier(engine());
     gateway.set_miners(endpoints).await;
     let app = noesis_roles::gateway::router(Arc::new(gateway));
     for seed in 0..6 {
@@ -479,21 +488,11 @@ async fn the_gateway_re_verifies_proofs_and_routes_around_a_lying_miner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_gateway_waits_for_a_busy_miner_instead_of_failing() {
-    use noesis_roles::gateway::{Gateway, GatewayConfig, MinerEndpoint};
+    use noesis_roles::gateway::MinerEndpoint;
     // One miner, one slot, four clients at once: the miner says 429 to all but one, and
     // the gateway asks again until each has its answer.
     let only = miner(1);
-    let gateway = Gateway::new(
-        "http://127.0.0.1:9",
-        GatewayConfig {
-            netuid: 1,
-            attempts: 2,
-            timeout: std::time::Duration::from_secs(120),
-            discovery_timeout: std::time::Duration::from_secs(1),
-            verify_per_mille: 0,
-            ban: std::time::Duration::from_secs(600),
-        },
-    );
+    let gateway = gateway(2, std::time::Duration::from_secs(120), 0);
     gateway
         .set_miners(vec![MinerEndpoint {
             uid: 3,
@@ -544,7 +543,7 @@ async fn dies_mid_answer() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_gateway_answers_from_another_miner_when_one_dies_mid_answer_or_is_too_slow() {
-    use noesis_roles::gateway::{Gateway, GatewayConfig, MinerEndpoint};
+    use noesis_roles::gateway::MinerEndpoint;
     let honest = miner(2);
     let signer = honest.signer();
     // The slow miner runs the real model but waits 4 s before every answer.
@@ -565,17 +564,7 @@ async fn the_gateway_answers_from_another_miner_when_one_dies_mid_answer_or_is_t
         models: vec![MODEL_ID.into()],
     };
     // The faulty miners hold nearly all the incentive, so they are tried first.
-    let gateway = Arc::new(Gateway::new(
-        "http://127.0.0.1:9",
-        GatewayConfig {
-            netuid: 1,
-            attempts: 3,
-            timeout: std::time::Duration::from_millis(1500),
-            discovery_timeout: std::time::Duration::from_secs(1),
-            verify_per_mille: 0,
-            ban: std::time::Duration::from_secs(600),
-        },
-    ));
+    let gateway = Arc::new(gateway(3, std::time::Duration::from_millis(1500), 0));
     gateway
         .set_miners(vec![
             endpoint(1, dies_mid_answer().await, 30000),
@@ -624,20 +613,7 @@ async fn the_gateway_answers_from_another_miner_when_one_dies_mid_answer_or_is_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_wait_in_line_up_to_the_queue_then_get_429() {
-    let key: PrivateKeySigner =
-        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-            .parse()
-            .unwrap();
-    let app = router(Arc::new(Miner::new(
-        engine(),
-        key,
-        MinerConfig {
-            model_id: MODEL_ID.into(),
-            slots: 1,
-            queue: 1,
-            retry_after_secs: 1,
-        },
-    )));
+    let app = router(Arc::new(Miner::new(engine(), miner_key(), config(1, 1, 1))));
     // A stream holds the only slot while its body is not read.
     let long = app
         .clone()
@@ -680,10 +656,7 @@ async fn requests_wait_in_line_up_to_the_queue_then_get_429() {
 #[tokio::test]
 async fn the_validator_serves_its_scoreboard_as_json() {
     use noesis_roles::validator::{Validator, ValidatorConfig};
-    let key: PrivateKeySigner =
-        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-            .parse()
-            .unwrap();
+    let key = miner_key();
     let address = key.address();
     let validator = Arc::new(Validator::new(
         "http://127.0.0.1:9",

@@ -37,25 +37,10 @@ pub struct DevNode {
 }
 
 impl DevNode {
-    /// Starts `noesis dev` on `datadir` and waits until it answers.
+    /// Starts `noesis dev --no-ai` (the chain alone) on `datadir` and waits until it
+    /// answers.
     pub fn start(datadir: &Path, extra: &[&str]) -> DevNode {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_noesis"))
-            .args(["dev", "--no-ai", "--datadir"])
-            .arg(datadir)
-            .args(["--http-port", &port.to_string()])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn noesis");
-        let node = DevNode {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            port,
-            datadir: datadir.to_path_buf(),
-        };
+        let node = Self::spawn(datadir, &[&["--no-ai"], extra].concat(), Stdio::null());
         let started = Instant::now();
         while node.try_call("eth_chainId", json!([])).is_err() {
             assert!(
@@ -65,6 +50,49 @@ impl DevNode {
             std::thread::sleep(Duration::from_millis(50));
         }
         node
+    }
+
+    /// Starts `noesis dev` with its market (subnet 1, miners, validator, gateway) on
+    /// `datadir` and waits until it prints where everything listens; returns the node and
+    /// the gateway's OpenAI base URL.
+    pub fn start_market(datadir: &Path, extra: &[&str]) -> (DevNode, String) {
+        use std::io::{BufRead, BufReader};
+        let mut node = Self::spawn(datadir, extra, Stdio::piped());
+        let mut lines = BufReader::new(node.child.stdout.take().expect("stdout")).lines();
+        let mut gateway = None;
+        for line in lines.by_ref() {
+            let line = line.expect("read noesis dev's output");
+            if let Some(rest) = line.strip_prefix("Gateway:") {
+                gateway = rest.split_whitespace().next().map(str::to_string);
+            }
+            if line.starts_with("Dashboard:") {
+                break;
+            }
+        }
+        // Keep draining stdout so the node never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let gateway = gateway.expect("noesis dev printed no gateway address");
+        (node, gateway)
+    }
+
+    fn spawn(datadir: &Path, extra: &[&str], stdout: Stdio) -> DevNode {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_noesis"))
+            .args(["dev", "--datadir"])
+            .arg(datadir)
+            .args(["--http-port", &port.to_string()])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(stdout)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn noesis");
+        DevNode {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            datadir: datadir.to_path_buf(),
+        }
     }
 
     /// Sends a JSON-RPC request; returns the raw response object.
