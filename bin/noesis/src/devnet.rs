@@ -13,11 +13,11 @@ use alloy_signer_local::PrivateKeySigner;
 use anyhow::Context;
 use noesis_ai::models;
 use noesis_execution::modules::subnets::{
-    SUBNET_ADDRESS, hotkey_of,
-    interface::{INoesisSubnets, ISubnet},
-    state::Param,
+    SUBNET_ADDRESS, hotkey_of, interface::INoesisSubnets, state::Param,
 };
-use noesis_roles::chain::{add_stake, send_call, set_hyperparameter, view};
+use noesis_roles::chain::{
+    SubnetIdentity, add_stake, create_subnet, send_call, set_hyperparameter, view,
+};
 use noesis_roles::gateway::{Gateway, GatewayConfig};
 use noesis_roles::miner::{Miner, MinerConfig};
 use noesis_roles::rpc::RpcClient;
@@ -112,28 +112,22 @@ pub async fn start(
     // Subnet 1, owned by dev account 0, created once per chain.
     let count = view(&rpc, SUBNET_ADDRESS, INoesisSubnets::networkCountCall {}).await?;
     if count < NETUID {
-        let lock = view(&rpc, SUBNET_ADDRESS, INoesisSubnets::getLockCostCall {}).await?;
-        let call = ISubnet::registerNetwork_1Call {
-            hotkey: hotkey_of(owner.address()),
-            subnetName: "text-generation".into(),
-            githubRepo: String::new(),
-            subnetContact: String::new(),
-            subnetUrl: String::new(),
-            discord: String::new(),
+        let identity = SubnetIdentity {
+            name: "text-generation".into(),
             description: format!("Verified chat completions with {model_id}"),
-            additional: String::new(),
         };
-        send_call(
+        create_subnet(&rpc, &owner, hotkey_of(owner.address()), Some(identity))
+            .await
+            .context("cannot create subnet 1")?;
+        set_hyperparameter(
             &rpc,
             &owner,
-            SUBNET_ADDRESS,
-            lock,
-            alloy_sol_types::SolCall::abi_encode(&call),
+            NETUID,
+            Param::Tempo,
+            U256::from(options.tempo),
         )
-        .await
-        .context("cannot create subnet 1")?;
-        set_hyperparameter(&rpc, &owner, NETUID, Param::Tempo, options.tempo).await?;
-        set_hyperparameter(&rpc, &owner, NETUID, Param::WeightsRateLimit, 0).await?;
+        .await?;
+        set_hyperparameter(&rpc, &owner, NETUID, Param::WeightsRateLimit, U256::ZERO).await?;
     }
 
     // Miners: dev accounts 1..=N, funded from account 0 beyond the ten of genesis.
@@ -187,7 +181,8 @@ pub async fn start(
     )
     .await?;
     if staked.is_zero() {
-        add_stake(&rpc, &owner, NETUID, parse_amount("100ether")?).await?;
+        let (hotkey, amount) = (hotkey_of(owner.address()), parse_amount("100ether")?);
+        add_stake(&rpc, &owner, hotkey, NETUID, amount, U256::MAX, false).await?;
     }
     let validator = Arc::new(Validator::new(
         rpc_url,

@@ -6,10 +6,9 @@ use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::SolCall;
 use anyhow::{Context, bail};
 use noesis_execution::modules::subnets::{
-    NEURON_ADDRESS, STAKING_ADDRESS, SUBNET_ADDRESS, hotkey_of,
-    interface::{INeuron, INoesisSubnets, ISubnet},
+    STAKING_ADDRESS, SUBNET_ADDRESS, hotkey_of,
+    interface::INoesisSubnets,
     state::{PARAMS, Param},
-    weights::commit_hash,
 };
 use serde_json::{Value, json};
 
@@ -54,15 +53,10 @@ pub async fn subnet(command: SubnetCommand) -> anyhow::Result<()> {
         SubnetCommand::Create { hotkey, signer } => {
             let rpc = RpcClient::new(&signer.rpc.rpc);
             let key = signer.signer()?;
-            let lock = view(&rpc, SUBNET_ADDRESS, INoesisSubnets::getLockCostCall {}).await?;
-            let call = ISubnet::registerNetwork_0Call {
-                hotkey: hotkey_or_own(hotkey, &key),
-            };
-            let receipt = send_call(&rpc, &key, SUBNET_ADDRESS, lock, call.abi_encode()).await?;
-            let netuid = view(&rpc, SUBNET_ADDRESS, INoesisSubnets::networkCountCall {}).await?;
+            let created = create_subnet(&rpc, &key, hotkey_or_own(hotkey, &key), None).await?;
             say!(
                 "{}",
-                json!({"netuid": netuid, "lockCost": lock.to_string(), "transaction": receipt["transactionHash"]})
+                json!({"netuid": created.netuid, "lockCost": created.lock_cost.to_string(), "transaction": created.receipt["transactionHash"]})
             );
             Ok(())
         }
@@ -108,12 +102,7 @@ pub async fn subnet(command: SubnetCommand) -> anyhow::Result<()> {
         } => {
             let rpc = RpcClient::new(&signer.rpc.rpc);
             let key = signer.signer()?;
-            let call = INoesisSubnets::setHyperparameterCall {
-                netuid,
-                param: param_by_name(&param)? as u8,
-                value,
-            };
-            send_call(&rpc, &key, SUBNET_ADDRESS, U256::ZERO, call.abi_encode()).await?;
+            set_hyperparameter(&rpc, &key, netuid, param_by_name(&param)?, value).await?;
             say!("{}", json!({"netuid": netuid, param: value.to_string()}));
             Ok(())
         }
@@ -126,7 +115,10 @@ pub async fn subnet(command: SubnetCommand) -> anyhow::Result<()> {
     }
 }
 
-use noesis_roles::chain::{register, serve_axon, view};
+use noesis_roles::chain::{
+    WeightVector, add_stake, commit_weights, create_subnet, register, reveal_weights, serve_axon,
+    set_hyperparameter, set_weights, view,
+};
 
 /// `noesis neuron …`.
 pub async fn neuron(command: NeuronCommand) -> anyhow::Result<()> {
@@ -169,14 +161,17 @@ pub async fn stake(command: StakeCommand) -> anyhow::Result<()> {
         } => {
             let rpc = RpcClient::new(&signer.rpc.rpc);
             let key = signer.signer()?;
-            let call = INoesisSubnets::addStakeWeiCall {
-                hotkey: hotkey_or_own(hotkey, &key),
-                netuid,
-                limitPrice: limit_price.unwrap_or(U256::MAX),
-                allowPartial: allow_partial,
-            };
             let value = parse_amount(&amount)?;
-            send_call(&rpc, &key, STAKING_ADDRESS, value, call.abi_encode()).await?;
+            add_stake(
+                &rpc,
+                &key,
+                hotkey_or_own(hotkey, &key),
+                netuid,
+                value,
+                limit_price.unwrap_or(U256::MAX),
+                allow_partial,
+            )
+            .await?;
             say!("{}", json!({"netuid": netuid, "staked": value.to_string()}));
             Ok(())
         }
@@ -224,43 +219,23 @@ pub async fn weights(command: WeightsCommand) -> anyhow::Result<()> {
     let rpc = RpcClient::new(&args.signer.rpc.rpc);
     let key = args.signer.signer()?;
     let netuid = args.netuid;
-    let (uids, values, salt) = (args.uids.clone(), args.weights.clone(), args.salt.clone());
-    let data = match &command {
-        WeightsCommand::Set(_) => INeuron::setWeightsCall {
-            netuid,
-            dests: uids,
-            weights: values,
-            versionKey: args.version_key,
-        }
-        .abi_encode(),
+    let weights = WeightVector {
+        uids: args.uids.clone(),
+        values: args.weights.clone(),
+        version_key: args.version_key,
+    };
+    match &command {
+        WeightsCommand::Set(_) => set_weights(&rpc, &key, netuid, &weights).await?,
         WeightsCommand::Commit(_) => {
-            if salt.is_empty() {
+            if args.salt.is_empty() {
                 bail!("--salt is required to commit (keep it: the reveal needs the same salt)");
             }
-            let hash = commit_hash(
-                key.address(),
-                netuid,
-                &uids,
-                &values,
-                &salt,
-                args.version_key,
-            );
-            INeuron::commitWeightsCall {
-                netuid,
-                commitHash: hash,
-            }
-            .abi_encode()
+            commit_weights(&rpc, &key, netuid, &weights, &args.salt).await?;
         }
-        WeightsCommand::Reveal(_) => INeuron::revealWeightsCall {
-            netuid,
-            uids,
-            values,
-            salt,
-            versionKey: args.version_key,
+        WeightsCommand::Reveal(_) => {
+            reveal_weights(&rpc, &key, netuid, &weights, &args.salt).await?;
         }
-        .abi_encode(),
-    };
-    send_call(&rpc, &key, NEURON_ADDRESS, U256::ZERO, data).await?;
+    }
     say!("{}", json!({"netuid": netuid, "weights": name}));
     Ok(())
 }

@@ -229,16 +229,30 @@ fn the_validator_scores_slow_impostor_and_dead_miners_down() {
     let (honest, slow, impostor, dead, validator) = runtime.block_on(async {
         let client = noesis_roles::rpc::RpcClient::new(&url);
         let owner = dev_signer(0);
-        let netuid = create_subnet(&client, &owner).await.unwrap();
-        set_hyperparameter(&client, &owner, netuid, Param::Tempo, 4)
+        let netuid = create_subnet(
+            &client,
+            &owner,
+            noesis_execution::modules::subnets::hotkey_of(owner.address()),
+            None,
+        )
+        .await
+        .unwrap()
+        .netuid;
+        set_hyperparameter(&client, &owner, netuid, Param::Tempo, U256::from(4u64))
             .await
             .unwrap();
-        set_hyperparameter(&client, &owner, netuid, Param::WeightsRateLimit, 0)
+        set_hyperparameter(&client, &owner, netuid, Param::WeightsRateLimit, U256::ZERO)
             .await
             .unwrap();
-        set_hyperparameter(&client, &owner, netuid, Param::CommitRevealEnabled, 0)
-            .await
-            .unwrap();
+        set_hyperparameter(
+            &client,
+            &owner,
+            netuid,
+            Param::CommitRevealEnabled,
+            U256::ZERO,
+        )
+        .await
+        .unwrap();
         let miner = |key: alloy_signer_local::PrivateKeySigner| {
             noesis_roles::miner::router(Arc::new(Miner::new(
                 engine.clone(),
@@ -281,8 +295,11 @@ fn the_validator_scores_slow_impostor_and_dead_miners_down() {
         add_stake(
             &client,
             &owner,
+            noesis_execution::modules::subnets::hotkey_of(owner.address()),
             netuid,
             U256::from(10u64).pow(U256::from(19)),
+            U256::MAX,
+            false,
         )
         .await
         .unwrap();

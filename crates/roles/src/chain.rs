@@ -172,14 +172,54 @@ pub async fn serve_axon(
     Ok(())
 }
 
-/// Creates a subnet owned by the signer (paying the lock cost); returns its netuid.
-pub async fn create_subnet(rpc: &RpcClient, key: &PrivateKeySigner) -> anyhow::Result<u16> {
-    let lock = view(rpc, SUBNET_ADDRESS, INoesisSubnets::getLockCostCall {}).await?;
-    let call = ISubnet::registerNetwork_0Call {
-        hotkey: hotkey_of(key.address()),
+/// What a subnet is called and what it is for (`registerNetwork`'s identity fields).
+pub struct SubnetIdentity {
+    /// `subnetName`.
+    pub name: String,
+    /// `description`.
+    pub description: String,
+}
+
+/// A subnet just created.
+pub struct NewSubnet {
+    /// Its netuid.
+    pub netuid: u16,
+    /// The lock cost paid, wei.
+    pub lock_cost: U256,
+    /// The creating transaction's receipt.
+    pub receipt: Value,
+}
+
+/// Creates a subnet owned by the signer with `hotkey` as its owner hotkey, paying the
+/// current lock cost; with `identity`, its name and description are recorded too.
+pub async fn create_subnet(
+    rpc: &RpcClient,
+    key: &PrivateKeySigner,
+    hotkey: B256,
+    identity: Option<SubnetIdentity>,
+) -> anyhow::Result<NewSubnet> {
+    let lock_cost = view(rpc, SUBNET_ADDRESS, INoesisSubnets::getLockCostCall {}).await?;
+    let data = match identity {
+        None => ISubnet::registerNetwork_0Call { hotkey }.abi_encode(),
+        Some(identity) => ISubnet::registerNetwork_1Call {
+            hotkey,
+            subnetName: identity.name,
+            githubRepo: String::new(),
+            subnetContact: String::new(),
+            subnetUrl: String::new(),
+            discord: String::new(),
+            description: identity.description,
+            additional: String::new(),
+        }
+        .abi_encode(),
     };
-    send_call(rpc, key, SUBNET_ADDRESS, lock, call.abi_encode()).await?;
-    view(rpc, SUBNET_ADDRESS, INoesisSubnets::networkCountCall {}).await
+    let receipt = send_call(rpc, key, SUBNET_ADDRESS, lock_cost, data).await?;
+    let netuid = view(rpc, SUBNET_ADDRESS, INoesisSubnets::networkCountCall {}).await?;
+    Ok(NewSubnet {
+        netuid,
+        lock_cost,
+        receipt,
+    })
 }
 
 /// Reads a hyperparameter of `netuid`.
@@ -197,29 +237,34 @@ pub async fn set_hyperparameter(
     key: &PrivateKeySigner,
     netuid: u16,
     param: Param,
-    value: u64,
+    value: U256,
 ) -> anyhow::Result<()> {
     let call = INoesisSubnets::setHyperparameterCall {
         netuid,
         param: param as u8,
-        value: U256::from(value),
+        value,
     };
     send_call(rpc, key, SUBNET_ADDRESS, U256::ZERO, call.abi_encode()).await?;
     Ok(())
 }
 
-/// Stakes `amount` wei of the signer's native on its own hotkey on `netuid`.
+/// Stakes `amount` wei of the signer's native on `hotkey` on `netuid` through the
+/// subnet's pool, at a price no worse than `limit_price` (wei per alpha, scaled by 1e18;
+/// `U256::MAX` for none), all or nothing unless `allow_partial`.
 pub async fn add_stake(
     rpc: &RpcClient,
     key: &PrivateKeySigner,
+    hotkey: B256,
     netuid: u16,
     amount: U256,
+    limit_price: U256,
+    allow_partial: bool,
 ) -> anyhow::Result<()> {
     let call = INoesisSubnets::addStakeWeiCall {
-        hotkey: hotkey_of(key.address()),
+        hotkey,
         netuid,
-        limitPrice: U256::MAX,
-        allowPartial: false,
+        limitPrice: limit_price,
+        allowPartial: allow_partial,
     };
     send_call(rpc, key, STAKING_ADDRESS, amount, call.abi_encode()).await?;
     Ok(())
