@@ -1,23 +1,23 @@
 //! The chain: store + mempool + block production, and the read API the RPC uses.
 //!
-//! Block production is one function, [`Chain::produce_block`], driven by the dev
-//! sealer (automine or interval). Only one block is produced at a time.
+//! Blocks are built, verified and committed by the executor ([`crate::executor`]):
+//! a consensus engine drives its three steps, the dev sealer (automine or interval)
+//! drives [`Chain::produce_block`], which is two of them. Only one block is built,
+//! verified or committed at a time.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, VecDeque},
+    collections::{BTreeMap, VecDeque},
     path::Path,
     sync::Arc,
-    time::Instant,
 };
 
 use alloy_consensus::{
-    EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, Transaction, TxEnvelope, TxReceipt,
-    proofs::{calculate_receipt_root, calculate_transaction_root},
+    EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, Transaction, TxEnvelope,
     transaction::SignerRecoverable,
 };
 use alloy_eips::{eip1559::BaseFeeParams, eip7685::EMPTY_REQUESTS_HASH};
-use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256, keccak256};
-use noesis_execution::{BlockBuilder, BlockContext, MAX_TX_GAS, PushOutcome, intrinsic_gas};
+use alloy_primitives::{Address, B256, Bytes, Log, U256, keccak256};
+use noesis_execution::{BlockContext, MAX_TX_GAS, intrinsic_gas};
 use noesis_primitives::{ChainSpec, DecodeError, StateChanges, StateView};
 use noesis_storage::{LatestState, Store, StoredBlock};
 use parking_lot::{Mutex, RwLock};
@@ -25,6 +25,7 @@ use tokio::sync::broadcast;
 
 use crate::{
     NodeError,
+    executor::CommitOutcome,
     mempool::{Mempool, PoolError, PooledTx},
     metrics::Metrics,
 };
@@ -71,7 +72,7 @@ pub struct BlockWithReceipts {
 }
 
 impl BlockWithReceipts {
-    fn new(block: StoredBlock, receipts: Vec<ReceiptEnvelope>) -> Self {
+    pub(crate) fn new(block: StoredBlock, receipts: Vec<ReceiptEnvelope>) -> Self {
         let mut next = 0u64;
         let first_log_index = receipts
             .iter()
@@ -105,17 +106,18 @@ pub struct Head {
 
 /// The node's chain.
 pub struct Chain {
-    spec: ChainSpec,
-    store: Store,
-    mempool: Mutex<Mempool>,
-    head: RwLock<Head>,
+    pub(crate) spec: ChainSpec,
+    pub(crate) store: Store,
+    pub(crate) mempool: Mutex<Mempool>,
+    pub(crate) head: RwLock<Head>,
     /// Snapshot of the head's state, replaced after every block.
-    latest: RwLock<Arc<LatestState>>,
-    producing: Mutex<()>,
+    pub(crate) latest: RwLock<Arc<LatestState>>,
+    /// Held while a block is built, verified or committed (see [`crate::executor`]).
+    pub(crate) producing: Mutex<()>,
     /// Recently used canonical blocks with receipts, newest last.
     block_cache: Mutex<VecDeque<Arc<BlockWithReceipts>>>,
-    beneficiary: Address,
-    new_blocks: broadcast::Sender<Arc<NewBlock>>,
+    pub(crate) beneficiary: Address,
+    pub(crate) new_blocks: broadcast::Sender<Arc<NewBlock>>,
     new_txs: broadcast::Sender<B256>,
     /// Prometheus metrics.
     pub metrics: Metrics,
@@ -203,16 +205,9 @@ impl Chain {
 
     /// Execution context of the next block (also used by `eth_call` on `pending`).
     pub fn next_block_context(&self, timestamp: u64) -> BlockContext {
-        let head = self.head.read();
-        BlockContext {
-            chain_id: self.spec.chain_id,
-            number: head.header.number + 1,
-            timestamp: timestamp.max(head.header.timestamp + 1),
-            beneficiary: self.beneficiary,
-            base_fee: next_base_fee(&head.header),
-            gas_limit: self.spec.gas_limit,
-            prevrandao: keccak256(head.hash),
-        }
+        let head = self.head();
+        let timestamp = timestamp.max(head.header.timestamp.saturating_add(1));
+        self.context_on(&head.header, head.hash, timestamp)
     }
 
     /// Execution context that replays on top of block `header` (for `eth_call` at a
@@ -358,153 +353,28 @@ impl Chain {
         Ok(sender)
     }
 
-    /// Builds, executes and commits the next block from the pool. Returns `None`
-    /// without writing anything when `allow_empty` is false and nothing was executable.
+    /// Builds, executes and commits the next block from the pool: [`Chain::build_block`]
+    /// on the head, then [`Chain::commit_executed`]. Returns `None` without writing
+    /// anything when `allow_empty` is false and nothing was executable.
     pub fn produce_block(
         &self,
         timestamp: u64,
         allow_empty: bool,
     ) -> Result<Option<Arc<NewBlock>>, NodeError> {
         let _producing = self.producing.lock();
-        let started = Instant::now();
-        let ctx = self.next_block_context(timestamp);
-        let parent = self.head();
-        let candidates = self.mempool.lock().best(ctx.base_fee, ctx.gas_limit);
-        let state = self.latest_state();
-        let mut builder = BlockBuilder::new(&*state, &ctx);
-        let mut skipped: BTreeSet<Address> = BTreeSet::new();
-        let mut invalid = Vec::new();
-        for pooled in candidates {
-            if builder.gas_left() < 21_000 {
-                break;
-            }
-            if skipped.contains(&pooled.sender) {
-                continue;
-            }
-            match builder.push(pooled.sender, (*pooled.tx).clone())? {
-                PushOutcome::Included => {}
-                PushOutcome::Invalid(reason) => {
-                    tracing::debug!(tx = %pooled.hash, %reason, "dropping invalid transaction");
-                    invalid.push(pooled.hash);
-                    skipped.insert(pooled.sender);
-                }
-                PushOutcome::DoesNotFit => {
-                    skipped.insert(pooled.sender);
-                }
-            }
-        }
-        if !invalid.is_empty() {
-            let mut pool = self.mempool.lock();
-            for hash in &invalid {
-                pool.remove_with_descendants(hash);
-            }
-        }
-        if builder.is_empty() && !allow_empty {
+        let Some(block) = self.build_locked(&[], timestamp, allow_empty)? else {
             return Ok(None);
-        }
-        let executed = builder.finish()?;
-        if let Some(e) = &executed.system_error {
-            tracing::error!(
-                number = ctx.number,
-                "end-of-block module work reverted and was skipped for this block: {e}"
-            );
-        }
-        drop(state);
-        let executed_at = Instant::now();
-
-        let (state_root, prepared) = self
-            .store
-            .compute_state_root(parent.header.state_root, &executed.changes)?;
-        let rooted_at = Instant::now();
-        let txs: Vec<&TxEnvelope> = executed.transactions.iter().map(|(_, tx)| tx).collect();
-        // The system call's logs are in no receipt, but in the bloom, so that
-        // eth_getLogs finds their blocks.
-        let mut logs_bloom = Bloom::ZERO;
-        for receipt in &executed.receipts {
-            logs_bloom.accrue_bloom(&receipt.bloom());
-        }
-        for log in &executed.system_logs {
-            logs_bloom.accrue_log(log);
-        }
-        let header = Header {
-            parent_hash: parent.hash,
-            ommers_hash: EMPTY_OMMER_ROOT_HASH,
-            beneficiary: ctx.beneficiary,
-            state_root,
-            transactions_root: calculate_transaction_root(&txs),
-            receipts_root: calculate_receipt_root(&executed.receipts),
-            logs_bloom,
-            difficulty: U256::ZERO,
-            number: ctx.number,
-            gas_limit: ctx.gas_limit,
-            gas_used: executed.gas_used,
-            timestamp: ctx.timestamp,
-            extra_data: Bytes::new(),
-            mix_hash: ctx.prevrandao,
-            nonce: Default::default(),
-            base_fee_per_gas: Some(ctx.base_fee),
-            ..post_prague_header()
         };
-        let hash = header.hash_slow();
-        let block = StoredBlock {
-            header,
-            hash,
-            transactions: executed.transactions,
-        };
-        self.store.commit_block(
-            &block,
-            &executed.receipts,
-            &executed.system_logs,
-            &executed.changes,
-            prepared,
-        )?;
-        let committed_at = Instant::now();
-
-        let announced = Arc::new(NewBlock {
-            logs: index_logs(&block, &executed.receipts, &executed.system_logs),
-            header: block.header.clone(),
-            hash,
-        });
-        // Cached before the head moves, so the first receipt lookups find it decoded.
-        let entry = Arc::new(BlockWithReceipts::new(block, executed.receipts));
-        self.cache_block(entry.clone());
-        let block = &entry.block;
-        let latest = Arc::new(self.store.latest()?);
-        {
-            // Head and its state change together.
-            let mut head = self.head.write();
-            *self.latest.write() = latest;
-            *head = Head {
-                header: block.header.clone(),
-                hash,
-            };
+        match self.commit_locked(&block)? {
+            CommitOutcome::Committed(announced) => Ok(Some(announced)),
+            CommitOutcome::AlreadyCommitted => Err(NodeError::Internal(format!(
+                "block {} was committed while it was being produced",
+                block.number()
+            ))),
         }
-        self.after_block(block, &executed.changes);
-
-        let m = &self.metrics;
-        m.height.set(block.header.number as i64);
-        m.transactions.inc_by(block.transactions.len() as u64);
-        m.block_execution_seconds
-            .observe((executed_at - started).as_secs_f64());
-        m.block_commit_seconds
-            .observe((committed_at - executed_at).as_secs_f64());
-        // Empty blocks (the dev heartbeat, interval sealing) are logged only with -v.
-        if !block.transactions.is_empty() || tracing::enabled!(tracing::Level::DEBUG) {
-            tracing::info!(
-                number = block.header.number,
-                txs = block.transactions.len(),
-                gas = block.header.gas_used,
-                exec_ms = (executed_at - started).as_millis() as u64,
-                root_ms = (rooted_at - executed_at).as_millis() as u64,
-                commit_ms = (committed_at - rooted_at).as_millis() as u64,
-                "block committed"
-            );
-        }
-        let _ = self.new_blocks.send(announced.clone());
-        Ok(Some(announced))
     }
 
-    fn after_block(&self, block: &StoredBlock, changes: &StateChanges) {
+    pub(crate) fn after_block(&self, block: &StoredBlock, changes: &StateChanges) {
         let mut nonces = BTreeMap::new();
         for (sender, _) in &block.transactions {
             if let Some(change) = changes.accounts.get(sender) {
@@ -543,7 +413,7 @@ impl Chain {
         Ok(Some(entry))
     }
 
-    fn cache_block(&self, entry: Arc<BlockWithReceipts>) {
+    pub(crate) fn cache_block(&self, entry: Arc<BlockWithReceipts>) {
         let mut cache = self.block_cache.lock();
         cache.retain(|b| b.block.header.number != entry.block.header.number);
         if cache.len() == BLOCK_CACHE_CAPACITY {
@@ -676,7 +546,7 @@ fn write_genesis(store: &Store, spec: &ChainSpec) -> Result<(), NodeError> {
 
 /// A header with the post-Cancun/Prague fields this chain always sets (no
 /// withdrawals, no blobs, no beacon root, no requests; ADR 0003).
-fn post_prague_header() -> Header {
+pub(crate) fn post_prague_header() -> Header {
     Header {
         ommers_hash: EMPTY_OMMER_ROOT_HASH,
         withdrawals_root: Some(alloy_trie::EMPTY_ROOT_HASH),

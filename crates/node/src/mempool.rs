@@ -289,6 +289,18 @@ impl Mempool {
     /// `gas_limit` can hold (by their gas limits), plus a margin for ones that turn out
     /// invalid.
     pub fn best(&self, base_fee: u64, gas_limit: u64) -> Vec<PooledTx> {
+        self.best_after(base_fee, gas_limit, |_| None)
+    }
+
+    /// Like [`Mempool::best`], but each sender's transactions start at
+    /// `pending_nonce(sender)` when that is above the nonce the pool last saw for it:
+    /// a block built on top of blocks not yet committed skips what they included.
+    pub fn best_after(
+        &self,
+        base_fee: u64,
+        gas_limit: u64,
+        pending_nonce: impl Fn(&Address) -> Option<u64>,
+    ) -> Vec<PooledTx> {
         let budget = gas_limit.saturating_add(gas_limit / 4);
         let mut gas = 0u64;
         #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -300,13 +312,15 @@ impl Mempool {
         }
         let mut heap = BinaryHeap::new();
         for (sender, queue) in &self.senders {
-            if let Some(tx) = queue.txs.get(&queue.state_nonce)
+            let first = pending_nonce(sender)
+                .map_or(queue.state_nonce, |pending| pending.max(queue.state_nonce));
+            if let Some(tx) = queue.txs.get(&first)
                 && tx.max_fee() >= base_fee as u128
             {
                 heap.push(Head {
                     tip: tx.effective_tip(base_fee),
                     sender: std::cmp::Reverse(*sender),
-                    nonce: queue.state_nonce,
+                    nonce: first,
                 });
             }
         }
@@ -468,6 +482,26 @@ mod tests {
         pool.insert(tx(3, 0, 90, 1), 0).unwrap();
         assert_eq!(pool.len(), 2);
         assert!(!pool.senders.contains_key(&Address::repeat_byte(1)));
+    }
+
+    #[test]
+    fn best_after_starts_at_the_pending_nonce() {
+        let mut pool = Mempool::new(100);
+        for n in 0..4 {
+            pool.insert(tx(1, n, 100, 1), 0).unwrap();
+        }
+        pool.insert(tx(2, 0, 100, 1), 0).unwrap();
+        let pending = |sender: &Address| (*sender == Address::repeat_byte(1)).then_some(2);
+        let picked: Vec<(u8, u64)> = pool
+            .best_after(10, u64::MAX, pending)
+            .iter()
+            .map(|t| (t.sender.0[0], t.tx.nonce()))
+            .collect();
+        assert_eq!(picked, vec![(1, 2), (1, 3), (2, 0)]);
+        // Nothing is removed: the skipped ones are only included in pending blocks.
+        assert_eq!(pool.len(), 5);
+        // A pending nonce past the queue's end leaves nothing from that sender.
+        assert_eq!(pool.best_after(10, u64::MAX, |_| Some(9)).len(), 0);
     }
 
     #[test]

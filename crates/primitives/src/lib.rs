@@ -1,15 +1,17 @@
 //! Core types shared by every layer of Noesis: the chain spec and genesis, the dev
-//! accounts, the account record kept in state, and the read-only state trait that
-//! execution runs against.
+//! accounts, the account record kept in state, the read-only state trait that
+//! execution runs against, and the wire form of a proposed block.
 //!
 //! Transactions, headers, receipts and logs are Ethereum's own, taken from alloy
 //! (`alloy-consensus`) so that every wallet and client sees exactly what it expects.
 
+mod block;
 mod chain_spec;
 mod dev;
 mod state;
 mod transaction;
 
+pub use block::ProposedBlock;
 pub use chain_spec::{
     ChainSpec, ChainSpecError, DEFAULT_GAS_LIMIT, DEV_CHAIN_ID, GenesisAccount, INITIAL_BASE_FEE,
 };
