@@ -44,6 +44,8 @@ pub struct Progress {
     pub finalized_tip: AtomicU64,
     /// Height of the newest block committed to the store.
     pub committed: AtomicU64,
+    /// Height of the committed head when the node started.
+    pub started_at: AtomicU64,
 }
 
 /// The executor as a marshal application and finalized-block reporter.
@@ -62,6 +64,7 @@ impl Executor {
         let head = chain.head().header.number;
         progress.committed.store(head, Ordering::Relaxed);
         progress.finalized_tip.store(head, Ordering::Relaxed);
+        progress.started_at.store(head, Ordering::Relaxed);
         Self {
             chain,
             pending: Arc::default(),

@@ -4,10 +4,11 @@
 //! deterministic runtime with the simulated network in tests, tokio with
 //! authenticated p2p in `noesis node`.
 
-use std::{num::NonZeroUsize, time::Duration};
+use std::{net::SocketAddr, num::NonZeroUsize, sync::Arc, time::Duration};
 
 use commonware_broadcast::buffered;
 use commonware_consensus::{
+    Reporters,
     marshal::{self, Start, core::Actor, resolver::p2p as marshal_resolver, standard::Inline},
     simplex::{
         self,
@@ -31,7 +32,13 @@ use commonware_storage::archive::immutable;
 use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize, ordered::Set};
 use rand_core::CryptoRng;
 
-use crate::{Scheme, application::Executor, block::Block, gossip};
+use crate::{
+    Scheme,
+    application::Executor,
+    block::Block,
+    gossip,
+    status::{Status, StatusReporter},
+};
 
 /// The network channels a validator uses, each a sender and receiver pair.
 pub struct Channels<S, R> {
@@ -107,12 +114,16 @@ pub struct ValidatorConfig {
     pub max_block_size: usize,
     /// Consensus timing.
     pub timeouts: Timeouts,
+    /// The validators' network addresses in set order, when known (for status only).
+    pub addresses: Vec<Option<SocketAddr>>,
 }
 
 /// Handles of a running validator's tasks; aborting them stops it.
 pub struct Running {
     /// The tasks.
     pub handles: Vec<Handle<()>>,
+    /// What RPC reports of consensus.
+    pub status: Arc<Status>,
 }
 
 impl Running {
@@ -250,6 +261,13 @@ where
         mailbox,
         epocher,
     );
+    let status = Arc::new(Status::new(
+        &config.validators,
+        config.addresses,
+        me.clone(),
+        executor.progress(),
+    ));
+    let reporter: Reporters<_, _> = (wrapper.clone(), StatusReporter(status.clone())).into();
     let t = config.timeouts;
     let engine = simplex::Engine::new(
         context.child("simplex"),
@@ -259,7 +277,7 @@ where
             blocker,
             automaton: wrapper.clone(),
             relay: wrapper.clone(),
-            reporter: wrapper,
+            reporter,
             strategy: Sequential,
             partition: format!("{prefix}-simplex"),
             mailbox_size: MAILBOX,
@@ -290,7 +308,7 @@ where
         executor.chain().clone(),
         channels.transactions,
     ));
-    Ok(Running { handles })
+    Ok(Running { handles, status })
 }
 
 /// The genesis block as consensus sees it (height 0, no transactions).

@@ -96,7 +96,7 @@ where
                     Err(_) => break,
                 }
             }
-            let batch: Vec<Vec<u8>> = {
+            let raw: Vec<Vec<u8>> = {
                 let seen = out_seen.lock();
                 hashes
                     .into_iter()
@@ -105,6 +105,19 @@ where
                     .map(|pooled| alloy_eips::eip2718::Encodable2718::encoded_2718(&*pooled.tx))
                     .collect()
             };
+            // Messages stay under the limit peers accept (a transaction is at most
+            // 128 KiB, so one always fits).
+            let mut batch = Vec::new();
+            let mut size = 0;
+            for tx in raw {
+                if size + tx.len() + 8 > MAX_MESSAGE && !batch.is_empty() {
+                    sender.send(Recipients::All, encode_batch(&batch), false);
+                    batch.clear();
+                    size = 0;
+                }
+                size += tx.len() + 8;
+                batch.push(tx);
+            }
             if !batch.is_empty() {
                 sender.send(Recipients::All, encode_batch(&batch), false);
             }

@@ -12,10 +12,13 @@ pub mod application;
 pub mod block;
 pub mod engine;
 pub mod gossip;
+pub mod network;
+pub mod status;
 
 pub use application::{Executor, Progress};
 pub use block::Block;
 pub use engine::{Channels, Running, Timeouts, ValidatorConfig, channel, start_validator};
+pub use status::Status;
 
 /// The consensus signature scheme: ed25519 votes and certificates (attributable).
 pub type Scheme = commonware_consensus::simplex::scheme::ed25519::Scheme;

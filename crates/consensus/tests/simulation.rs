@@ -204,6 +204,7 @@ impl Sim {
             partition_prefix: format!("validator-{i}"),
             max_block_size: 4 << 20,
             timeouts: timeouts(),
+            addresses: Vec::new(),
         };
         let executor = Executor::new(chain.clone());
         let peers = self.oracle.manager();
