@@ -7,6 +7,8 @@ use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use noesis_execution::{CallError, InvalidTransaction};
 use noesis_node::{NodeError, mempool::PoolError};
 
+/// The method does not exist, or is not served by this node.
+pub const METHOD_NOT_FOUND: i32 = -32601;
 /// Invalid method parameters.
 pub const INVALID_PARAMS: i32 = -32602;
 /// Internal error.
@@ -44,6 +46,9 @@ pub enum RpcError {
     /// A query that exceeds a limit.
     #[error("{0}")]
     LimitExceeded(String),
+    /// The method needs a component this node does not run.
+    #[error("{0}")]
+    Unavailable(&'static str),
     /// A node fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -113,6 +118,7 @@ impl From<RpcError> for ErrorObjectOwned {
             RpcError::Reverted(data) => ErrorObject::owned(EXECUTION_REVERTED, message, Some(data)),
             RpcError::NotFound(_) => ErrorObject::owned(RESOURCE_NOT_FOUND, message, None::<()>),
             RpcError::LimitExceeded(_) => ErrorObject::owned(LIMIT_EXCEEDED, message, None::<()>),
+            RpcError::Unavailable(_) => ErrorObject::owned(METHOD_NOT_FOUND, message, None::<()>),
             RpcError::Internal(_) => ErrorObject::owned(INTERNAL_ERROR, message, None::<()>),
             RpcError::Pool(_) | RpcError::Halted(_) | RpcError::InvalidTransaction(_) => {
                 ErrorObject::owned(SERVER_ERROR, message, None::<()>)

@@ -6,8 +6,8 @@ use alloy_consensus::{SignableTransaction, TxEnvelope, TypedTransaction};
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256, keccak256};
 use alloy_rpc_types_eth::{
-    Block, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory, Filter, Log, SyncStatus,
-    Transaction, TransactionReceipt, TransactionRequest, state::StateOverride,
+    Block, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory, Filter, Log, SyncInfo,
+    SyncStatus, Transaction, TransactionReceipt, TransactionRequest, state::StateOverride,
 };
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
@@ -23,6 +23,7 @@ use noesis_primitives::StateView;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::{
+    consensus::ConsensusInfo,
     convert::{rpc_block, rpc_log, rpc_receipt, rpc_transaction},
     error::RpcError,
     filters::{FilterChanges, Filters, logs_in_range},
@@ -142,7 +143,8 @@ pub trait EthApi {
         newest: BlockNumberOrTag,
         percentiles: Option<Vec<f64>>,
     ) -> RpcResult<FeeHistory>;
-    /// Sync status (a dev node is never syncing).
+    /// Sync status: false, or how far a validator is in catching up with the network
+    /// (a dev node is never syncing).
     #[method(name = "syncing")]
     fn syncing(&self) -> RpcResult<SyncStatus>;
     /// Account and storage proofs.
@@ -212,6 +214,7 @@ pub struct EthRpc {
     dev_signers: Vec<PrivateKeySigner>,
     filters: Arc<Filters>,
     on_submit: Arc<dyn Fn() + Send + Sync>,
+    consensus: Option<Arc<dyn ConsensusInfo>>,
 }
 
 impl EthRpc {
@@ -228,7 +231,22 @@ impl EthRpc {
             dev_signers,
             filters,
             on_submit,
+            consensus: None,
         }
+    }
+
+    /// Serves the view of a running consensus engine (validator mode): without one,
+    /// `noesis_consensus` answers that consensus is not running.
+    pub fn with_consensus(mut self, consensus: Arc<dyn ConsensusInfo>) -> Self {
+        self.consensus = Some(consensus);
+        self
+    }
+
+    /// The consensus engine's view, if this node runs one.
+    pub(crate) fn consensus_info(&self) -> Result<&dyn ConsensusInfo, RpcError> {
+        self.consensus.as_deref().ok_or(RpcError::Unavailable(
+            "consensus is not running: this node is in dev mode",
+        ))
     }
 
     fn head_number(&self) -> u64 {
@@ -239,7 +257,8 @@ impl EthRpc {
         match tag {
             BlockNumberOrTag::Earliest => 0,
             BlockNumberOrTag::Number(n) => n,
-            // Dev blocks are final as soon as they are sealed.
+            // Dev blocks are final as soon as they are sealed, and a validator commits
+            // only finalized blocks: `latest`, `safe` and `finalized` are the head.
             _ => self.head_number(),
         }
     }
@@ -682,7 +701,16 @@ impl EthApiServer for EthRpc {
     }
 
     fn syncing(&self) -> RpcResult<SyncStatus> {
-        Ok(SyncStatus::None)
+        let progress = self.consensus.as_ref().and_then(|c| c.syncing());
+        Ok(match progress {
+            None => SyncStatus::None,
+            Some((starting, current, highest)) => SyncStatus::Info(Box::new(SyncInfo {
+                starting_block: U256::from(starting),
+                current_block: U256::from(current),
+                highest_block: U256::from(highest),
+                ..Default::default()
+            })),
+        })
     }
 
     fn get_proof(

@@ -1,7 +1,8 @@
 //! The `noesis_*` namespace: views of the native modules that Ethereum's methods do not
 //! give. `noesis_metagraph` and `noesis_neuron` show each uid's stake, consensus,
 //! incentive, dividends, trust, emission and, when it earned nothing in the last epoch,
-//! why (ADR 0006 for where the state lives).
+//! why (ADR 0006 for where the state lives). `noesis_consensus` shows a validator's
+//! consensus engine (ADR 0013).
 
 use alloy_primitives::{Address, B256, U256};
 use alloy_rpc_types_eth::BlockId;
@@ -29,6 +30,10 @@ pub trait NoesisApi {
     /// One uid of a subnet at a block (default `latest`).
     #[method(name = "neuron")]
     fn neuron(&self, netuid: u16, uid: u16, block: Option<BlockId>) -> RpcResult<NeuronInfo>;
+    /// The consensus engine: view, leader, validators, peers heard from, finalized tip
+    /// (an error on a dev node, which runs none).
+    #[method(name = "consensus")]
+    fn consensus(&self) -> RpcResult<serde_json::Value>;
 }
 
 /// A subnet's metagraph as RPC reports it.
@@ -222,5 +227,9 @@ impl NoesisApiServer for EthRpc {
                 RpcError::NotFound(format!("uid {uid} does not exist in subnet {netuid}")).into(),
             ),
         }
+    }
+
+    fn consensus(&self) -> RpcResult<serde_json::Value> {
+        Ok(self.consensus_info()?.status())
     }
 }

@@ -1,0 +1,118 @@
+//! What JSON-RPC shows of the consensus engine, behind a narrow trait so this crate
+//! does not depend on it: `noesis_consensus` (view, leader, validators, peers,
+//! finalized tip) and `eth_syncing` (catching up or not). A dev node has no engine.
+
+/// Consensus state as RPC reads it. The binary implements it over the running engine.
+pub trait ConsensusInfo: Send + Sync {
+    /// The JSON answered by `noesis_consensus`.
+    fn status(&self) -> serde_json::Value;
+    /// `Some((starting, current, highest))` block numbers while the node catches up
+    /// with the network, `None` once it follows the tip.
+    fn syncing(&self) -> Option<(u64, u64, u64)>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use alloy_primitives::U256;
+    use jsonrpsee::RpcModule;
+    use noesis_node::Chain;
+    use noesis_primitives::ChainSpec;
+    use parking_lot::Mutex;
+    use serde_json::{Value, json};
+
+    use super::ConsensusInfo;
+    use crate::{EthRpc, rpc_module};
+
+    /// A consensus engine whose answers the test sets.
+    struct Fake {
+        syncing: Mutex<Option<(u64, u64, u64)>>,
+    }
+
+    impl ConsensusInfo for Fake {
+        fn status(&self) -> Value {
+            json!({"view": 7, "leader": "ab", "validators": [], "peers": [], "finalizedTip": 0})
+        }
+        fn syncing(&self) -> Option<(u64, u64, u64)> {
+            *self.syncing.lock()
+        }
+    }
+
+    fn module(dir: &std::path::Path, consensus: Option<Arc<dyn ConsensusInfo>>) -> RpcModule<()> {
+        let chain = Chain::open(dir, ChainSpec::dev(), 16).expect("open chain");
+        let mut eth = EthRpc::new(chain, Vec::new(), Arc::new(|| {}));
+        if let Some(consensus) = consensus {
+            eth = eth.with_consensus(consensus);
+        }
+        rpc_module(eth).expect("module")
+    }
+
+    /// The response object (`result` or `error`) of one call.
+    async fn call(module: &RpcModule<()>, method: &str, params: Value) -> Value {
+        let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let (response, _) = module
+            .raw_json_request(&request.to_string(), 1)
+            .await
+            .expect("request");
+        serde_json::from_str(response.get()).expect("json")
+    }
+
+    #[tokio::test]
+    async fn dev_node_has_no_consensus_and_is_never_syncing() {
+        let dir = tempfile::tempdir().unwrap();
+        let module = module(dir.path(), None);
+        let response = call(&module, "noesis_consensus", json!([])).await;
+        assert_eq!(response["error"]["code"], -32601, "{response}");
+        assert_eq!(
+            response["error"]["message"],
+            "consensus is not running: this node is in dev mode"
+        );
+        let response = call(&module, "eth_syncing", json!([])).await;
+        assert_eq!(response["result"], false);
+    }
+
+    #[tokio::test]
+    async fn validator_reports_consensus_and_catching_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(Fake {
+            syncing: Mutex::new(None),
+        });
+        let module = module(dir.path(), Some(fake.clone()));
+        let response = call(&module, "noesis_consensus", json!([])).await;
+        assert_eq!(response["result"]["view"], 7);
+        assert_eq!(response["result"]["leader"], "ab");
+
+        assert_eq!(
+            call(&module, "eth_syncing", json!([])).await["result"],
+            false
+        );
+        *fake.syncing.lock() = Some((3, 10, 250));
+        let result = call(&module, "eth_syncing", json!([])).await["result"].clone();
+        assert_eq!(result["startingBlock"], "0x3");
+        assert_eq!(result["currentBlock"], "0xa");
+        assert_eq!(result["highestBlock"], "0xfa");
+    }
+
+    #[tokio::test]
+    async fn safe_and_finalized_name_the_head() {
+        // Dev blocks are final once sealed, and a validator commits only finalized
+        // blocks: either way the three tags are the same block.
+        let dir = tempfile::tempdir().unwrap();
+        let module = module(dir.path(), None);
+        let latest = call(&module, "eth_getBlockByNumber", json!(["latest", false])).await;
+        assert!(latest["result"]["hash"].is_string(), "{latest}");
+        for tag in ["safe", "finalized"] {
+            let block = call(&module, "eth_getBlockByNumber", json!([tag, false])).await;
+            assert_eq!(block["result"]["hash"], latest["result"]["hash"], "{tag}");
+        }
+        let balance = call(
+            &module,
+            "eth_getBalance",
+            json!(["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "finalized"]),
+        )
+        .await;
+        let expected = U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18u64));
+        assert_eq!(balance["result"], json!(expected));
+    }
+}
