@@ -20,8 +20,12 @@ pub struct Cli {
 pub enum Command {
     /// Run a local dev chain with funded dev accounts (automine by default).
     Dev(DevArgs),
-    /// Run a node from a TOML config file (no dev accounts).
+    /// Run a node from a TOML config file (no dev accounts); a `[consensus]` section
+    /// makes it a validator.
     Node(NodeArgs),
+    /// A local multi-validator network: init, start, stop, status.
+    #[command(subcommand)]
+    Testnet(crate::testnet::TestnetCommand),
     /// Manage encrypted local keys.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -304,7 +308,8 @@ pub struct DevArgs {
 /// `noesis node`.
 #[derive(Args, Debug)]
 pub struct NodeArgs {
-    /// TOML config file (format in README.md: datadir, chain, http_addr, http_port, block_time).
+    /// TOML config file (format in README.md: datadir, chain, http_addr, http_port,
+    /// block_time, and [consensus] for a validator).
     #[arg(long)]
     pub config: PathBuf,
 }
@@ -363,6 +368,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Dev(args) => crate::run::dev(args).await,
         Command::Node(args) => crate::run::node(args).await,
+        Command::Testnet(cmd) => crate::testnet::run(cmd).await,
         Command::Account(cmd) => crate::account::run(cmd),
         Command::Send(args) => crate::client::send(args).await,
         Command::Status(args) => crate::client::status(args).await,

@@ -14,10 +14,12 @@ mod account;
 mod ai;
 mod cli;
 mod client;
+mod consensus;
 mod devnet;
 mod market;
 mod run;
 mod subnets;
+mod testnet;
 mod yuma;
 
 use clap::Parser;
@@ -54,8 +56,11 @@ fn init_tracing(verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{default},jsonrpsee=warn,hyper=warn"))
     });
+    // Colours only on a terminal: `noesis testnet start` sends logs to files.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
 }

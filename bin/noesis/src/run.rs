@@ -1,5 +1,5 @@
-//! `noesis dev` and `noesis node`: open the chain, start block production and the
-//! RPC server, and run until interrupted.
+//! `noesis dev` and `noesis node`: open the chain, start block production (the dev
+//! sealer, or consensus for a validator) and the RPC server, and run until interrupted.
 
 use std::{
     net::SocketAddr,
@@ -13,7 +13,7 @@ use anyhow::Context;
 use noesis_node::{Chain, SealMode, spawn_dev_sealer};
 use noesis_primitives::{ChainSpec, dev_accounts};
 use noesis_rpc::EthRpc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::{DevArgs, NodeArgs, home_dir};
 
@@ -151,20 +151,29 @@ fn dashboard_pages(
 const DASHBOARD: &str = include_str!("dashboard/index.html");
 
 /// The config file of `noesis node`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NodeConfig {
+pub struct NodeConfig {
     /// Data directory.
-    datadir: PathBuf,
+    pub datadir: PathBuf,
     /// Chain spec JSON file (relative paths are relative to the config file).
-    chain: PathBuf,
+    pub chain: PathBuf,
+    /// Address JSON-RPC listens on.
     #[serde(default = "default_addr")]
-    http_addr: std::net::IpAddr,
+    pub http_addr: std::net::IpAddr,
+    /// Port of JSON-RPC (HTTP and WebSocket).
     #[serde(default = "default_port")]
-    http_port: u16,
-    /// Seconds between blocks; 0 seals on every transaction.
-    #[serde(default)]
-    block_time: u64,
+    pub http_port: u16,
+    /// Seconds between blocks; 0 seals on every transaction (dev sealer only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub block_time: u64,
+    /// Validator mode: consensus produces and finalizes blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consensus: Option<crate::consensus::ConsensusSection>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn default_addr() -> std::net::IpAddr {
@@ -187,8 +196,39 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let spec =
         ChainSpec::from_json(&spec_text).with_context(|| format!("in {}", chain_path.display()))?;
     let datadir = base.join(&config.datadir);
-    let mode = seal_mode((config.block_time > 0).then_some(config.block_time));
     let addr = SocketAddr::new(config.http_addr, config.http_port);
+    if let Some(section) = &config.consensus {
+        anyhow::ensure!(
+            config.block_time == 0,
+            "block_time does not apply to a validator (consensus paces blocks): remove it or the [consensus] section"
+        );
+        let validator = crate::consensus::Validator::load(section, &base)
+            .with_context(|| format!("in [consensus] of {}", args.config.display()))?;
+        let (public_key, listen, count) = (
+            validator.public_key(),
+            validator.listen(),
+            validator.count(),
+        );
+        let chain = Chain::open(&datadir, spec, POOL_CAPACITY)?;
+        let network = validator.spawn(chain.clone(), datadir.join("consensus"))?;
+        // Transactions reach the other validators by gossip; no sealer to wake.
+        let eth = EthRpc::new(chain.clone(), Vec::new(), Arc::new(|| {})).with_consensus(Arc::new(
+            crate::consensus::StatusView(network.status.clone()),
+        ));
+        let local = serve(chain.clone(), eth, addr, Vec::new()).await?;
+        crate::say!(
+            "Noesis validator (chain id {}), public key {public_key}, p2p on {listen}, {count} validators",
+            chain.chain_id()
+        );
+        crate::say!(
+            "JSON-RPC on http://{local}, head {} (blocks are committed once finalized)",
+            chain.head().header.number
+        );
+        wait_for_shutdown().await;
+        drop(network);
+        return Ok(());
+    }
+    let mode = seal_mode((config.block_time > 0).then_some(config.block_time));
     let (chain, local) = launch(&datadir, spec, mode, addr, Vec::new(), Vec::new()).await?;
     crate::say!(
         "Noesis node (chain id {}), JSON-RPC on http://{local}, head {}",
@@ -229,7 +269,19 @@ async fn launch(
     let sealer = spawn_dev_sealer(chain.clone(), mode);
     let on_submit: Arc<dyn Fn() + Send + Sync> = Arc::new(move || sealer.notify());
     let eth = EthRpc::new(chain.clone(), signers, on_submit);
-    let metrics_chain = chain.clone();
+    let local = serve(chain.clone(), eth, addr, extra_pages).await?;
+    Ok((chain, local))
+}
+
+/// Starts JSON-RPC with `/metrics`, `/health` and `extra_pages`; it runs until the
+/// process exits.
+async fn serve(
+    chain: Arc<Chain>,
+    eth: EthRpc,
+    addr: SocketAddr,
+    extra_pages: Vec<(&'static str, noesis_rpc::Page)>,
+) -> anyhow::Result<SocketAddr> {
+    let metrics_chain = chain;
     let mut pages: Vec<(&'static str, noesis_rpc::Page)> = vec![
         (
             "/metrics",
@@ -254,7 +306,7 @@ async fn launch(
     })?;
     // The server runs until the process exits.
     std::mem::forget(handle);
-    Ok((chain, local))
+    Ok(local)
 }
 
 async fn wait_for_shutdown() {
