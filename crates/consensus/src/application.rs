@@ -116,6 +116,24 @@ impl Executor {
         }
         let mut executed: Vec<Arc<ExecutedBlock>> = Vec::with_capacity(unexecuted.len());
         for block in unexecuted.into_iter().rev() {
+            // Finalized blocks are committed concurrently: one committed since the
+            // walk is no longer pending (the chain skips such ancestors too).
+            if block.number() <= self.chain.head().header.number {
+                let canonical = self
+                    .chain
+                    .store()
+                    .hash_by_number(block.number())
+                    .map_err(|e| e.to_string())?;
+                if canonical != Some(block.hash()) {
+                    return Err(format!(
+                        "block {} {} conflicts with the finalized chain",
+                        block.number(),
+                        block.hash()
+                    ));
+                }
+                executed.clear();
+                continue;
+            }
             let known = self.pending.lock().get(&block.hash()).cloned();
             let done = match known {
                 Some(done) => done,

@@ -362,6 +362,8 @@ impl Chain {
         allow_empty: bool,
     ) -> Result<Option<Arc<NewBlock>>, NodeError> {
         let _producing = self.producing.lock();
+        // Dev blocks keep strictly increasing timestamps, as anvil's do.
+        let timestamp = timestamp.max(self.head().header.timestamp.saturating_add(1));
         let Some(block) = self.build_locked(&[], timestamp, allow_empty)? else {
             return Ok(None);
         };

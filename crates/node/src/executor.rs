@@ -150,8 +150,8 @@ pub enum BlockError {
         /// The header's number.
         got: u64,
     },
-    /// The timestamp is not after the parent's.
-    #[error("timestamp {got} is not after the parent's {parent}")]
+    /// The timestamp is before the parent's.
+    #[error("timestamp {got} is before the parent's {parent}")]
     BadTimestamp {
         /// The parent's timestamp.
         parent: u64,
@@ -478,7 +478,8 @@ fn in_pending_ancestor(
 impl Chain {
     /// Builds a block from the pool on top of `ancestors` (pending blocks, oldest
     /// first, the first one's parent being the committed head; empty to build on the
-    /// head) at `timestamp` (raised to the parent's plus one if needed). Transactions
+    /// head) at `timestamp` (raised to the parent's if needed: under consensus,
+    /// several blocks may share a second, as on rollups that seal faster than 1 Hz). Transactions
     /// the ancestors already include are skipped and stay in the pool; ones invalid on
     /// top of the ancestors are dropped from it. The block may be empty. Nothing is
     /// written.
@@ -620,11 +621,7 @@ impl Chain {
             Some(block) => (block.header(), block.hash()),
             None => (&head.header, head.hash),
         };
-        let ctx = self.context_on(
-            parent,
-            parent_hash,
-            timestamp.max(parent.timestamp.saturating_add(1)),
-        );
+        let ctx = self.context_on(parent, parent_hash, timestamp.max(parent.timestamp));
         let pending = PendingState::new(latest.clone(), ancestors);
         let candidates = self
             .mempool
@@ -731,7 +728,7 @@ impl Chain {
                 got: header.number,
             });
         }
-        if header.timestamp <= parent.timestamp {
+        if header.timestamp < parent.timestamp {
             return Err(BlockError::BadTimestamp {
                 parent: parent.timestamp,
                 got: header.timestamp,
