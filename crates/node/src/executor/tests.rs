@@ -300,7 +300,9 @@ fn tampered_blocks_are_rejected_with_the_specific_error() {
     )
     .expect("a block may share its parent's second");
     let verified = verify(header.clone(), txs.clone()).unwrap();
-    let child = leader.build_block(std::slice::from_ref(&block), 100).unwrap();
+    let child = leader
+        .build_block(std::slice::from_ref(&block), 100)
+        .unwrap();
     let err = follower
         .execute_block(
             &[verified],
