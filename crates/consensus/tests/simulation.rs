@@ -18,7 +18,13 @@ use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_primitives::{Address, TxKind, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
-use commonware_consensus::simplex::mocks::{conflicter, nuller};
+use commonware_consensus::{
+    simplex::{
+        elector::RoundRobin,
+        mocks::{conflicter, equivocator, nuller, relay::Relay},
+    },
+    types::Epoch,
+};
 use commonware_cryptography::{
     Signer,
     ed25519::{PrivateKey, PublicKey},
@@ -91,6 +97,7 @@ struct Sim {
     validators: Set<PublicKey>,
     nodes: Vec<Node>,
     rng: StdRng,
+    seed: u64,
 }
 
 fn timeouts() -> Timeouts {
@@ -142,6 +149,7 @@ impl Sim {
             validators,
             nodes,
             rng: StdRng::seed_from_u64(seed),
+            seed,
         }
     }
 
@@ -236,18 +244,36 @@ impl Sim {
         self.context.sleep(Duration::from_millis(10)).await;
     }
 
-    /// Runs Byzantine validator `i`: it signs conflicting or nullify votes only.
+    /// Runs Byzantine validator `i` as one of commonware's Byzantine mocks: conflicting
+    /// votes, nullify votes only, or equivocating proposals when it leads.
     async fn start_byzantine(&mut self, i: usize, kind: Byzantine) {
         let key = self.nodes[i].key.clone();
         let me = key.public_key();
         let scheme = Scheme::signer(NAMESPACE, self.validators.clone(), key).expect("member");
         let control = self.oracle.control(me);
+        let quota = Quota::per_second(NZU32!(100_000));
         let votes = control
-            .register(channel::VOTES, Quota::per_second(NZU32!(100_000)))
+            .register(channel::VOTES, quota)
             .await
             .expect("channel");
         let context = self.context.child("byzantine");
         let task = match kind {
+            Byzantine::Equivocator => {
+                let certificates = control
+                    .register(channel::CERTIFICATES, quota)
+                    .await
+                    .expect("channel");
+                equivocator::Equivocator::<_, _, _, Sha256>::new(
+                    context,
+                    equivocator::Config {
+                        scheme,
+                        elector: RoundRobin::<Sha256>::default(),
+                        epoch: Epoch::zero(),
+                        relay: Arc::new(Relay::new()),
+                    },
+                )
+                .start(votes, certificates)
+            }
             Byzantine::Conflicter => {
                 conflicter::Conflicter::<_, _, Sha256>::new(context, conflicter::Config { scheme })
                     .start(votes)
@@ -364,6 +390,7 @@ impl Sim {
 enum Byzantine {
     Conflicter,
     Nuller,
+    Equivocator,
 }
 
 const FAST: Link = Link {
@@ -502,17 +529,17 @@ fn lossy_slow_links_still_finalize() {
 }
 
 #[test]
-fn byzantine_voters_break_no_safety() {
+fn a_byzantine_validator_breaks_no_safety() {
     simulate("byzantine", |mut sim| {
         Box::pin(async move {
             sim.until_height(&[0, 1, 2, 3], 2, Duration::from_secs(30))
                 .await;
             sim.crash(3).await;
-            let kind = if sim.rng.gen_bool(0.5) {
-                Byzantine::Conflicter
-            } else {
-                Byzantine::Nuller
-            };
+            let kind = [
+                Byzantine::Conflicter,
+                Byzantine::Nuller,
+                Byzantine::Equivocator,
+            ][(sim.seed % 3) as usize];
             sim.start_byzantine(3, kind).await;
             let before = sim.max_height();
             sim.until_height(&[0, 1, 2], before + 10, Duration::from_secs(180))
