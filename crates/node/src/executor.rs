@@ -36,6 +36,7 @@ use alloy_consensus::{
     proofs::{calculate_receipt_root, calculate_transaction_root},
     transaction::SignerRecoverable,
 };
+use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256};
 use noesis_execution::{BlockBuilder, BlockContext, InvalidTransaction, PushOutcome};
 use noesis_primitives::{
@@ -49,6 +50,10 @@ use crate::{
     NodeError,
     chain::{BlockWithReceipts, Chain, Head, NewBlock, index_logs, post_prague_header},
 };
+
+/// Most bytes of transactions (EIP-2718 encodings) a built block holds: well under the
+/// 16 MiB a consensus message carries, whatever the gas limit allows.
+pub const MAX_BLOCK_TRANSACTION_BYTES: usize = 12 << 20;
 
 /// A block executed on top of its parent, ready to be voted on and later committed.
 /// Shared as `Arc<ExecutedBlock>` between the consensus engine and the chain.
@@ -149,6 +154,14 @@ pub enum BlockError {
         expected: u64,
         /// The header's number.
         got: u64,
+    },
+    /// The transactions take more bytes than a block may hold.
+    #[error("the block's transactions take {bytes} bytes, more than the {max} a block may hold")]
+    TooLarge {
+        /// Their EIP-2718 encodings' total size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
     },
     /// The timestamp is before the parent's.
     #[error("timestamp {got} is before the parent's {parent}")]
@@ -632,6 +645,7 @@ impl Chain {
         let mut builder = BlockBuilder::new(&pending, &ctx);
         let mut skipped: BTreeSet<Address> = BTreeSet::new();
         let mut invalid = Vec::new();
+        let mut bytes = 0usize;
         for pooled in candidates {
             if builder.gas_left() < 21_000 {
                 break;
@@ -641,8 +655,15 @@ impl Chain {
             {
                 continue;
             }
+            // Blocks are bounded in bytes as well as gas, so that every block fits a
+            // consensus message; the sender's later transactions wait for the next.
+            let size = pooled.tx.encode_2718_len();
+            if bytes + size > MAX_BLOCK_TRANSACTION_BYTES {
+                skipped.insert(pooled.sender);
+                continue;
+            }
             match builder.push(pooled.sender, (*pooled.tx).clone())? {
-                PushOutcome::Included => {}
+                PushOutcome::Included => bytes += size,
                 // A gap on top of the ancestors: it may become executable; kept.
                 PushOutcome::Invalid(InvalidTransaction::NonceTooHigh { .. })
                 | PushOutcome::DoesNotFit => {
@@ -715,6 +736,13 @@ impl Chain {
         };
 
         // What needs no execution first.
+        let bytes: usize = transactions.iter().map(|tx| tx.encode_2718_len()).sum();
+        if bytes > MAX_BLOCK_TRANSACTION_BYTES {
+            return Err(BlockError::TooLarge {
+                bytes,
+                max: MAX_BLOCK_TRANSACTION_BYTES,
+            });
+        }
         if header.parent_hash != parent_hash {
             return Err(BlockError::BadParent {
                 expected: parent_hash,

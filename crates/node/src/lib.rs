@@ -16,7 +16,9 @@ pub mod sealer;
 use alloy_primitives::B256;
 
 pub use chain::{BlockWithReceipts, Chain, Head, IndexedLog, NewBlock, next_base_fee};
-pub use executor::{BlockError, CommitOutcome, ExecutedBlock, PendingState};
+pub use executor::{
+    BlockError, CommitOutcome, ExecutedBlock, MAX_BLOCK_TRANSACTION_BYTES, PendingState,
+};
 pub use metrics::Metrics;
 pub use sealer::{SealMode, SealerHandle, spawn_dev_sealer, unix_now};
 

@@ -604,3 +604,22 @@ fn merge_storage_reset_wipes_earlier_slots() {
         U256::from(1)
     );
 }
+
+#[test]
+fn a_block_over_the_byte_limit_is_refused_before_execution() {
+    let leader = open("bytes-leader");
+    let follower = open("bytes-follower");
+    let block = leader.build_block(&[], 100).unwrap();
+    let big = call(
+        &dev_keys()[0],
+        0,
+        TxKind::Call(RECIPIENT),
+        0,
+        Bytes::from(vec![1u8; 120 * 1024]),
+    );
+    let copies = MAX_BLOCK_TRANSACTION_BYTES / big.encode_2718_len() + 1;
+    let err = follower
+        .execute_block(&[], block.header().clone(), vec![big; copies])
+        .unwrap_err();
+    assert!(matches!(err, BlockError::TooLarge { .. }), "{err}");
+}
