@@ -71,6 +71,30 @@ pub struct ExecutedBlock {
 }
 
 impl ExecutedBlock {
+    /// The block sealed under `header` from the execution's output; `started` and
+    /// `executed_at` time execution and the state root.
+    fn sealed(
+        header: Header,
+        executed: noesis_execution::ExecutedBlock,
+        prepared: Option<PreparedState>,
+        started: Instant,
+        executed_at: Instant,
+    ) -> Self {
+        Self {
+            block: StoredBlock {
+                hash: header.hash_slow(),
+                header,
+                transactions: executed.transactions,
+            },
+            receipts: executed.receipts,
+            system_logs: executed.system_logs,
+            changes: executed.changes,
+            prepared: Mutex::new(prepared),
+            execution_time: executed_at - started,
+            state_root_time: executed_at.elapsed(),
+        }
+    }
+
     /// The block: header, hash, and transactions with their senders.
     pub fn block(&self) -> &StoredBlock {
         &self.block
@@ -704,19 +728,13 @@ impl Chain {
             state_root,
         };
         let header = seal_header(&ctx, parent_hash, &sealed);
-        Ok(Some(Arc::new(ExecutedBlock {
-            block: StoredBlock {
-                hash: header.hash_slow(),
-                header,
-                transactions: executed.transactions,
-            },
-            receipts: executed.receipts,
-            system_logs: executed.system_logs,
-            changes: executed.changes,
-            prepared: Mutex::new(prepared),
-            execution_time: executed_at - started,
-            state_root_time: executed_at.elapsed(),
-        })))
+        Ok(Some(Arc::new(ExecutedBlock::sealed(
+            header,
+            executed,
+            prepared,
+            started,
+            executed_at,
+        ))))
     }
 
     /// [`Chain::execute_block`] with the production lock held.
@@ -873,19 +891,13 @@ impl Chain {
         if sealed != header {
             return Err(BlockError::BadHeaderField("header"));
         }
-        Ok(Arc::new(ExecutedBlock {
-            block: StoredBlock {
-                hash: header.hash_slow(),
-                header,
-                transactions: executed.transactions,
-            },
-            receipts: executed.receipts,
-            system_logs: executed.system_logs,
-            changes: executed.changes,
-            prepared: Mutex::new(prepared),
-            execution_time: executed_at - started,
-            state_root_time: executed_at.elapsed(),
-        }))
+        Ok(Arc::new(ExecutedBlock::sealed(
+            header,
+            executed,
+            prepared,
+            started,
+            executed_at,
+        )))
     }
 
     /// [`Chain::commit_executed`] with the production lock held.
