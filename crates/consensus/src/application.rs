@@ -97,19 +97,8 @@ impl Executor {
                 return Err("the ancestry ended above the committed head".into());
             };
             let block = block.inner().clone();
-            let number = block.number();
-            if number <= head {
-                let canonical = self
-                    .chain
-                    .store()
-                    .hash_by_number(number)
-                    .map_err(|e| e.to_string())?;
-                if canonical != Some(block.hash()) {
-                    return Err(format!(
-                        "block {number} {} conflicts with the finalized chain",
-                        block.hash()
-                    ));
-                }
+            if block.number() <= head {
+                self.check_committed(&block)?;
                 break;
             }
             unexecuted.push(block);
@@ -119,18 +108,7 @@ impl Executor {
             // Finalized blocks are committed concurrently: one committed since the
             // walk is no longer pending (the chain skips such ancestors too).
             if block.number() <= self.chain.head().header.number {
-                let canonical = self
-                    .chain
-                    .store()
-                    .hash_by_number(block.number())
-                    .map_err(|e| e.to_string())?;
-                if canonical != Some(block.hash()) {
-                    return Err(format!(
-                        "block {} {} conflicts with the finalized chain",
-                        block.number(),
-                        block.hash()
-                    ));
-                }
+                self.check_committed(&block)?;
                 executed.clear();
                 continue;
             }
@@ -152,25 +130,31 @@ impl Executor {
         Ok(executed)
     }
 
+    /// `Ok` when `block` is the committed block at its height; an error naming the
+    /// conflict otherwise.
+    fn check_committed(&self, block: &Block) -> Result<(), String> {
+        let number = block.number();
+        let committed = self
+            .chain
+            .store()
+            .hash_by_number(number)
+            .map_err(|e| e.to_string())?;
+        if committed == Some(block.hash()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "block {number} {} conflicts with the committed one {committed:?}",
+                block.hash()
+            ))
+        }
+    }
+
     /// Commits a finalized block (idempotent), executing it first if this node never
     /// verified it.
     fn commit_finalized(&self, block: &Block) -> Result<(), String> {
         let number = block.number();
-        let head = self.chain.head();
-        if number <= head.header.number {
-            let canonical = self
-                .chain
-                .store()
-                .hash_by_number(number)
-                .map_err(|e| e.to_string())?;
-            return if canonical == Some(block.hash()) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "finalized block {number} {} conflicts with the stored one {canonical:?}",
-                    block.hash()
-                ))
-            };
+        if number <= self.chain.head().header.number {
+            return self.check_committed(block);
         }
         let known = self.pending.lock().get(&block.hash()).cloned();
         let executed = match known {

@@ -102,17 +102,15 @@ impl Read for Block {
         }
         let mut raw = vec![0u8; len];
         reader.copy_to_slice(&mut raw);
+        // `ProposedBlock::decode` accepts only the canonical encoding (it re-encodes and
+        // compares), so the bytes read are the block's encoding as they stand.
         let proposed = ProposedBlock::decode(&raw, *max_size)
             .map_err(|_| CodecError::Invalid("Block", "not a canonical block encoding"))?;
-        let block = Self::new(proposed);
-        // The decoder is canonical, so re-encoding gives the same bytes; checked anyway
-        // because marshal relies on it.
-        if *block.encoded != raw[..] {
-            return Err(CodecError::Invalid(
-                "Block",
-                "not a canonical block encoding",
-            ));
-        }
+        let block = Self {
+            hash: proposed.hash(),
+            proposed: Arc::new(proposed),
+            encoded: raw.into(),
+        };
         Ok(block)
     }
 }

@@ -118,21 +118,12 @@ pub struct ValidatorConfig {
     pub addresses: Vec<Option<SocketAddr>>,
 }
 
-/// Handles of a running validator's tasks; aborting them stops it.
+/// A running validator: its tasks and its status.
 pub struct Running {
     /// The tasks.
     pub handles: Vec<Handle<()>>,
     /// What RPC reports of consensus.
     pub status: Arc<Status>,
-}
-
-impl Running {
-    /// Stops every task (a crash, as far as consensus is concerned).
-    pub fn abort(self) {
-        for handle in self.handles {
-            handle.abort();
-        }
-    }
 }
 
 const MAILBOX: NonZeroUsize = NZUsize!(1024);

@@ -83,12 +83,8 @@ struct Node {
     key: PrivateKey,
     dir: PathBuf,
     chain: Option<Arc<Chain>>,
-    running: Option<deterministic_handle::Task>,
-}
-
-mod deterministic_handle {
-    /// The task a validator runs under; aborting it stops all of the validator.
-    pub type Task = commonware_runtime::Handle<()>;
+    /// The task the validator runs under; aborting it stops all of the validator.
+    running: Option<commonware_runtime::Handle<()>>,
 }
 
 struct Sim {
