@@ -11,7 +11,7 @@ use std::{
 };
 
 use alloy_primitives::{B256, keccak256};
-use alloy_rlp::{Decodable, Encodable};
+use alloy_rlp::Decodable;
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::{Handle, Spawner, Supervisor};
 use noesis_node::Chain;
@@ -47,9 +47,9 @@ impl FromPeers {
 
 /// Encodes a batch of raw transactions as one message.
 pub fn encode_batch(raw: &[Vec<u8>]) -> Vec<u8> {
-    let items: Vec<alloy_primitives::Bytes> = raw.iter().map(|r| r.clone().into()).collect();
+    let items: Vec<&[u8]> = raw.iter().map(Vec::as_slice).collect();
     let mut out = Vec::new();
-    items.encode(&mut out);
+    alloy_rlp::encode_list::<&[u8], [u8]>(&items, &mut out);
     out
 }
 
