@@ -62,6 +62,11 @@ impl Block {
     pub fn number(&self) -> u64 {
         self.proposed.header.number
     }
+
+    /// Its canonical encoding (RLP of the header and the transactions).
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
 }
 
 /// The consensus digest of a block hash.

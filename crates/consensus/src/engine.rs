@@ -36,6 +36,7 @@ use crate::{
     Scheme,
     application::Executor,
     block::Block,
+    follow::Archive,
     gossip,
     status::{Status, StatusReporter},
 };
@@ -124,6 +125,8 @@ pub struct Running {
     pub handles: Vec<Handle<()>>,
     /// What RPC reports of consensus.
     pub status: Arc<Status>,
+    /// The finalized blocks and certificates it stores, for followers.
+    pub archive: Archive,
 }
 
 const MAILBOX: NonZeroUsize = NZUsize!(1024);
@@ -245,6 +248,7 @@ where
     )
     .await;
     handles.push(actor.start(executor.clone(), buffer, resolver));
+    let archive = Archive::new(mailbox.clone());
 
     let wrapper = Inline::new(
         context.child("executor"),
@@ -299,7 +303,11 @@ where
         executor.chain().clone(),
         channels.transactions,
     ));
-    Ok(Running { handles, status })
+    Ok(Running {
+        handles,
+        status,
+        archive,
+    })
 }
 
 /// The genesis block as consensus sees it (height 0, no transactions).

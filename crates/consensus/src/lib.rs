@@ -11,6 +11,7 @@
 pub mod application;
 pub mod block;
 pub mod engine;
+pub mod follow;
 pub mod gossip;
 pub mod network;
 pub mod status;
@@ -18,6 +19,7 @@ pub mod status;
 pub use application::{Executor, Progress};
 pub use block::Block;
 pub use engine::{Channels, Running, Timeouts, ValidatorConfig, channel, start_validator};
+pub use follow::{Archive, Certified, FollowError, Follower};
 pub use status::Status;
 
 /// The consensus signature scheme: ed25519 votes and certificates (attributable).

@@ -19,7 +19,8 @@ use commonware_utils::{NZU32, NZUsize, ordered::Map, ordered::Set};
 use noesis_node::Chain;
 
 use crate::{
-    Channels, Executor, Status, Timeouts, ValidatorConfig, channel, gossip, start_validator,
+    Channels, Executor, Status, Timeouts, ValidatorConfig, channel, follow::Archive, gossip,
+    start_validator,
 };
 
 /// Largest encoded block, in bytes.
@@ -46,6 +47,8 @@ pub struct NetworkConfig {
 pub struct NetworkHandle {
     /// What RPC reports of consensus.
     pub status: Arc<Status>,
+    /// The finalized blocks and certificates it stores, for followers.
+    pub archive: Archive,
 }
 
 /// Runs a validator for `chain` on its own thread. Returns once consensus has
@@ -67,7 +70,8 @@ pub fn spawn_validator(config: NetworkConfig, chain: Arc<Chain>) -> Result<Netwo
             config.storage_dir.display()
         )
     })?;
-    let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<Arc<Status>, String>>();
+    let (started_tx, started_rx) =
+        std::sync::mpsc::channel::<Result<(Arc<Status>, Archive), String>>();
     std::thread::Builder::new()
         .name("consensus".into())
         .spawn(move || {
@@ -77,8 +81,8 @@ pub fn spawn_validator(config: NetworkConfig, chain: Arc<Chain>) -> Result<Netwo
                 .with_tcp_nodelay(Some(true));
             cw_tokio::Runner::new(runtime).start(|context| async move {
                 match run(context, config, chain).await {
-                    Ok((status, running)) => {
-                        let _ = started_tx.send(Ok(status));
+                    Ok((started, running)) => {
+                        let _ = started_tx.send(Ok(started));
                         futures::future::join_all(running).await;
                         tracing::error!("consensus stopped");
                     }
@@ -89,17 +93,17 @@ pub fn spawn_validator(config: NetworkConfig, chain: Arc<Chain>) -> Result<Netwo
             });
         })
         .map_err(|e| format!("cannot start the consensus thread: {e}"))?;
-    let status = started_rx
+    let (status, archive) = started_rx
         .recv_timeout(Duration::from_secs(60))
         .map_err(|_| "consensus did not start within 60 s".to_string())??;
-    Ok(NetworkHandle { status })
+    Ok(NetworkHandle { status, archive })
 }
 
 async fn run(
     context: cw_tokio::Context,
     config: NetworkConfig,
     chain: Arc<Chain>,
-) -> Result<(Arc<Status>, Vec<commonware_runtime::Handle<()>>), String> {
+) -> Result<((Arc<Status>, Archive), Vec<commonware_runtime::Handle<()>>), String> {
     let peers: Map<PublicKey, Address> = config
         .validators
         .iter()
@@ -171,5 +175,5 @@ async fn run(
     .await?;
     let mut handles = running.handles;
     handles.push(network_handle);
-    Ok((running.status, handles))
+    Ok(((running.status, running.archive), handles))
 }

@@ -13,8 +13,10 @@ use alloy_primitives::{Address, TxKind, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use commonware_cryptography::{Signer, ed25519::PrivateKey};
+use commonware_utils::ordered::Set;
+use futures::executor::block_on;
 use noesis_consensus::{
-    Timeouts,
+    Certified, Follower, Timeouts,
     network::{NetworkConfig, spawn_validator},
 };
 use noesis_node::Chain;
@@ -57,6 +59,7 @@ fn four_validators_on_loopback_commit_the_same_chain() {
         .collect();
     let mut chains: Vec<Arc<Chain>> = Vec::new();
     let mut statuses = Vec::new();
+    let mut archives = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let dir = base.join(format!("node-{i}"));
         let chain = Chain::open(&dir.join("chain"), ChainSpec::dev(), 10_000).expect("opens");
@@ -78,6 +81,7 @@ fn four_validators_on_loopback_commit_the_same_chain() {
         }
         chains.push(chain);
         statuses.push(handle.status);
+        archives.push(handle.archive);
     }
     let sender = PrivateKeySigner::from_bytes(&dev_accounts(1)[0].private_key).expect("key");
     for nonce in 0..20 {
@@ -137,5 +141,89 @@ fn four_validators_on_loopback_commit_the_same_chain() {
         !status["peers"].as_array().expect("peers").is_empty(),
         "{status}"
     );
+
+    // A follower replays the finalized chain from a validator's archive, checking every
+    // run against the validator set, and reaches the same blocks and state.
+    let set = Set::from_iter_dedup(keys.iter().map(|k| k.public_key()));
+    let follower_chain =
+        |name: &str| Chain::open(&base.join(name), ChainSpec::dev(), 10_000).expect("opens");
+    let follower = Follower::new(follower_chain("follower"), b"noesis-loopback", set.clone());
+    let latest = block_on(archives[1].latest()).expect("a finalized block");
+    assert!(latest >= 1);
+    while follower.chain().head().header.number < latest {
+        let from = follower.chain().head().header.number + 1;
+        let run = block_on(archives[1].range(from, 8));
+        assert!(!run.is_empty(), "the archive has block {from}");
+        follower.apply(&run).expect("a valid run commits");
+    }
+    let number = follower.chain().head().header.number;
+    let theirs = chains[1]
+        .store()
+        .header_by_number(number)
+        .expect("reads")
+        .expect("has it");
+    assert_eq!(follower.chain().head().header, theirs);
+    assert!(
+        follower
+            .apply(&block_on(archives[0].range(number + 1, 8)))
+            .is_ok()
+    );
+
+    // Falsified runs commit nothing and say what is wrong.
+    let run = block_on(archives[0].range(1, 64));
+    let certified = run
+        .iter()
+        .rposition(|c| c.finalization.is_some())
+        .expect("a certificate");
+    let fresh = Follower::new(follower_chain("fresh"), b"noesis-loopback", set.clone());
+    let refuse = |follower: &Follower, run: &[Certified]| -> String {
+        let err = follower.apply(run).expect_err("refused");
+        assert_eq!(
+            follower.chain().head().header.number,
+            0,
+            "nothing committed"
+        );
+        err.to_string()
+    };
+    let mut forged = run[..=certified].to_vec();
+    let cert = forged[certified]
+        .finalization
+        .as_mut()
+        .expect("certificate");
+    let last = cert.len() - 1;
+    cert[last] ^= 1;
+    let err = refuse(&fresh, &forged);
+    assert!(err.contains("not signed by a quorum"), "{err}");
+
+    let strangers =
+        Set::from_iter_dedup((0..4).map(|i| PrivateKey::from_seed(900 + i).public_key()));
+    let outsider = Follower::new(follower_chain("outsider"), b"noesis-loopback", strangers);
+    let err = refuse(&outsider, &run[..=certified]);
+    assert!(err.contains("not signed by a quorum"), "{err}");
+    let other_chain = Follower::new(follower_chain("other-chain"), b"another-chain", set.clone());
+    let err = refuse(&other_chain, &run[..=certified]);
+    assert!(err.contains("not signed by a quorum"), "{err}");
+
+    if certified > 0 {
+        let mut moved = run[..certified].to_vec();
+        moved.last_mut().expect("one").finalization = run[certified].finalization.clone();
+        let err = refuse(&fresh, &moved);
+        assert!(err.contains("finalizes another block"), "{err}");
+    }
+    let err = refuse(&fresh, &run[1..=certified.max(1)]);
+    assert!(err.contains("expected 1"), "{err}");
+    let mut garbled = run[..=certified].to_vec();
+    garbled[0].block.truncate(10);
+    let err = refuse(&fresh, &garbled);
+    assert!(err.contains("not a valid block encoding"), "{err}");
+    let uncertified: Vec<Certified> = run
+        .iter()
+        .map(|c| Certified {
+            block: c.block.clone(),
+            finalization: None,
+        })
+        .collect();
+    assert_eq!(fresh.apply(&uncertified).expect("nothing to check"), 0);
+    assert!(fresh.apply(&run).expect("the real run commits") > 0);
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -1,14 +1,54 @@
 //! What JSON-RPC shows of the consensus engine, behind a narrow trait so this crate
 //! does not depend on it: `noesis_consensus` (view, leader, validators, peers,
-//! finalized tip) and `eth_syncing` (catching up or not). A dev node has no engine.
+//! finalized tip), `eth_syncing` (catching up or not) and, on a validator,
+//! `noesis_getFinalizedBlocks` (blocks with their finalization certificates, which
+//! followers check and commit). A dev node has no engine.
 
-/// Consensus state as RPC reads it. The binary implements it over the running engine.
+use std::{future::Future, pin::Pin};
+
+use alloy_primitives::{Bytes, U64};
+use serde::{Deserialize, Serialize};
+
+/// Consensus state as RPC reads it. The binary implements it over the running engine
+/// (a validator) or over the loop that follows validators (a follower).
 pub trait ConsensusInfo: Send + Sync {
     /// The JSON answered by `noesis_consensus`.
     fn status(&self) -> serde_json::Value;
     /// `Some((starting, current, highest))` block numbers while the node catches up
     /// with the network, `None` once it follows the tip.
     fn syncing(&self) -> Option<(u64, u64, u64)>;
+    /// The finalized blocks from `from` on (at most `limit`) with their certificates;
+    /// `None` when this node stores no certificates (it is not a validator).
+    fn finalized_blocks(&self, from: u64, limit: usize) -> FinalizedFuture {
+        let _ = (from, limit);
+        Box::pin(std::future::ready(None))
+    }
+}
+
+/// What [`ConsensusInfo::finalized_blocks`] answers.
+pub type FinalizedFuture = Pin<Box<dyn Future<Output = Option<FinalizedBlocks>> + Send>>;
+
+/// The answer of `noesis_getFinalizedBlocks`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalizedBlocks {
+    /// Height of the newest finalized block the validator stores.
+    pub latest: U64,
+    /// Consecutive finalized blocks from the height asked for, up to the first one not
+    /// stored (empty when that one is not).
+    pub blocks: Vec<FinalizedBlock>,
+}
+
+/// One finalized block as validators serve it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalizedBlock {
+    /// The block: RLP of the header and the transactions.
+    pub block: Bytes,
+    /// The finalization certificate of this block (the proposal and a quorum of the
+    /// validators' signatures), or null when the block was finalized only through a
+    /// descendant's certificate.
+    pub finalization: Option<Bytes>,
 }
 
 #[cfg(test)]
@@ -28,6 +68,8 @@ mod tests {
     /// A consensus engine whose answers the test sets.
     struct Fake {
         syncing: Mutex<Option<(u64, u64, u64)>>,
+        /// The last `(from, limit)` asked of `finalized_blocks`.
+        asked: Mutex<Option<(u64, usize)>>,
     }
 
     impl ConsensusInfo for Fake {
@@ -37,6 +79,42 @@ mod tests {
         fn syncing(&self) -> Option<(u64, u64, u64)> {
             *self.syncing.lock()
         }
+        fn finalized_blocks(&self, from: u64, limit: usize) -> super::FinalizedFuture {
+            *self.asked.lock() = Some((from, limit));
+            let blocks = vec![
+                super::FinalizedBlock {
+                    block: vec![0xc0, 1].into(),
+                    finalization: None,
+                },
+                super::FinalizedBlock {
+                    block: vec![0xc0, 2].into(),
+                    finalization: Some(vec![9, 9].into()),
+                },
+            ];
+            Box::pin(std::future::ready(Some(super::FinalizedBlocks {
+                latest: alloy_primitives::U64::from(from + 1),
+                blocks,
+            })))
+        }
+    }
+
+    /// A follower: it reports consensus but serves no certificates.
+    struct Follower;
+
+    impl ConsensusInfo for Follower {
+        fn status(&self) -> Value {
+            json!({"role": "follower"})
+        }
+        fn syncing(&self) -> Option<(u64, u64, u64)> {
+            None
+        }
+    }
+
+    fn fake() -> Arc<Fake> {
+        Arc::new(Fake {
+            syncing: Mutex::new(None),
+            asked: Mutex::new(None),
+        })
     }
 
     fn module(dir: &std::path::Path, consensus: Option<Arc<dyn ConsensusInfo>>) -> RpcModule<()> {
@@ -75,9 +153,7 @@ mod tests {
     #[tokio::test]
     async fn validator_reports_consensus_and_catching_up() {
         let dir = tempfile::tempdir().unwrap();
-        let fake = Arc::new(Fake {
-            syncing: Mutex::new(None),
-        });
+        let fake = fake();
         let module = module(dir.path(), Some(fake.clone()));
         let response = call(&module, "noesis_consensus", json!([])).await;
         assert_eq!(response["result"]["view"], 7);
@@ -92,6 +168,54 @@ mod tests {
         assert_eq!(result["startingBlock"], "0x3");
         assert_eq!(result["currentBlock"], "0xa");
         assert_eq!(result["highestBlock"], "0xfa");
+    }
+
+    #[tokio::test]
+    async fn validators_serve_finalized_blocks_with_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = fake();
+        let validator = module(dir.path(), Some(fake.clone()));
+        let response = call(&validator, "noesis_getFinalizedBlocks", json!(["0x5"])).await;
+        assert_eq!(
+            response["result"],
+            json!({"latest": "0x6", "blocks": [
+                {"block": "0xc001", "finalization": null},
+                {"block": "0xc002", "finalization": "0x0909"},
+            ]}),
+            "{response}"
+        );
+        assert_eq!(*fake.asked.lock(), Some((5, 64)));
+        call(
+            &validator,
+            "noesis_getFinalizedBlocks",
+            json!(["0x1", "0x10000"]),
+        )
+        .await;
+        assert_eq!(*fake.asked.lock(), Some((1, 64)), "the limit is capped");
+        call(
+            &validator,
+            "noesis_getFinalizedBlocks",
+            json!(["0x1", "0x3"]),
+        )
+        .await;
+        assert_eq!(*fake.asked.lock(), Some((1, 3)));
+        let response = call(&validator, "noesis_getFinalizedBlocks", json!(["five"])).await;
+        assert_eq!(response["error"]["code"], -32602, "{response}");
+
+        let follower = module(
+            tempfile::tempdir().unwrap().path(),
+            Some(Arc::new(Follower)),
+        );
+        let response = call(&follower, "noesis_getFinalizedBlocks", json!(["0x1"])).await;
+        assert_eq!(response["error"]["code"], -32601, "{response}");
+        assert_eq!(
+            response["error"]["message"],
+            "this node stores no finalization certificates: ask a validator"
+        );
+        let third = tempfile::tempdir().unwrap();
+        let dev = module(third.path(), None);
+        let response = call(&dev, "noesis_getFinalizedBlocks", json!(["0x1"])).await;
+        assert_eq!(response["error"]["code"], -32601, "{response}");
     }
 
     #[tokio::test]

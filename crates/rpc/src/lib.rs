@@ -17,6 +17,6 @@ pub mod noesis;
 mod overrides;
 pub mod server;
 
-pub use consensus::ConsensusInfo;
+pub use consensus::{ConsensusInfo, FinalizedBlock, FinalizedBlocks, FinalizedFuture};
 pub use eth::EthRpc;
 pub use server::{MAX_REQUEST_BYTES, Page, rpc_module, start};

@@ -4,7 +4,7 @@
 //! why (ADR 0006 for where the state lives). `noesis_consensus` shows a validator's
 //! consensus engine (ADR 0013).
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256, U64, U256};
 use alloy_rpc_types_eth::BlockId;
 use jsonrpsee::{core::RpcResult, proc_macros::rpc};
 use noesis_execution::{
@@ -19,7 +19,7 @@ use noesis_execution::{
 };
 use serde::Serialize;
 
-use crate::{EthRpc, error::RpcError};
+use crate::{EthRpc, FinalizedBlocks, error::RpcError};
 
 /// `noesis_*` methods.
 #[rpc(server, namespace = "noesis")]
@@ -34,6 +34,14 @@ pub trait NoesisApi {
     /// (an error on a dev node, which runs none).
     #[method(name = "consensus")]
     fn consensus(&self) -> RpcResult<serde_json::Value>;
+    /// Finalized blocks from `from` on with their finalization certificates, for
+    /// followers (validators only). `limit` defaults to and is capped at 64.
+    #[method(name = "getFinalizedBlocks")]
+    async fn get_finalized_blocks(
+        &self,
+        from: U64,
+        limit: Option<U64>,
+    ) -> RpcResult<FinalizedBlocks>;
 }
 
 /// A subnet's metagraph as RPC reports it.
@@ -194,6 +202,7 @@ fn module_error(e: ModuleError) -> RpcError {
     RpcError::Internal(format!("subnets state: {e}"))
 }
 
+#[jsonrpsee::core::async_trait]
 impl NoesisApiServer for EthRpc {
     fn metagraph(&self, netuid: u16, block: Option<BlockId>) -> RpcResult<Metagraph> {
         let (number, state) = self.numbered_state(block)?;
@@ -232,4 +241,26 @@ impl NoesisApiServer for EthRpc {
     fn consensus(&self) -> RpcResult<serde_json::Value> {
         Ok(self.consensus_info()?.status())
     }
+
+    async fn get_finalized_blocks(
+        &self,
+        from: U64,
+        limit: Option<U64>,
+    ) -> RpcResult<FinalizedBlocks> {
+        let limit = limit.map_or(MAX_FINALIZED_BLOCKS, |l| {
+            usize::try_from(l.to::<u64>())
+                .unwrap_or(usize::MAX)
+                .min(MAX_FINALIZED_BLOCKS)
+        });
+        let blocks = self
+            .consensus_info()?
+            .finalized_blocks(from.to::<u64>(), limit)
+            .await;
+        Ok(blocks.ok_or(RpcError::Unavailable(
+            "this node stores no finalization certificates: ask a validator",
+        ))?)
+    }
 }
+
+/// Most blocks one `noesis_getFinalizedBlocks` call returns.
+const MAX_FINALIZED_BLOCKS: usize = 64;
