@@ -14,7 +14,7 @@ use commonware_cryptography::{
     ed25519::{PrivateKey, PublicKey},
 };
 use noesis_consensus::{
-    Status,
+    Archive, Status,
     network::{NetworkConfig, NetworkHandle},
 };
 use noesis_node::Chain;
@@ -122,7 +122,7 @@ impl Validator {
             key: self.key,
             listen: self.listen,
             validators: self.validators,
-            namespace: format!("noesis-{}", chain.chain_id()).into_bytes(),
+            namespace: namespace(chain.chain_id()),
             storage_dir,
             timeouts: Default::default(),
         };
@@ -131,15 +131,55 @@ impl Validator {
     }
 }
 
-/// The engine's status as JSON-RPC reads it.
-pub struct StatusView(pub Arc<Status>);
+/// The namespace of a chain's consensus signatures and handshakes (binds them to the
+/// chain id).
+pub fn namespace(chain_id: u64) -> Vec<u8> {
+    format!("noesis-{chain_id}").into_bytes()
+}
+
+/// The engine's status and stored finalized blocks as JSON-RPC reads them.
+pub struct StatusView {
+    status: Arc<Status>,
+    archive: Archive,
+}
+
+impl StatusView {
+    /// The view of a running validator.
+    pub fn new(network: &NetworkHandle) -> Self {
+        Self {
+            status: network.status.clone(),
+            archive: network.archive.clone(),
+        }
+    }
+}
 
 impl noesis_rpc::ConsensusInfo for StatusView {
     fn status(&self) -> serde_json::Value {
-        self.0.to_json()
+        let mut status = self.status.to_json();
+        status["role"] = "validator".into();
+        status
     }
     fn syncing(&self) -> Option<(u64, u64, u64)> {
-        self.0.syncing()
+        self.status.syncing()
+    }
+    fn finalized_blocks(&self, from: u64, limit: usize) -> noesis_rpc::FinalizedFuture {
+        let archive = self.archive.clone();
+        Box::pin(async move {
+            let latest = archive.latest().await.unwrap_or_default();
+            let blocks = archive
+                .range(from, limit)
+                .await
+                .into_iter()
+                .map(|c| noesis_rpc::FinalizedBlock {
+                    block: c.block.into(),
+                    finalization: c.finalization.map(Into::into),
+                })
+                .collect();
+            Some(noesis_rpc::FinalizedBlocks {
+                latest: alloy_primitives::U64::from(latest),
+                blocks,
+            })
+        })
     }
 }
 
@@ -168,7 +208,7 @@ fn private_key_from_hex(text: &str) -> anyhow::Result<PrivateKey> {
 }
 
 /// An ed25519 public key from 64 hex digits (`0x` allowed).
-fn public_key_from_hex(text: &str) -> anyhow::Result<PublicKey> {
+pub fn public_key_from_hex(text: &str) -> anyhow::Result<PublicKey> {
     let bytes = alloy_primitives::hex::decode(text.trim())
         .map_err(|_| anyhow::anyhow!("{text:?} is not hex"))?;
     anyhow::ensure!(
@@ -180,7 +220,7 @@ fn public_key_from_hex(text: &str) -> anyhow::Result<PublicKey> {
 }
 
 /// A public key as hex, no prefix.
-fn public_key_hex(key: &PublicKey) -> String {
+pub fn public_key_hex(key: &PublicKey) -> String {
     alloy_primitives::hex::encode(key.encode())
 }
 

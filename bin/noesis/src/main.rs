@@ -16,6 +16,7 @@ mod cli;
 mod client;
 mod consensus;
 mod devnet;
+mod follow;
 mod market;
 mod run;
 mod subnets;

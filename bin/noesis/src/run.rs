@@ -170,6 +170,10 @@ pub struct NodeConfig {
     /// Validator mode: consensus produces and finalizes blocks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consensus: Option<crate::consensus::ConsensusSection>,
+    /// Follower mode: commit the blocks validators finalized, checked against their
+    /// certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<crate::follow::FollowSection>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -197,6 +201,10 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
         ChainSpec::from_json(&spec_text).with_context(|| format!("in {}", chain_path.display()))?;
     let datadir = base.join(&config.datadir);
     let addr = SocketAddr::new(config.http_addr, config.http_port);
+    anyhow::ensure!(
+        config.consensus.is_none() || config.follow.is_none(),
+        "a node is a validator ([consensus]) or a follower ([follow]), not both: remove one section"
+    );
     if let Some(section) = &config.consensus {
         anyhow::ensure!(
             config.block_time == 0,
@@ -212,9 +220,8 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
         let chain = Chain::open(&datadir, spec, POOL_CAPACITY)?;
         let network = validator.spawn(chain.clone(), datadir.join("consensus"))?;
         // Transactions reach the other validators by gossip; no sealer to wake.
-        let eth = EthRpc::new(chain.clone(), Vec::new(), Arc::new(|| {})).with_consensus(Arc::new(
-            crate::consensus::StatusView(network.status.clone()),
-        ));
+        let eth = EthRpc::new(chain.clone(), Vec::new(), Arc::new(|| {}))
+            .with_consensus(Arc::new(crate::consensus::StatusView::new(&network)));
         let local = serve(chain.clone(), eth, addr, Vec::new()).await?;
         crate::say!(
             "Noesis validator (chain id {}), public key {public_key}, p2p on {listen}, {count} validators",
@@ -226,6 +233,30 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
         );
         wait_for_shutdown().await;
         drop(network);
+        return Ok(());
+    }
+    if let Some(section) = &config.follow {
+        anyhow::ensure!(
+            config.block_time == 0,
+            "block_time does not apply to a follower (it commits the validators' blocks): remove it or the [follow] section"
+        );
+        let follow = crate::follow::FollowConfig::load(section)
+            .with_context(|| format!("in [follow] of {}", args.config.display()))?;
+        let (sources, count) = (follow.sources().join(", "), follow.count());
+        let chain = Chain::open(&datadir, spec, POOL_CAPACITY)?;
+        let status = follow.spawn(chain.clone());
+        // Transactions are forwarded to a source; no sealer to wake.
+        let eth = EthRpc::new(chain.clone(), Vec::new(), Arc::new(|| {})).with_consensus(status);
+        let local = serve(chain.clone(), eth, addr, Vec::new()).await?;
+        crate::say!(
+            "Noesis follower (chain id {}) of {count} validators, blocks from {sources}",
+            chain.chain_id()
+        );
+        crate::say!(
+            "JSON-RPC on http://{local}, head {} (finalized blocks are checked against the validators' certificates)",
+            chain.head().header.number
+        );
+        wait_for_shutdown().await;
         return Ok(());
     }
     let mode = seal_mode((config.block_time > 0).then_some(config.block_time));

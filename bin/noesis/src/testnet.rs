@@ -32,6 +32,7 @@ use serde_json::{Value, json};
 use crate::{
     client::RpcClient,
     consensus::{ConsensusSection, ValidatorEntry, generate_key},
+    follow::FollowSection,
     run::NodeConfig,
 };
 
@@ -63,6 +64,10 @@ pub struct InitArgs {
     /// Number of validators (1 to 64).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_VALIDATORS))]
     pub validators: u64,
+    /// Number of followers: full nodes that commit the validators' finalized blocks
+    /// and serve JSON-RPC, without voting (0 to 64).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_VALIDATORS))]
+    pub followers: u64,
     /// Directory of the testnet.
     #[arg(long)]
     pub dir: PathBuf,
@@ -102,7 +107,8 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
             .ok()
             .with_context(|| format!("{what} {base} + {i} is past port 65535"))
     };
-    port(args.base_rpc_port, n - 1, "--base-rpc-port")?;
+    let followers = args.followers;
+    port(args.base_rpc_port, n + followers - 1, "--base-rpc-port")?;
     port(args.base_p2p_port, n - 1, "--base-p2p-port")?;
     let dir = &args.dir;
     let genesis = dir.join("genesis.json");
@@ -167,17 +173,48 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
                 listen: validators[i as usize].address.clone(),
                 validators: validators.clone(),
             }),
+            follow: None,
         };
         let text = format!(
-            "# Node {i} of a {n}-validator testnet (`noesis testnet init`).\n{}",
+            "# Node {i}, a validator of a {n}-validator testnet (`noesis testnet init`).\n{}",
             toml::to_string(&config)?
         );
-        let config_path = node_dir.join("config.toml");
-        std::fs::write(&config_path, text)
-            .with_context(|| format!("cannot write {}", config_path.display()))?;
+        write_config(&node_dir, &text)?;
+    }
+    for i in n..n + followers {
+        let node_dir = dir.join(format!("node-{i}"));
+        std::fs::create_dir_all(&node_dir)
+            .with_context(|| format!("cannot create {}", node_dir.display()))?;
+        // Each follower asks a different validator first.
+        let sources = (0..n)
+            .map(|j| {
+                let v = (i + j) % n;
+                Ok(format!(
+                    "http://127.0.0.1:{}",
+                    port(args.base_rpc_port, v, "")?
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let config = NodeConfig {
+            datadir: "data".into(),
+            chain: "../genesis.json".into(),
+            http_addr: [127, 0, 0, 1].into(),
+            http_port: port(args.base_rpc_port, i, "")?,
+            block_time: 0,
+            consensus: None,
+            follow: Some(FollowSection {
+                sources,
+                validators: validators.iter().map(|v| v.public_key.clone()).collect(),
+            }),
+        };
+        let text = format!(
+            "# Node {i}, a follower of a {n}-validator testnet (`noesis testnet init`).\n{}",
+            toml::to_string(&config)?
+        );
+        write_config(&node_dir, &text)?;
     }
     crate::say!(
-        "Testnet of {n} validators in {} (chain id {}, the 10 dev accounts funded)",
+        "Testnet of {n} validators and {followers} followers in {} (chain id {}, the 10 dev accounts funded)",
         dir.display(),
         noesis_primitives::DEV_CHAIN_ID
     );
@@ -189,11 +226,22 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
             validators[i as usize].public_key
         );
     }
+    for i in n..n + followers {
+        crate::say!(
+            "node-{i}: JSON-RPC http://127.0.0.1:{}, follower",
+            u64::from(args.base_rpc_port) + i
+        );
+    }
     crate::say!(
         "Start it with: noesis testnet start --dir {}",
         dir.display()
     );
     Ok(())
+}
+
+fn write_config(node_dir: &Path, text: &str) -> anyhow::Result<()> {
+    let path = node_dir.join("config.toml");
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn start(dir: &Path) -> anyhow::Result<()> {
@@ -290,6 +338,11 @@ async fn status(dir: &Path) -> anyhow::Result<()> {
         let config: NodeConfig = toml::from_str(&text)
             .with_context(|| format!("invalid config {}", node.config().display()))?;
         let rpc = format!("http://{}:{}", config.http_addr, config.http_port);
+        let role = if config.follow.is_some() {
+            "follower"
+        } else {
+            "validator"
+        };
         let pid = node.pid();
         queries.push(tokio::spawn(async move {
             let client = RpcClient::new(&rpc);
@@ -297,6 +350,7 @@ async fn status(dir: &Path) -> anyhow::Result<()> {
             let finalized = head_of(&client, "finalized").await;
             json!({
                 "index": node.index,
+                "role": role,
                 "pid": pid,
                 "rpc": rpc,
                 "height": latest.as_ref().map(|b| b.0),
@@ -428,6 +482,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let args = |force| InitArgs {
             validators: 3,
+            followers: 1,
             dir: dir.path().join("net"),
             base_rpc_port: 18545,
             base_p2p_port: 30400,
@@ -437,9 +492,9 @@ mod tests {
         let spec = std::fs::read_to_string(dir.path().join("net/genesis.json")).unwrap();
         assert_eq!(ChainSpec::from_json(&spec).unwrap(), ChainSpec::dev());
         let nodes = testnet_nodes(&dir.path().join("net")).unwrap();
-        assert_eq!(nodes.len(), 3);
+        assert_eq!(nodes.len(), 4);
         let mut keys = Vec::new();
-        for node in &nodes {
+        for node in &nodes[..3] {
             let text = std::fs::read_to_string(node.config()).unwrap();
             let config: NodeConfig = toml::from_str(&text).unwrap();
             assert_eq!(config.http_port, 18545 + node.index as u16);
@@ -457,6 +512,13 @@ mod tests {
             );
             assert_eq!(node.pid(), None);
         }
+        let text = std::fs::read_to_string(nodes[3].config()).unwrap();
+        let config: NodeConfig = toml::from_str(&text).unwrap();
+        assert!(config.consensus.is_none());
+        let follow = crate::follow::FollowConfig::load(&config.follow.unwrap()).unwrap();
+        assert_eq!(follow.count(), 3);
+        assert_eq!(follow.sources()[0], "http://127.0.0.1:18545");
+        assert_eq!(follow.sources().len(), 3);
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), 3, "every node has its own key");

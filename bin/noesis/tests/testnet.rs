@@ -1,6 +1,7 @@
-//! A 4-validator `noesis testnet` of real processes: it finalizes blocks with
-//! transfers sent to any node, keeps going with one validator killed, and the
-//! restarted validator catches up to the same blocks and state.
+//! A 4-validator `noesis testnet` with a follower, all real processes: it finalizes
+//! blocks with transfers sent to any node (the follower forwards its own), keeps going
+//! with one validator and the follower killed, and both, restarted, catch up to the
+//! same blocks and state.
 
 mod common;
 
@@ -18,7 +19,10 @@ use nix::{
 };
 use serde_json::{Value, json};
 
-const NODES: usize = 4;
+const VALIDATORS: usize = 4;
+/// Node 4 is a follower.
+const FOLLOWER: usize = 4;
+const NODES: usize = VALIDATORS + 1;
 /// The whole scenario must finish within this.
 const BUDGET: Duration = Duration::from_secs(90);
 
@@ -59,7 +63,9 @@ impl Testnet {
         net.cli(&[
             "init",
             "--validators",
-            &NODES.to_string(),
+            &VALIDATORS.to_string(),
+            "--followers",
+            "1",
             "--base-rpc-port",
             &rpc_base.to_string(),
             "--base-p2p-port",
@@ -192,7 +198,7 @@ impl Testnet {
 }
 
 #[test]
-fn four_validators_finalize_survive_a_crash_and_catch_up() {
+fn four_validators_and_a_follower_finalize_survive_a_crash_and_catch_up() {
     let net = Testnet::init();
     let started = net.cli(&["start"]);
     assert_eq!(
@@ -208,9 +214,27 @@ fn four_validators_finalize_survive_a_crash_and_catch_up() {
     let consensus = net.call(0, "noesis_consensus", json!([]));
     assert_eq!(
         consensus["validators"].as_array().map(Vec::len),
-        Some(NODES),
+        Some(VALIDATORS),
         "{consensus}"
     );
+    assert_eq!(consensus["role"], "validator");
+    let following = net.call(FOLLOWER, "noesis_consensus", json!([]));
+    assert_eq!(following["role"], "follower", "{following}");
+    assert_eq!(
+        following["validators"].as_array().map(Vec::len),
+        Some(VALIDATORS)
+    );
+    // Validators serve finalized blocks with certificates; followers serve none.
+    let served = net.call(2, "noesis_getFinalizedBlocks", json!(["0x1", "0x2"]));
+    assert_eq!(
+        served["blocks"].as_array().map(Vec::len),
+        Some(2),
+        "{served}"
+    );
+    let err = net
+        .try_call(FOLLOWER, "noesis_getFinalizedBlocks", json!(["0x1"]))
+        .expect_err("a follower stores no certificates");
+    assert!(err.contains("ask a validator"), "{err}");
     let finalized = net.call(1, "eth_getBlockByNumber", json!(["finalized", false]));
     assert!(quantity(&finalized["number"]).is_some_and(|n| n >= 3));
 
@@ -234,10 +258,17 @@ fn four_validators_finalize_survive_a_crash_and_catch_up() {
     for hash in &first {
         net.mined(0, hash);
     }
+    // One through the follower: it forwards the transfer to a validator, and commits
+    // the block that includes it.
+    let forwarded = send(&net, FOLLOWER, 0);
+    let block = net.mined(FOLLOWER, &forwarded);
+    assert_eq!(net.mined(0, &forwarded), block);
 
-    // Node 3 dies: three of four validators still finalize.
-    let victim = net.pid(3).expect("node 3 pid");
-    kill(Pid::from_raw(victim), Signal::SIGKILL).expect("SIGKILL node 3");
+    // Node 3 and the follower die: three of four validators still finalize.
+    for node in [3, FOLLOWER] {
+        let victim = net.pid(node).expect("pid");
+        kill(Pid::from_raw(victim), Signal::SIGKILL).expect("SIGKILL");
+    }
     let at_crash = net.height(0).expect("node 0 height");
     let mut hashes = Vec::new();
     for round in 0..2 {
@@ -261,7 +292,7 @@ fn four_validators_finalize_survive_a_crash_and_catch_up() {
         );
     }
 
-    // `start` again restarts only node 3, which catches up from its peers.
+    // `start` again restarts only node 3 and the follower, which catch up.
     let restarted = net.cli(&["start"]);
     assert_eq!(
         restarted.matches("already running").count(),
@@ -269,10 +300,16 @@ fn four_validators_finalize_survive_a_crash_and_catch_up() {
         "{restarted}"
     );
     assert!(restarted.contains("node-3 started"), "{restarted}");
+    assert!(restarted.contains("node-4 started"), "{restarted}");
     let target = (0..3).filter_map(|i| net.height(i)).max().unwrap_or(last);
-    net.wait_until(&format!("node 3 catches up to height {target}"), || {
-        net.height(3).is_some_and(|h| h >= target)
-    });
+    net.wait_until(
+        &format!("node 3 and the follower catch up to height {target}"),
+        || {
+            [3, FOLLOWER]
+                .iter()
+                .all(|&n| net.height(n).is_some_and(|h| h >= target))
+        },
+    );
     let reference = net.block(0, target);
     for node in 1..NODES {
         assert_eq!(
@@ -282,8 +319,11 @@ fn four_validators_finalize_survive_a_crash_and_catch_up() {
         );
     }
     assert_eq!(net.balance(3, to), expected);
-    net.wait_until("node 3 is no longer syncing", || {
-        net.try_call(3, "eth_syncing", json!([])).ok() == Some(json!(false))
+    assert_eq!(net.balance(FOLLOWER, to), expected);
+    net.wait_until("node 3 and the follower are no longer syncing", || {
+        [3, FOLLOWER]
+            .iter()
+            .all(|&n| net.try_call(n, "eth_syncing", json!([])).ok() == Some(json!(false)))
     });
 
     let status: Value = serde_json::from_str(&net.cli(&["status"])).expect("status JSON");
@@ -293,6 +333,8 @@ fn four_validators_finalize_survive_a_crash_and_catch_up() {
         nodes.iter().all(|n| n["height"].as_u64() >= Some(target)),
         "{status}"
     );
+    assert_eq!(nodes[FOLLOWER]["role"], "follower", "{status}");
+    assert_eq!(nodes[0]["role"], "validator", "{status}");
 
     let stopped = net.cli(&["stop"]);
     assert_eq!(
