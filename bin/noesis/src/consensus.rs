@@ -162,6 +162,9 @@ impl noesis_rpc::ConsensusInfo for StatusView {
     fn syncing(&self) -> Option<(u64, u64, u64)> {
         self.status.syncing()
     }
+    fn peer_count(&self) -> u64 {
+        self.status.live_peers().len() as u64
+    }
     fn finalized_blocks(&self, from: u64, limit: usize) -> noesis_rpc::FinalizedFuture {
         let archive = self.archive.clone();
         Box::pin(async move {

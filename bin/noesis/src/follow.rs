@@ -170,6 +170,11 @@ impl noesis_rpc::ConsensusInfo for FollowStatus {
         })
     }
 
+    fn peer_count(&self) -> u64 {
+        // The source it follows, while that source answers.
+        u64::from(self.last_error.lock().is_none())
+    }
+
     fn syncing(&self) -> Option<(u64, u64, u64)> {
         let head = self.chain.head().header.number;
         let highest = self.highest.load(Ordering::Relaxed);
@@ -204,6 +209,7 @@ async fn follow_blocks(follower: Arc<Follower>, status: Arc<FollowStatus>) {
                 continue;
             }
         };
+        *status.last_error.lock() = None;
         status
             .highest
             .fetch_max(answer.latest.to::<u64>(), Ordering::Relaxed);

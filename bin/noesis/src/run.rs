@@ -340,7 +340,19 @@ async fn serve(
     Ok(local)
 }
 
+/// Returns on Ctrl-C or SIGTERM (what `noesis testnet stop` and service managers send).
 async fn wait_for_shutdown() {
-    let _ = tokio::signal::ctrl_c().await;
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
     eprintln!("shutting down");
 }

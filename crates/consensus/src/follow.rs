@@ -272,15 +272,8 @@ impl Follower {
         number: u64,
         hash: alloy_primitives::B256,
     ) -> Result<(), FollowError> {
-        // `decode_cfg` also refuses trailing bytes.
-        let finalization = Finalization::<Scheme, Digest>::decode_cfg(
-            bytes::Bytes::copy_from_slice(encoded),
-            &self.verifier.certificate_codec_config(),
-        )
-        .map_err(|e| FollowError::BadCertificate {
-            number,
-            reason: e.to_string(),
-        })?;
+        let finalization = decode_finalization(encoded, &self.verifier)
+            .map_err(|reason| FollowError::BadCertificate { number, reason })?;
         if to_hash(&finalization.proposal.payload) != hash {
             return Err(FollowError::WrongBlock { number });
         }
@@ -296,4 +289,17 @@ impl Follower {
         }
         Ok(())
     }
+}
+
+/// Decodes a finalization certificate as served with a block, bounded by the size of
+/// `verifier`'s validator set; trailing bytes are refused. Nothing is verified.
+pub fn decode_finalization(
+    encoded: &[u8],
+    verifier: &Scheme,
+) -> Result<Finalization<Scheme, Digest>, String> {
+    Finalization::<Scheme, Digest>::decode_cfg(
+        bytes::Bytes::copy_from_slice(encoded),
+        &verifier.certificate_codec_config(),
+    )
+    .map_err(|e| e.to_string())
 }

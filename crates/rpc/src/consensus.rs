@@ -17,6 +17,8 @@ pub trait ConsensusInfo: Send + Sync {
     /// `Some((starting, current, highest))` block numbers while the node catches up
     /// with the network, `None` once it follows the tip.
     fn syncing(&self) -> Option<(u64, u64, u64)>;
+    /// How many peers this node exchanges blocks with now (`net_peerCount`).
+    fn peer_count(&self) -> u64;
     /// The finalized blocks from `from` on (at most `limit`) with their certificates;
     /// `None` when this node stores no certificates (it is not a validator).
     fn finalized_blocks(&self, from: u64, limit: usize) -> FinalizedFuture {
@@ -79,6 +81,9 @@ mod tests {
         fn syncing(&self) -> Option<(u64, u64, u64)> {
             *self.syncing.lock()
         }
+        fn peer_count(&self) -> u64 {
+            3
+        }
         fn finalized_blocks(&self, from: u64, limit: usize) -> super::FinalizedFuture {
             *self.asked.lock() = Some((from, limit));
             let blocks = vec![
@@ -107,6 +112,9 @@ mod tests {
         }
         fn syncing(&self) -> Option<(u64, u64, u64)> {
             None
+        }
+        fn peer_count(&self) -> u64 {
+            1
         }
     }
 
@@ -148,6 +156,8 @@ mod tests {
         );
         let response = call(&module, "eth_syncing", json!([])).await;
         assert_eq!(response["result"], false);
+        let response = call(&module, "net_peerCount", json!([])).await;
+        assert_eq!(response["result"], "0x0");
     }
 
     #[tokio::test]
@@ -158,6 +168,8 @@ mod tests {
         let response = call(&module, "noesis_consensus", json!([])).await;
         assert_eq!(response["result"]["view"], 7);
         assert_eq!(response["result"]["leader"], "ab");
+        let response = call(&module, "net_peerCount", json!([])).await;
+        assert_eq!(response["result"], "0x3");
 
         assert_eq!(
             call(&module, "eth_syncing", json!([])).await["result"],

@@ -884,7 +884,10 @@ impl NetApiServer for EthRpc {
         Ok(true)
     }
     fn peer_count(&self) -> RpcResult<U64> {
-        Ok(U64::ZERO)
+        // A dev node has no peers.
+        Ok(U64::from(
+            self.consensus.as_ref().map_or(0, |c| c.peer_count()),
+        ))
     }
 }
 
