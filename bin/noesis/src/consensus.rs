@@ -7,6 +7,7 @@ use std::{
     sync::Arc,
 };
 
+use alloy_primitives::B256;
 use anyhow::Context;
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::{
@@ -30,7 +31,7 @@ pub struct ConsensusSection {
     pub key_file: PathBuf,
     /// Address the authenticated p2p listens on.
     pub listen: String,
-    /// The static validator set, this node included.
+    /// Where every validator of the chain spec's set listens, this node included.
     pub validators: Vec<ValidatorEntry>,
 }
 
@@ -52,9 +53,11 @@ pub struct Validator {
 }
 
 impl Validator {
-    /// Reads the key file and checks the section: addresses parse, keys decode, no key
-    /// appears twice, and this node's key is in the set.
-    pub fn load(section: &ConsensusSection, base: &Path) -> anyhow::Result<Self> {
+    /// Reads the key file and checks the section against the chain spec's validator
+    /// set `set`: addresses parse, keys decode, no key appears twice, every member of
+    /// the set has an address and no one else does, and this node's key is in the set.
+    pub fn load(section: &ConsensusSection, base: &Path, set: &[B256]) -> anyhow::Result<Self> {
+        let set = validator_set(set)?;
         let key_path = base.join(&section.key_file);
         let text = std::fs::read_to_string(&key_path).with_context(|| {
             format!("cannot read the consensus key file {}", key_path.display())
@@ -88,10 +91,24 @@ impl Validator {
             );
             validators.push((public_key, address));
         }
+        for (i, (key, _)) in validators.iter().enumerate() {
+            anyhow::ensure!(
+                set.contains(key),
+                "[consensus] validator {i} ({}) is not in the chain spec's validator set",
+                public_key_hex(key)
+            );
+        }
+        for key in &set {
+            anyhow::ensure!(
+                validators.iter().any(|(k, _)| k == key),
+                "validator {} of the chain spec has no address in [consensus] validators",
+                public_key_hex(key)
+            );
+        }
         let me = key.public_key();
         anyhow::ensure!(
-            validators.iter().any(|(k, _)| *k == me),
-            "this node's consensus key (public key {}) is not in [consensus] validators",
+            set.contains(&me),
+            "this node's consensus key (public key {}) is not in the chain spec's validator set",
             public_key_hex(&me)
         );
         Ok(Self {
@@ -129,6 +146,26 @@ impl Validator {
         noesis_consensus::network::spawn_validator(config, chain)
             .map_err(|e| anyhow::anyhow!("cannot start the validator: {e}"))
     }
+}
+
+/// The chain spec's validator set as consensus keys; an error when it is empty or a
+/// key is not an ed25519 public key.
+pub fn validator_set(set: &[B256]) -> anyhow::Result<Vec<PublicKey>> {
+    anyhow::ensure!(
+        !set.is_empty(),
+        "the chain spec lists no validators: a network's genesis names its validator set \
+         (\"validators\": [their ed25519 public keys, hex]); `noesis testnet init` writes one"
+    );
+    set.iter()
+        .enumerate()
+        .map(|(i, key)| {
+            PublicKey::decode(key.to_vec()).map_err(|e| {
+                anyhow::anyhow!(
+                    "validator {i} of the chain spec ({key}) is not an ed25519 public key: {e}"
+                )
+            })
+        })
+        .collect()
 }
 
 /// The namespace of a chain's consensus signatures and handshakes (binds them to the
@@ -211,7 +248,7 @@ fn private_key_from_hex(text: &str) -> anyhow::Result<PrivateKey> {
 }
 
 /// An ed25519 public key from 64 hex digits (`0x` allowed).
-pub fn public_key_from_hex(text: &str) -> anyhow::Result<PublicKey> {
+fn public_key_from_hex(text: &str) -> anyhow::Result<PublicKey> {
     let bytes = alloy_primitives::hex::decode(text.trim())
         .map_err(|_| anyhow::anyhow!("{text:?} is not hex"))?;
     anyhow::ensure!(
@@ -247,32 +284,53 @@ mod tests {
         }
     }
 
+    /// A chain spec's validator set of these hex keys.
+    fn set_of(keys: &[&String]) -> Vec<B256> {
+        keys.iter().map(|k| k.parse().unwrap()).collect()
+    }
+
     #[test]
-    fn generated_keys_load_and_must_be_members() {
+    fn generated_keys_load_and_must_be_members_of_the_chain_spec_set() {
         let dir = tempfile::tempdir().unwrap();
         let (secret, public) = generate_key();
         let (_, other) = generate_key();
+        let (_, third) = generate_key();
         assert_eq!((secret.len(), public.len()), (64, 64));
+        let load = |s: &ConsensusSection, set: &[B256]| Validator::load(s, dir.path(), set);
+        let err = |s: &ConsensusSection, set: &[B256]| format!("{:#}", load(s, set).err().unwrap());
 
         let ok = section(dir.path(), &secret, &[other.clone(), public.clone()]);
-        let validator = Validator::load(&ok, dir.path()).unwrap();
+        let validator = load(&ok, &set_of(&[&public, &other])).unwrap();
         assert_eq!(validator.public_key(), public);
         assert_eq!(validator.count(), 2);
 
         let outsider = section(dir.path(), &secret, std::slice::from_ref(&other));
-        let err = format!(
-            "{:#}",
-            Validator::load(&outsider, dir.path()).err().unwrap()
+        let e = err(&outsider, &set_of(&[&other]));
+        assert!(e.contains("not in the chain spec's validator set"), "{e}");
+        let e = err(&ok, &set_of(&[&public, &other, &third]));
+        assert!(
+            e.contains(&format!(
+                "validator {third} of the chain spec has no address"
+            )),
+            "{e}"
         );
-        assert!(err.contains("not in [consensus] validators"), "{err}");
+        let e = err(&ok, &set_of(&[&public]));
+        assert!(
+            e.contains(&format!("validator 0 ({other}) is not in the chain spec")),
+            "{e}"
+        );
+        let e = err(&ok, &[]);
+        assert!(e.contains("the chain spec lists no validators"), "{e}");
     }
 
     #[test]
     fn bad_sections_say_what_is_wrong() {
         let dir = tempfile::tempdir().unwrap();
         let (secret, public) = generate_key();
-        let err =
-            |s: &ConsensusSection| format!("{:#}", Validator::load(s, dir.path()).err().unwrap());
+        let set = set_of(&[&public]);
+        let err = |s: &ConsensusSection| {
+            format!("{:#}", Validator::load(s, dir.path(), &set).err().unwrap())
+        };
 
         let mut s = section(dir.path(), "zz", std::slice::from_ref(&public));
         assert!(err(&s).contains("invalid consensus key"), "{}", err(&s));

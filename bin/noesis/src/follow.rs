@@ -19,7 +19,6 @@ use std::{
 
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::B256;
-use anyhow::Context;
 use commonware_cryptography::ed25519::PublicKey;
 use commonware_utils::ordered::Set;
 use noesis_consensus::{Certified, Follower};
@@ -50,8 +49,6 @@ const MAX_UNFORWARDED: usize = 10_000;
 pub struct FollowSection {
     /// Validators' JSON-RPC URLs, asked in turn (a source that fails is skipped).
     pub sources: Vec<String>,
-    /// The validator set's ed25519 public keys, hex.
-    pub validators: Vec<String>,
 }
 
 /// A checked `[follow]` section.
@@ -61,9 +58,9 @@ pub struct FollowConfig {
 }
 
 impl FollowConfig {
-    /// Checks the section: at least one source, each an http(s) URL; keys decode and
-    /// none repeats.
-    pub fn load(section: &FollowSection) -> anyhow::Result<Self> {
+    /// Checks the section (at least one source, each an http(s) URL) and the chain
+    /// spec's validator set `set`, whose certificates the follower accepts.
+    pub fn load(section: &FollowSection, set: &[B256]) -> anyhow::Result<Self> {
         anyhow::ensure!(
             !section.sources.is_empty(),
             "[follow] sources is empty: list the JSON-RPC URL of at least one validator"
@@ -74,20 +71,7 @@ impl FollowConfig {
                 "[follow] source {i} ({url:?}) is not an http:// or https:// URL"
             );
         }
-        anyhow::ensure!(
-            !section.validators.is_empty(),
-            "[follow] validators is empty: list the validator set's public keys"
-        );
-        let mut keys = Vec::with_capacity(section.validators.len());
-        for (i, hex) in section.validators.iter().enumerate() {
-            let key = crate::consensus::public_key_from_hex(hex)
-                .with_context(|| format!("invalid [follow] validator {i}"))?;
-            anyhow::ensure!(
-                !keys.contains(&key),
-                "[follow] validator {i} repeats public key {hex}"
-            );
-            keys.push(key);
-        }
+        let keys = crate::consensus::validator_set(set)?;
         Ok(Self {
             sources: section.sources.clone(),
             validators: Set::from_iter_dedup(keys),
@@ -322,17 +306,17 @@ mod tests {
     #[test]
     fn sections_are_checked() {
         let (_, key) = crate::consensus::generate_key();
-        let section = |sources: &[&str], validators: &[&str]| FollowSection {
+        let set = vec![key.parse::<B256>().unwrap()];
+        let section = |sources: &[&str]| FollowSection {
             sources: sources.iter().map(|s| s.to_string()).collect(),
-            validators: validators.iter().map(|s| s.to_string()).collect(),
         };
-        let err = |s: FollowSection| format!("{:#}", FollowConfig::load(&s).err().unwrap());
-        let ok = FollowConfig::load(&section(&["http://127.0.0.1:18545"], &[&key])).unwrap();
+        let err = |s: FollowSection, set: &[B256]| {
+            format!("{:#}", FollowConfig::load(&s, set).err().unwrap())
+        };
+        let ok = FollowConfig::load(&section(&["http://127.0.0.1:18545"]), &set).unwrap();
         assert_eq!((ok.sources().len(), ok.count()), (1, 1));
-        assert!(err(section(&[], &[&key])).contains("sources is empty"));
-        assert!(err(section(&["127.0.0.1:18545"], &[&key])).contains("not an http"));
-        assert!(err(section(&["http://a"], &[])).contains("validators is empty"));
-        assert!(err(section(&["http://a"], &["zz"])).contains("invalid [follow] validator 0"));
-        assert!(err(section(&["http://a"], &[&key, &key])).contains("repeats"));
+        assert!(err(section(&[]), &set).contains("sources is empty"));
+        assert!(err(section(&["127.0.0.1:18545"]), &set).contains("not an http"));
+        assert!(err(section(&["http://a"]), &[]).contains("lists no validators"));
     }
 }

@@ -210,7 +210,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
             config.block_time == 0,
             "block_time does not apply to a validator (consensus paces blocks): remove it or the [consensus] section"
         );
-        let validator = crate::consensus::Validator::load(section, &base)
+        let validator = crate::consensus::Validator::load(section, &base, &spec.validators)
             .with_context(|| format!("in [consensus] of {}", args.config.display()))?;
         let (public_key, listen, count) = (
             validator.public_key(),
@@ -240,7 +240,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
             config.block_time == 0,
             "block_time does not apply to a follower (it commits the validators' blocks): remove it or the [follow] section"
         );
-        let follow = crate::follow::FollowConfig::load(section)
+        let follow = crate::follow::FollowConfig::load(section, &spec.validators)
             .with_context(|| format!("in [follow] of {}", args.config.display()))?;
         let (sources, count) = (follow.sources().join(", "), follow.count());
         let chain = Chain::open(&datadir, spec, POOL_CAPACITY)?;

@@ -1,9 +1,10 @@
 //! `noesis testnet`: a local multi-validator network in one directory.
 //!
-//! `init` writes the dev chain spec (`genesis.json`) and, per node, a consensus key and
-//! a node config naming every validator; `start` runs each node that is not running as
-//! a detached `noesis node` process (pid file, appended log); `stop` ends them;
-//! `status` asks each node over JSON-RPC for its head and finalized block.
+//! `init` writes the dev chain spec with the new validator set (`genesis.json`), per
+//! validator a consensus key and a node config with every validator's address, and per
+//! follower a config naming the validators' JSON-RPC; `start` runs each node that is not
+//! running as a detached `noesis node` process (pid file, appended log); `stop` ends
+//! them; `status` asks each node over JSON-RPC for its head and finalized block.
 //!
 //! ```text
 //! D/genesis.json
@@ -135,11 +136,17 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
         }
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let spec = serde_json::to_string_pretty(&ChainSpec::dev())?;
-    std::fs::write(&genesis, spec + "\n")
+    let keys: Vec<(String, String)> = (0..n).map(|_| generate_key()).collect();
+    let mut spec = ChainSpec::dev();
+    spec.validators = keys
+        .iter()
+        .map(|(_, public_key)| public_key.parse())
+        .collect::<Result<_, _>>()
+        .context("a generated public key is not 32 bytes of hex")?;
+    let text = serde_json::to_string_pretty(&spec)?;
+    std::fs::write(&genesis, text + "\n")
         .with_context(|| format!("cannot write {}", genesis.display()))?;
 
-    let keys: Vec<(String, String)> = (0..n).map(|_| generate_key()).collect();
     let validators: Vec<ValidatorEntry> = keys
         .iter()
         .zip(0..)
@@ -202,10 +209,7 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
             http_port: port(args.base_rpc_port, i, "")?,
             block_time: 0,
             consensus: None,
-            follow: Some(FollowSection {
-                sources,
-                validators: validators.iter().map(|v| v.public_key.clone()).collect(),
-            }),
+            follow: Some(FollowSection { sources }),
         };
         let text = format!(
             "# Node {i}, a follower of a {n}-validator testnet (`noesis testnet init`).\n{}",
@@ -490,7 +494,15 @@ mod tests {
         };
         init(&args(false)).unwrap();
         let spec = std::fs::read_to_string(dir.path().join("net/genesis.json")).unwrap();
-        assert_eq!(ChainSpec::from_json(&spec).unwrap(), ChainSpec::dev());
+        let spec = ChainSpec::from_json(&spec).unwrap();
+        assert_eq!(spec.validators.len(), 3);
+        assert_eq!(
+            ChainSpec {
+                validators: vec![],
+                ..spec.clone()
+            },
+            ChainSpec::dev()
+        );
         let nodes = testnet_nodes(&dir.path().join("net")).unwrap();
         assert_eq!(nodes.len(), 4);
         let mut keys = Vec::new();
@@ -501,7 +513,8 @@ mod tests {
             let section = config.consensus.unwrap();
             assert_eq!(section.listen, format!("127.0.0.1:{}", 30400 + node.index));
             assert_eq!(section.validators.len(), 3);
-            let validator = crate::consensus::Validator::load(&section, &node.dir).unwrap();
+            let validator =
+                crate::consensus::Validator::load(&section, &node.dir, &spec.validators).unwrap();
             keys.push(validator.public_key());
             let mode = std::fs::metadata(node.dir.join("consensus.key"))
                 .unwrap()
@@ -515,7 +528,8 @@ mod tests {
         let text = std::fs::read_to_string(nodes[3].config()).unwrap();
         let config: NodeConfig = toml::from_str(&text).unwrap();
         assert!(config.consensus.is_none());
-        let follow = crate::follow::FollowConfig::load(&config.follow.unwrap()).unwrap();
+        let follow =
+            crate::follow::FollowConfig::load(&config.follow.unwrap(), &spec.validators).unwrap();
         assert_eq!(follow.count(), 3);
         assert_eq!(follow.sources()[0], "http://127.0.0.1:18545");
         assert_eq!(follow.sources().len(), 3);

@@ -49,6 +49,10 @@ pub struct ChainSpec {
     /// Genesis allocation.
     #[serde(default)]
     pub alloc: BTreeMap<Address, GenesisAccount>,
+    /// The validator set of a multi-validator network: their ed25519 public keys
+    /// (ADR 0013). Empty on a dev chain, which one sealer runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validators: Vec<B256>,
 }
 
 fn default_gas_limit() -> u64 {
@@ -92,6 +96,7 @@ impl ChainSpec {
             initial_base_fee: INITIAL_BASE_FEE,
             genesis_timestamp: 0,
             alloc,
+            validators: Vec::new(),
         }
     }
 
@@ -103,6 +108,13 @@ impl ChainSpec {
         }
         if spec.gas_limit < 5_000 {
             return Err(ChainSpecError::Invalid("gasLimit must be at least 5000"));
+        }
+        let mut keys = spec.validators.clone();
+        keys.sort_unstable();
+        if keys.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ChainSpecError::Invalid(
+                "validators lists a public key twice",
+            ));
         }
         Ok(spec)
     }
@@ -124,6 +136,35 @@ mod tests {
         let json = serde_json::to_string(&spec).unwrap();
         assert_eq!(ChainSpec::from_json(&json).unwrap(), spec);
         assert_eq!(spec.alloc.len(), 10);
+    }
+
+    #[test]
+    fn validators_are_optional_and_unique() {
+        // A spec without validators hashes as before they existed.
+        let dev = ChainSpec::dev();
+        assert!(!serde_json::to_string(&dev).unwrap().contains("validators"));
+        let key = "0x2191aa3d8e5bd1a3f6a3b0c1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b";
+        let other = "0x57f3d4fc8e5bd1a3f6a3b0c1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b";
+        let spec = ChainSpec::from_json(&format!(
+            r#"{{"chainId": 5, "validators": ["{key}", "{other}"]}}"#
+        ))
+        .unwrap();
+        assert_eq!(spec.validators.len(), 2);
+        assert_ne!(
+            spec.hash(),
+            ChainSpec {
+                validators: vec![],
+                ..spec.clone()
+            }
+            .hash()
+        );
+        let err = ChainSpec::from_json(&format!(
+            r#"{{"chainId": 5, "validators": ["{key}", "{key}"]}}"#
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("twice"), "{err}");
+        assert!(ChainSpec::from_json(r#"{"chainId": 5, "validators": ["0x12"]}"#).is_err());
     }
 
     #[test]
