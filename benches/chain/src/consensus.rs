@@ -200,7 +200,9 @@ fn main() -> anyhow::Result<()> {
         .init();
     let senders: Vec<PrivateKeySigner> = (0..args.senders).map(signer).collect();
     let spec = spec(&senders);
-    let base = std::env::temp_dir().join(format!("noesis-consensus-bench-{}", std::process::id()));
+    // One directory for every run, cleared here: the validators' threads still write to
+    // it when the process exits, so it is not removed at the end.
+    let base = std::env::temp_dir().join("noesis-consensus-bench");
     let _ = std::fs::remove_dir_all(&base);
 
     // The dev node.
@@ -319,6 +321,5 @@ fn main() -> anyhow::Result<()> {
         "validator heights {heights:?}; same block at height {common}: {}",
         hashes.windows(2).all(|w| w[0] == w[1])
     );
-    let _ = std::fs::remove_dir_all(&base);
     std::process::exit(0);
 }

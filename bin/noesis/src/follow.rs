@@ -118,7 +118,7 @@ pub struct FollowStatus {
     sources: Vec<String>,
     validators: Vec<String>,
     started_at: u64,
-    /// The newest finalized height a source reported.
+    /// The newest finalized height the current source reported.
     highest: AtomicU64,
     /// Index of the source asked now.
     source: AtomicUsize,
@@ -194,9 +194,10 @@ async fn follow_blocks(follower: Arc<Follower>, status: Arc<FollowStatus>) {
             }
         };
         *status.last_error.lock() = None;
+        // What the source asked now says (not the highest any source ever claimed).
         status
             .highest
-            .fetch_max(answer.latest.to::<u64>(), Ordering::Relaxed);
+            .store(answer.latest.to::<u64>(), Ordering::Relaxed);
         if answer.blocks.is_empty() {
             tokio::time::sleep(POLL).await;
             continue;

@@ -814,16 +814,30 @@ impl Chain {
             });
         }
         let chain_id = self.spec.chain_id;
+        // A transaction this node pooled (a validator's pool holds most of a block's,
+        // gossiped to it) has its sender recovered already: the hash covers the
+        // signature, so the same hash is the same signer.
+        let pooled: Vec<Option<Address>> = {
+            let pool = self.mempool.lock();
+            transactions
+                .iter()
+                .map(|tx| pool.get(tx.tx_hash()).map(|p| p.sender))
+                .collect()
+        };
         let senders: Vec<Result<Address, &'static str>> = transactions
             .par_iter()
-            .map(|tx| {
+            .zip(pooled)
+            .map(|(tx, pooled)| {
                 if tx.is_eip4844() {
                     return Err("blob transactions are not supported");
                 }
                 if tx.chain_id() != Some(chain_id) {
                     return Err("missing or wrong chain id");
                 }
-                tx.recover_signer().map_err(|_| "invalid signature")
+                match pooled {
+                    Some(sender) => Ok(sender),
+                    None => tx.recover_signer().map_err(|_| "invalid signature"),
+                }
             })
             .collect();
 
