@@ -158,9 +158,13 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     for ((secret, _), i) in keys.iter().zip(0..) {
-        let node_dir = dir.join(format!("node-{i}"));
-        std::fs::create_dir_all(&node_dir)
-            .with_context(|| format!("cannot create {}", node_dir.display()))?;
+        let section = ConsensusSection {
+            key_file: "consensus.key".into(),
+            listen: validators[i as usize].address.clone(),
+            validators: validators.clone(),
+        };
+        let http_port = port(args.base_rpc_port, i, "")?;
+        let node_dir = write_node(dir, i, n, http_port, Some(section), None)?;
         let key_path = node_dir.join("consensus.key");
         OpenOptions::new()
             .write(true)
@@ -169,29 +173,8 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
             .open(&key_path)
             .and_then(|mut f| writeln!(f, "{secret}"))
             .with_context(|| format!("cannot write {}", key_path.display()))?;
-        let config = NodeConfig {
-            datadir: "data".into(),
-            chain: "../genesis.json".into(),
-            http_addr: [127, 0, 0, 1].into(),
-            http_port: port(args.base_rpc_port, i, "")?,
-            block_time: 0,
-            consensus: Some(ConsensusSection {
-                key_file: "consensus.key".into(),
-                listen: validators[i as usize].address.clone(),
-                validators: validators.clone(),
-            }),
-            follow: None,
-        };
-        let text = format!(
-            "# Node {i}, a validator of a {n}-validator testnet (`noesis testnet init`).\n{}",
-            toml::to_string(&config)?
-        );
-        write_config(&node_dir, &text)?;
     }
     for i in n..n + followers {
-        let node_dir = dir.join(format!("node-{i}"));
-        std::fs::create_dir_all(&node_dir)
-            .with_context(|| format!("cannot create {}", node_dir.display()))?;
         // Each follower asks a different validator first.
         let sources = (0..n)
             .map(|j| {
@@ -202,20 +185,8 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
                 ))
             })
             .collect::<anyhow::Result<_>>()?;
-        let config = NodeConfig {
-            datadir: "data".into(),
-            chain: "../genesis.json".into(),
-            http_addr: [127, 0, 0, 1].into(),
-            http_port: port(args.base_rpc_port, i, "")?,
-            block_time: 0,
-            consensus: None,
-            follow: Some(FollowSection { sources }),
-        };
-        let text = format!(
-            "# Node {i}, a follower of a {n}-validator testnet (`noesis testnet init`).\n{}",
-            toml::to_string(&config)?
-        );
-        write_config(&node_dir, &text)?;
+        let http_port = port(args.base_rpc_port, i, "")?;
+        write_node(dir, i, n, http_port, None, Some(FollowSection { sources }))?;
     }
     crate::say!(
         "Testnet of {n} validators and {followers} followers in {} (chain id {}, the 10 dev accounts funded)",
@@ -243,9 +214,41 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_config(node_dir: &Path, text: &str) -> anyhow::Result<()> {
+/// Creates `node-I` in `dir` and writes its config: a validator (`consensus`) or a
+/// follower (`follow`) of the `n`-validator testnet, JSON-RPC on `http_port`. Returns
+/// the node's directory.
+fn write_node(
+    dir: &Path,
+    i: u64,
+    n: u64,
+    http_port: u16,
+    consensus: Option<ConsensusSection>,
+    follow: Option<FollowSection>,
+) -> anyhow::Result<PathBuf> {
+    let node_dir = dir.join(format!("node-{i}"));
+    std::fs::create_dir_all(&node_dir)
+        .with_context(|| format!("cannot create {}", node_dir.display()))?;
+    let role = if consensus.is_some() {
+        "a validator"
+    } else {
+        "a follower"
+    };
+    let config = NodeConfig {
+        datadir: "data".into(),
+        chain: "../genesis.json".into(),
+        http_addr: [127, 0, 0, 1].into(),
+        http_port,
+        block_time: 0,
+        consensus,
+        follow,
+    };
+    let text = format!(
+        "# Node {i}, {role} of a {n}-validator testnet (`noesis testnet init`).\n{}",
+        toml::to_string(&config)?
+    );
     let path = node_dir.join("config.toml");
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(node_dir)
 }
 
 fn start(dir: &Path) -> anyhow::Result<()> {
