@@ -122,7 +122,9 @@ pub enum FollowError {
         got: u64,
     },
     /// A block's parent hash is not the hash of the block before it (or of the head).
-    #[error("block {number} does not extend block {parent_number} (parent hash mismatch)")]
+    #[error(
+        "block {number} does not extend block {parent_number} (parent hash mismatch: is the source on another chain or genesis?)"
+    )]
     NotLinked {
         /// The block's number.
         number: u64,
