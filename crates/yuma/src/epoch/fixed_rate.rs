@@ -680,7 +680,7 @@ fn original_columns(
     bonds_prev: &[SparseRowU16],
     delta_sum: &[i64],
     n: usize,
-) -> Vec<(Divisor, Option<NarrowDivider>)> {
+) -> OriginalColumns {
     // Column sums of the masked integer bonds (exact) and of the bonds delta `Wb * A`
     // (non-negative values of at most A[i], which sum to at most 1: exact).
     let mut bond_sum = vec![0u64; n];
@@ -698,24 +698,37 @@ fn original_columns(
     // the values unchanged) and of the integer bonds: `(b << 32) / S` exactly for a sum `S`
     // below 2^31 (b <= S: the quotient is at most 2^32), 0 for masked columns and zero sums
     // (which only hold zeros), `None` for a saturated I32F32 sum.
-    delta_sum
+    let delta = delta_sum
         .iter()
-        .zip(&bond_sum)
-        .zip(rate.bond_kept)
-        .map(|((&d, &s), &kept)| {
-            let delta = Divisor::new(if d == 0 {
+        .map(|&d| {
+            Divisor::new(if d == 0 {
                 I32F32::ONE
             } else {
                 I32F32::from_bits(d)
-            });
-            let bond = if !kept || s == 0 {
+            })
+        })
+        .collect();
+    let bond = bond_sum
+        .iter()
+        .zip(rate.bond_kept)
+        .map(|(&s, &kept)| {
+            if !kept || s == 0 {
                 Some(NarrowDivider::ZERO)
             } else {
                 NarrowDivider::new(s).filter(|_| s <= i32::MAX as u64)
-            };
-            (delta, bond)
+            }
         })
-        .collect()
+        .collect();
+    OriginalColumns { delta, bond }
+}
+
+/// Per column of [`original`]: the divisors of [`original_columns`], one array each, so the
+/// weight pass (deltas) and the bond pass (bonds) each stream only what they read.
+struct OriginalColumns {
+    /// The delta's normalization.
+    delta: Vec<Divisor>,
+    /// The masked integer bonds' normalization (`None`: a saturated sum).
+    bond: Vec<Option<NarrowDivider>>,
 }
 
 /// The end of [`original`] from the EMA rows in `scratch` and their column sums: the rows
@@ -830,7 +843,7 @@ struct OriginalTerms<'c, S> {
     one_minus_alpha: UnitFactor,
     /// `w * A` for this row.
     times_stake: S,
-    columns: &'c [(Divisor, Option<NarrowDivider>)],
+    columns: &'c OriginalColumns,
     saturated: Divisor,
 }
 
@@ -841,8 +854,9 @@ impl<S: Fn(I32F32) -> I32F32> EmaTerms for OriginalTerms<'_, S> {
         let delta = (self.times_stake)(I32F32::from_bits(w as i64));
         let normalized = self
             .columns
+            .delta
             .get(usize::from(j))
-            .map_or(delta, |(div, _)| div.safe_div(delta));
+            .map_or(delta, |div| div.safe_div(delta));
         self.alpha.times_bits(normalized.to_bits() as u64) as i64
     }
 
@@ -851,18 +865,17 @@ impl<S: Fn(I32F32) -> I32F32> EmaTerms for OriginalTerms<'_, S> {
         let delta = (self.times_stake)(w);
         let normalized = self
             .columns
+            .delta
             .get(usize::from(j))
-            .map_or(delta, |(div, _)| div.safe_div(delta));
+            .map_or(delta, |div| div.safe_div(delta));
         self.alpha.times(normalized)
     }
 
     #[inline(always)]
     fn old_term(&self, j: u16, b: u16) -> I32F32 {
-        let normalized = match self.columns.get(usize::from(j)) {
-            Some((_, Some(div))) => {
-                I32F32::from_bits(div.div(u64::from(b).wrapping_shl(32)) as i64)
-            }
-            Some((_, None)) => self.saturated.safe_div(I32F32::from_u16(b)),
+        let normalized = match self.columns.bond.get(usize::from(j)) {
+            Some(Some(div)) => I32F32::from_bits(div.div(u64::from(b).wrapping_shl(32)) as i64),
+            Some(None) => self.saturated.safe_div(I32F32::from_u16(b)),
             None => I32F32::ZERO, // column >= n: ignored
         };
         self.one_minus_alpha.times(normalized)
@@ -877,12 +890,12 @@ fn original_ema_row(
     (cols, vals): (&[u16], &[I32F32]),
     raw: &[(u16, u16)],
     times_stake: impl Fn(I32F32) -> I32F32,
-    columns: &[(Divisor, Option<NarrowDivider>)],
+    columns: &OriginalColumns,
     saturated: Divisor,
     acc: &mut RowAccumulator,
     (out_cols, out_vals): (&mut [u16], &mut [I32F32]),
 ) -> usize {
-    let n = columns.len();
+    let n = columns.delta.len();
     let terms = OriginalTerms {
         alpha: rate.alpha,
         one_minus_alpha: rate.one_minus_alpha,
