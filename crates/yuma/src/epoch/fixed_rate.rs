@@ -812,18 +812,22 @@ fn original_finish_row<F: Copy>(
 ) -> (SparseRowU16, I32F32) {
     let mut total = 0i64;
     if keep {
-        let mut row: SparseRowU16 = vec![(0, 0); cols.len()];
-        for ((&j, &v), slot) in cols.iter().zip(vals).zip(row.iter_mut()) {
-            let up = match columns.get(usize::from(j)) {
-                Some((div, inc, max)) => {
-                    let normalized = div.safe_div(v);
-                    total = total.wrapping_add(times(*inc, normalized).to_bits());
-                    max.safe_div(normalized)
-                }
-                None => v,
-            };
-            *slot = (j, up.proportion_to_u16());
-        }
+        // Collected, not zero-filled and overwritten: the row is written once.
+        let row: SparseRowU16 = cols
+            .iter()
+            .zip(vals)
+            .map(|(&j, &v)| {
+                let up = match columns.get(usize::from(j)) {
+                    Some((div, inc, max)) => {
+                        let normalized = div.safe_div(v);
+                        total = total.wrapping_add(times(*inc, normalized).to_bits());
+                        max.safe_div(normalized)
+                    }
+                    None => v,
+                };
+                (j, up.proportion_to_u16())
+            })
+            .collect();
         (row, I32F32::from_bits(total))
     } else {
         for (&j, &v) in cols.iter().zip(vals) {
