@@ -244,18 +244,22 @@ async fn forward_transactions(chain: Arc<Chain>, status: Arc<FollowStatus>) {
     let mut pending = chain.subscribe_pending();
     let mut unforwarded: VecDeque<B256> = VecDeque::new();
     loop {
+        // With transactions waiting for a source, wake up to retry them.
         let next = if unforwarded.is_empty() {
-            pending.recv().await
+            Some(pending.recv().await)
         } else {
-            match tokio::time::timeout(RETRY, pending.recv()).await {
-                Ok(next) => next,
-                Err(_) => Err(RecvError::Lagged(0)),
-            }
+            tokio::time::timeout(RETRY, pending.recv()).await.ok()
         };
         match next {
-            Ok(hash) => unforwarded.push_back(hash),
-            Err(RecvError::Lagged(_)) => {}
-            Err(RecvError::Closed) => return,
+            Some(Ok(hash)) => unforwarded.push_back(hash),
+            Some(Err(RecvError::Lagged(missed))) => {
+                tracing::warn!(
+                    missed,
+                    "transaction forwarding fell behind the pool; those stay local"
+                );
+            }
+            Some(Err(RecvError::Closed)) => return,
+            None => {}
         }
         while let Ok(hash) = pending.try_recv() {
             unforwarded.push_back(hash);
