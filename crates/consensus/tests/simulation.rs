@@ -34,7 +34,8 @@ use commonware_p2p::simulated::{self, Link, Network, Oracle};
 use commonware_runtime::{Clock, Quota, Runner, Spawner, Supervisor, deterministic};
 use commonware_utils::{NZU32, NZUsize, ordered::Set, probability};
 use noesis_consensus::{
-    Channels, Executor, Running, Scheme, Timeouts, ValidatorConfig, channel, start_validator,
+    Archive, Channels, Executor, Follower, Running, Scheme, Timeouts, ValidatorConfig, channel,
+    start_validator,
 };
 use noesis_node::Chain;
 use noesis_primitives::{ChainSpec, DEV_CHAIN_ID, dev_accounts};
@@ -85,6 +86,8 @@ struct Node {
     chain: Option<Arc<Chain>>,
     /// The task the validator runs under; aborting it stops all of the validator.
     running: Option<commonware_runtime::Handle<()>>,
+    /// Its finalized blocks and certificates, once it has started.
+    archive: Arc<parking_lot::Mutex<Option<Archive>>>,
 }
 
 struct Sim {
@@ -136,6 +139,7 @@ impl Sim {
                     dir,
                     chain: None,
                     running: None,
+                    archive: Arc::default(),
                 }
             })
             .collect();
@@ -213,6 +217,7 @@ impl Sim {
         let executor = Executor::new(chain.clone());
         let peers = self.oracle.manager();
         let blocker = self.oracle.control(me);
+        let archive = self.nodes[i].archive.clone();
         let task = self
             .context
             .child("validator")
@@ -222,6 +227,7 @@ impl Sim {
                     start_validator(context, config, executor, peers, blocker, channels)
                         .await
                         .expect("validator starts");
+                *archive.lock() = Some(running.archive.clone());
                 // The validator's tasks are children of this one: keep it alive.
                 futures::future::join_all(running.handles).await;
             });
@@ -360,6 +366,49 @@ impl Sim {
         }
     }
 
+    /// A follower replays node 0's finalized chain from its archive (every run checked
+    /// against the validator set's certificates and re-executed) and reaches the same
+    /// blocks.
+    async fn assert_follower_replays(&self) -> u64 {
+        let archive = self.nodes[0]
+            .archive
+            .lock()
+            .clone()
+            .expect("node 0 started");
+        let dir = self.nodes[0].dir.join("follower");
+        let chain = Chain::open(&dir, ChainSpec::dev(), 1_000).expect("chain opens");
+        let follower = Follower::new(chain, NAMESPACE, self.validators.clone());
+        let latest = archive.latest().await.unwrap_or(0);
+        while follower.chain().head().header.number < latest {
+            let from = follower.chain().head().header.number + 1;
+            let run = archive.range(from, 16).await;
+            assert!(!run.is_empty(), "node 0's archive lacks block {from}");
+            let committed = follower
+                .apply(&run)
+                .expect("node 0's finalized blocks check out");
+            if committed == 0 {
+                break; // the newest blocks wait for their certificate
+            }
+        }
+        let reached = follower.chain().head().header.number;
+        assert!(
+            reached > 0,
+            "the follower committed nothing (latest {latest})"
+        );
+        let node = self.nodes[0].chain.as_ref().expect("node 0 live");
+        let common = reached.min(self.height(0));
+        assert_eq!(
+            follower
+                .chain()
+                .store()
+                .header_by_number(common)
+                .expect("read"),
+            node.store().header_by_number(common).expect("read"),
+            "the follower and node 0 differ at height {common}"
+        );
+        reached
+    }
+
     fn max_height(&self) -> u64 {
         self.live()
             .iter()
@@ -419,9 +468,10 @@ where
             }
             let sim = body(sim).await;
             sim.assert_agreement();
+            let followed = sim.assert_follower_replays().await;
             let live = sim.live();
             println!(
-                "{scenario} seed {seed}: heights {:?}, transactions committed {}, simulated {:?}",
+                "{scenario} seed {seed}: heights {:?}, follower {followed}, transactions committed {}, simulated {:?}",
                 live.iter().map(|&i| sim.height(i)).collect::<Vec<_>>(),
                 live.first()
                     .map(|&i| sim.transactions_committed(i))
