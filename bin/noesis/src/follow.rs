@@ -94,6 +94,7 @@ impl FollowConfig {
         let namespace = crate::consensus::namespace(chain.chain_id());
         let head = chain.head().header.number;
         let status = Arc::new(FollowStatus {
+            clients: self.sources.iter().map(|u| RpcClient::new(u)).collect(),
             sources: self.sources.clone(),
             validators: self
                 .validators
@@ -116,6 +117,8 @@ impl FollowConfig {
 /// What a follower reports over JSON-RPC.
 pub struct FollowStatus {
     sources: Vec<String>,
+    /// A client per source, in the same order.
+    clients: Vec<RpcClient>,
     validators: Vec<String>,
     started_at: u64,
     /// The newest finalized height the current source reported.
@@ -127,8 +130,18 @@ pub struct FollowStatus {
 }
 
 impl FollowStatus {
+    /// Index of the source asked now.
+    fn index(&self) -> usize {
+        self.source.load(Ordering::Relaxed) % self.sources.len()
+    }
+
     fn current(&self) -> &str {
-        &self.sources[self.source.load(Ordering::Relaxed) % self.sources.len()]
+        &self.sources[self.index()]
+    }
+
+    /// The client of the source asked now.
+    fn client(&self) -> &RpcClient {
+        &self.clients[self.index()]
     }
 
     /// Records a failure of the current source and moves to the next one.
@@ -168,9 +181,8 @@ impl noesis_rpc::ConsensusInfo for FollowStatus {
 
 /// Asks the sources for finalized blocks above the head and commits them, forever.
 async fn follow_blocks(follower: Arc<Follower>, status: Arc<FollowStatus>) {
-    let clients: Vec<RpcClient> = status.sources.iter().map(|u| RpcClient::new(u)).collect();
     loop {
-        let client = &clients[status.source.load(Ordering::Relaxed) % clients.len()];
+        let client = status.client();
         let from = follower.chain().head().header.number + 1;
         let request = client.call(
             "noesis_getFinalizedBlocks",
@@ -240,7 +252,6 @@ async fn follow_blocks(follower: Arc<Follower>, status: Arc<FollowStatus>) {
 /// Sends every transaction the pool accepts to a source (its validator gossips it to
 /// the others). Transactions no source took are retried with the next ones.
 async fn forward_transactions(chain: Arc<Chain>, status: Arc<FollowStatus>) {
-    let clients: Vec<RpcClient> = status.sources.iter().map(|u| RpcClient::new(u)).collect();
     let mut pending = chain.subscribe_pending();
     let mut unforwarded: VecDeque<B256> = VecDeque::new();
     loop {
@@ -275,9 +286,8 @@ async fn forward_transactions(chain: Arc<Chain>, status: Arc<FollowStatus>) {
                 alloy_primitives::hex::encode(pooled.tx.encoded_2718())
             );
             let mut sent = false;
-            for _ in 0..clients.len() {
-                let client = &clients[status.source.load(Ordering::Relaxed) % clients.len()];
-                let call = client.call("eth_sendRawTransaction", json!([raw]));
+            for _ in 0..status.sources.len() {
+                let call = status.client().call("eth_sendRawTransaction", json!([raw]));
                 match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
                     Ok(Ok(_)) => {
                         sent = true;

@@ -205,11 +205,11 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
         config.consensus.is_none() || config.follow.is_none(),
         "a node is a validator ([consensus]) or a follower ([follow]), not both: remove one section"
     );
+    anyhow::ensure!(
+        config.block_time == 0 || (config.consensus.is_none() && config.follow.is_none()),
+        "block_time applies to the dev sealer only (consensus paces a validator's and a follower's blocks): remove it or the [consensus]/[follow] section"
+    );
     if let Some(section) = &config.consensus {
-        anyhow::ensure!(
-            config.block_time == 0,
-            "block_time does not apply to a validator (consensus paces blocks): remove it or the [consensus] section"
-        );
         let validator = crate::consensus::Validator::load(section, &base, &spec.validators)
             .with_context(|| format!("in [consensus] of {}", args.config.display()))?;
         let (public_key, listen, count) = (
@@ -219,10 +219,9 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
         );
         let chain = Chain::open(&datadir, spec, POOL_CAPACITY)?;
         let network = validator.spawn(chain.clone(), datadir.join("consensus"))?;
-        // Transactions reach the other validators by gossip; no sealer to wake.
-        let eth = EthRpc::new(chain.clone(), Vec::new(), Arc::new(|| {}))
-            .with_consensus(Arc::new(crate::consensus::StatusView::new(&network)));
-        let local = serve(chain.clone(), eth, addr, Vec::new()).await?;
+        // Transactions reach the other validators by gossip.
+        let status = Arc::new(crate::consensus::StatusView::new(&network));
+        let local = serve_without_sealer(&chain, status, addr).await?;
         crate::say!(
             "Noesis validator (chain id {}), public key {public_key}, p2p on {listen}, {count} validators",
             chain.chain_id()
@@ -236,18 +235,13 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(section) = &config.follow {
-        anyhow::ensure!(
-            config.block_time == 0,
-            "block_time does not apply to a follower (it commits the validators' blocks): remove it or the [follow] section"
-        );
         let follow = crate::follow::FollowConfig::load(section, &spec.validators)
             .with_context(|| format!("in [follow] of {}", args.config.display()))?;
         let (sources, count) = (follow.sources().join(", "), follow.count());
         let chain = Chain::open(&datadir, spec, POOL_CAPACITY)?;
         let status = follow.spawn(chain.clone());
-        // Transactions are forwarded to a source; no sealer to wake.
-        let eth = EthRpc::new(chain.clone(), Vec::new(), Arc::new(|| {})).with_consensus(status);
-        let local = serve(chain.clone(), eth, addr, Vec::new()).await?;
+        // Transactions are forwarded to a source.
+        let local = serve_without_sealer(&chain, status, addr).await?;
         crate::say!(
             "Noesis follower (chain id {}) of {count} validators, blocks from {sources}",
             chain.chain_id()
@@ -268,6 +262,18 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     );
     wait_for_shutdown().await;
     Ok(())
+}
+
+/// JSON-RPC for a node whose blocks come from consensus (a validator or a follower):
+/// no dev sealer to wake on a submission, `consensus` answering `noesis_consensus`,
+/// `eth_syncing` and `noesis_getFinalizedBlocks`.
+async fn serve_without_sealer(
+    chain: &Arc<Chain>,
+    consensus: Arc<dyn noesis_rpc::ConsensusInfo>,
+    addr: SocketAddr,
+) -> anyhow::Result<SocketAddr> {
+    let eth = EthRpc::new(chain.clone(), Vec::new(), Arc::new(|| {})).with_consensus(consensus);
+    serve(chain.clone(), eth, addr, Vec::new()).await
 }
 
 fn seal_mode(block_time: Option<u64>) -> SealMode {
