@@ -30,6 +30,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::client::RpcClient;
+use noesis_roles::rpc::NodeRefused;
 
 /// How long to wait before asking again when the node has every finalized block.
 const POLL: Duration = Duration::from_millis(100);
@@ -295,7 +296,7 @@ async fn forward_transactions(chain: Arc<Chain>, status: Arc<FollowStatus>) {
                     }
                     // The source judged it (already known, nonce too low, …): it has
                     // it or will never take it; either way resending will not help.
-                    Ok(Err(e)) if e.to_string().starts_with("eth_sendRawTransaction failed") => {
+                    Ok(Err(e)) if e.downcast_ref::<NodeRefused>().is_some() => {
                         tracing::debug!(%hash, "a source refused a forwarded transaction: {e:#}");
                         sent = true;
                         break;

@@ -1,8 +1,19 @@
 //! A minimal JSON-RPC client for the roles and the CLI: they reach the chain only through
 //! its public JSON-RPC.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::{Value, json};
+
+/// The node answered a call with a JSON-RPC error (it was reached and judged the call),
+/// as opposed to a transport failure; find it with `anyhow::Error::downcast_ref`.
+#[derive(Debug, thiserror::Error)]
+#[error("{method} failed: {message}")]
+pub struct NodeRefused {
+    /// The method called.
+    pub method: String,
+    /// The node's error message.
+    pub message: String,
+}
 
 /// A minimal JSON-RPC client.
 #[derive(Clone, Debug)]
@@ -39,13 +50,15 @@ impl RpcClient {
             .await
             .with_context(|| format!("{method}: the node's answer is not JSON-RPC"))?;
         if let Some(error) = response.get("error") {
-            bail!(
-                "{method} failed: {}",
-                error
+            return Err(NodeRefused {
+                method: method.to_string(),
+                message: error
                     .get("message")
                     .and_then(Value::as_str)
                     .unwrap_or("unknown error")
-            );
+                    .to_string(),
+            }
+            .into());
         }
         Ok(response.get("result").cloned().unwrap_or(Value::Null))
     }
