@@ -49,9 +49,13 @@ struct Args {
     /// Concurrent connections for the read benchmark.
     #[arg(long, default_value_t = 16)]
     connections: usize,
-    /// Seconds per read benchmark.
-    #[arg(long, default_value_t = 5)]
+    /// Seconds of one read window (one method on one node).
+    #[arg(long, default_value_t = 1)]
     read_seconds: u64,
+    /// Read windows per method and node; the nodes alternate window by window (and which
+    /// goes first alternates by round), so a change in the machine's load hits both.
+    #[arg(long, default_value_t = 7)]
+    read_rounds: usize,
     /// Write Noesis's block log (`RUST_LOG=noesis_node=info`) to this file.
     #[arg(long)]
     noesis_log: Option<PathBuf>,
@@ -543,49 +547,116 @@ async fn deploy_reader(peer: &Peer) -> anyhow::Result<Address> {
     Ok(address)
 }
 
-struct Report {
+/// A node after its ingest run, ready for the read rounds.
+struct Measured {
+    peer: Peer,
     ingest: IngestResult,
-    chain_id_rps: f64,
-    balance_rps: f64,
-    call_rps: f64,
-    rss_mib: f64,
+    /// The `eth_call` target (a contract returning a word).
+    reader: Address,
 }
 
-async fn run_peer(peer: Peer, args: &Args) -> anyhow::Result<Report> {
+async fn ingest_peer(peer: Peer, args: &Args) -> anyhow::Result<Measured> {
     let ingest = ingest(&peer, args).await?;
     let reader = deploy_reader(&peer).await?;
-    let who = bench_senders(1)[0].address();
-    let chain_id_rps = reads(&peer, args, "eth_chainId", json!([])).await?;
-    let balance_rps = reads(&peer, args, "eth_getBalance", json!([who, "latest"])).await?;
-    let call_rps = reads(
-        &peer,
-        args,
-        "eth_call",
-        json!([{"to": reader, "data": "0x"}, "latest"]),
-    )
-    .await?;
-    let rss_mib = peer.peak_rss_mib();
-    Ok(Report {
+    Ok(Measured {
+        peer,
         ingest,
-        chain_id_rps,
-        balance_rps,
-        call_rps,
-        rss_mib,
+        reader,
     })
+}
+
+/// Requests per second of one read per round: Noesis's and (when present) anvil's window
+/// of each round back to back.
+struct ReadRounds {
+    noesis: Vec<f64>,
+    anvil: Vec<f64>,
+}
+
+impl ReadRounds {
+    fn median(values: &[f64]) -> f64 {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    }
+
+    /// Median of the per-round ratios Noesis / anvil.
+    fn median_ratio(&self) -> Option<f64> {
+        if self.anvil.is_empty() {
+            return None;
+        }
+        let ratios: Vec<f64> = self
+            .noesis
+            .iter()
+            .zip(&self.anvil)
+            .map(|(n, a)| n / a)
+            .collect();
+        Some(Self::median(&ratios))
+    }
+}
+
+/// One read method measured in alternating windows on both nodes.
+async fn read_rounds(
+    noesis: &Measured,
+    anvil: Option<&Measured>,
+    args: &Args,
+    method: &'static str,
+    params: impl Fn(&Measured) -> Value,
+) -> anyhow::Result<ReadRounds> {
+    let mut rounds = ReadRounds {
+        noesis: Vec::new(),
+        anvil: Vec::new(),
+    };
+    for round in 0..args.read_rounds {
+        let noesis_first = round % 2 == 0;
+        for turn in 0..2 {
+            let on_noesis = (turn == 0) == noesis_first;
+            match (on_noesis, anvil) {
+                (true, _) => rounds
+                    .noesis
+                    .push(reads(&noesis.peer, args, method, params(noesis)).await?),
+                (false, Some(a)) => rounds
+                    .anvil
+                    .push(reads(&a.peer, args, method, params(a)).await?),
+                (false, None) => {}
+            }
+        }
+    }
+    eprintln!(
+        "[reads] {method}: noesis {:.0?} req/s, anvil {:.0?} req/s",
+        rounds.noesis, rounds.anvil
+    );
+    Ok(rounds)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let noesis = run_peer(
+    let noesis = ingest_peer(
         start_noesis(&args.noesis, args.noesis_log.as_ref()).await?,
         &args,
     )
     .await?;
     let anvil = match &args.anvil {
-        Some(bin) => Some(run_peer(start_anvil(bin).await?, &args).await?),
+        Some(bin) => Some(ingest_peer(start_anvil(bin).await?, &args).await?),
         None => None,
     };
+    let who = bench_senders(1)[0].address();
+    let chain_id =
+        read_rounds(&noesis, anvil.as_ref(), &args, "eth_chainId", |_| json!([])).await?;
+    let balance = read_rounds(&noesis, anvil.as_ref(), &args, "eth_getBalance", |_| {
+        json!([who, "latest"])
+    })
+    .await?;
+    let call = read_rounds(
+        &noesis,
+        anvil.as_ref(),
+        &args,
+        "eth_call",
+        |m| json!([{"to": m.reader, "data": "0x"}, "latest"]),
+    )
+    .await?;
+    let noesis_rss = noesis.peer.peak_rss_mib();
+    let anvil_rss = anvil.as_ref().map(|a| a.peer.peak_rss_mib());
     println!("| metric | noesis | anvil | noesis / anvil |");
     println!("|---|---|---|---|");
     let row = |name: &str, n: f64, a: Option<f64>, unit: &str| match a {
@@ -617,32 +688,30 @@ async fn main() -> anyhow::Result<()> {
             noesis.ingest.cpu_seconds
         ),
     }
-    row(
-        &format!(
-            "eth_chainId at {} connections (server overhead only)",
-            args.connections
-        ),
-        noesis.chain_id_rps,
-        anvil.as_ref().map(|a| a.chain_id_rps),
-        "req/s",
+    let reads_row = |name: String, rounds: &ReadRounds| {
+        let n = ReadRounds::median(&rounds.noesis);
+        match rounds.median_ratio() {
+            Some(ratio) => println!(
+                "| {name} | {n:.0} req/s | {:.0} req/s | {ratio:.2}x (rounds: {}) |",
+                ReadRounds::median(&rounds.anvil),
+                rounds
+                    .noesis
+                    .iter()
+                    .zip(&rounds.anvil)
+                    .map(|(n, a)| format!("{:.2}", n / a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            None => println!("| {name} | {n:.0} req/s | - | - |"),
+        }
+    };
+    let c = args.connections;
+    reads_row(
+        format!("eth_chainId at {c} connections (server overhead only)"),
+        &chain_id,
     );
-    row(
-        &format!("eth_getBalance at {} connections", args.connections),
-        noesis.balance_rps,
-        anvil.as_ref().map(|a| a.balance_rps),
-        "req/s",
-    );
-    row(
-        &format!("eth_call at {} connections", args.connections),
-        noesis.call_rps,
-        anvil.as_ref().map(|a| a.call_rps),
-        "req/s",
-    );
-    row(
-        "peak RSS",
-        noesis.rss_mib,
-        anvil.as_ref().map(|a| a.rss_mib),
-        "MiB",
-    );
+    reads_row(format!("eth_getBalance at {c} connections"), &balance);
+    reads_row(format!("eth_call at {c} connections"), &call);
+    row("peak RSS", noesis_rss, anvil_rss, "MiB");
     Ok(())
 }
