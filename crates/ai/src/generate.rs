@@ -71,6 +71,9 @@ pub struct Engine {
     /// Most prompt tokens per forward during generation (the prompt is fed in pieces of
     /// this size; results do not depend on it). Default [`crate::model::UBATCH`].
     pub prefill_batch: usize,
+    /// Keys and values of prompts verified recently, reused by the next verification of
+    /// a prompt that starts the same way.
+    pub prefix_cache: crate::prefix::PrefixCache,
 }
 
 /// What to generate from.
@@ -217,6 +220,7 @@ impl Engine {
                 tokenizer,
                 template,
                 prefill_batch: crate::model::UBATCH,
+                prefix_cache: crate::prefix::PrefixCache::default(),
                 info: ModelInfo {
                     path: path.to_path_buf(),
                     sha256: sha,

@@ -47,6 +47,7 @@ pub mod gguf;
 pub mod kernels;
 pub mod model;
 pub mod models;
+pub mod prefix;
 pub mod proof;
 pub mod sampling;
 pub mod template;

@@ -294,6 +294,46 @@ impl Model {
         })
     }
 
+    /// A new session of `capacity` positions starting with the first `positions`
+    /// positions of `from` (their keys and values copied; they must be filled there).
+    pub fn session_from(
+        &self,
+        from: &Session,
+        positions: usize,
+        capacity: usize,
+    ) -> Result<Session> {
+        if positions > from.len || positions > capacity {
+            return Err(AiError::Model(format!(
+                "cannot start a session of {capacity} positions with {positions} of a session \
+                 holding {}",
+                from.len
+            )));
+        }
+        let mut s = self.session(capacity)?;
+        let c = &self.config;
+        let hd = c.head_dim;
+        for (to, src) in s.k.iter_mut().zip(&from.k) {
+            for g in 0..c.n_kv_head {
+                let (a, b) = (g * capacity * hd, g * from.capacity * hd);
+                to[a..a + positions * hd].copy_from_slice(&src[b..b + positions * hd]);
+            }
+        }
+        let (vs_to, vs_from) = (s.vstride, from.vstride);
+        for (to, src) in s.v.iter_mut().zip(&from.v) {
+            for row in 0..c.n_kv_head * hd {
+                let (a, b) = (row * vs_to, row * vs_from);
+                to[a..a + positions].copy_from_slice(&src[b..b + positions]);
+            }
+        }
+        s.len = positions;
+        Ok(s)
+    }
+
+    /// A copy of `s`'s filled positions in a session of just that size (for caching).
+    pub fn snapshot(&self, s: &Session) -> Result<Session> {
+        self.session_from(s, s.len, s.len.max(1))
+    }
+
     /// Runs `tokens` at positions `[session.len(), session.len() + n)` and appends their
     /// keys and values to the session. Returns the final hidden state of every position
     /// and the logits `want`ed.
@@ -587,6 +627,12 @@ impl Session {
     /// Forgets positions from `len` on (they are overwritten by the next forward).
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
+    }
+
+    /// Bytes of the key/value cache (allocated for the whole capacity).
+    pub fn kv_bytes(&self) -> usize {
+        let floats: usize = self.k.iter().chain(&self.v).map(Vec::len).sum();
+        floats * std::mem::size_of::<f32>()
     }
 }
 

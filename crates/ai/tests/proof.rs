@@ -183,3 +183,102 @@ fn a_receipt_for_another_model_is_refused_before_any_compute() {
     assert_eq!(v.reason, Some("model_mismatch"));
     assert_eq!(v.checked_tokens, 0);
 }
+
+/// A verification that reuses a cached prompt prefix sees exactly what a cold one sees.
+#[test]
+fn the_prefix_cache_changes_no_verdict_and_no_state() {
+    let e = load(2);
+    let system = ChatMessage::new(
+        "system",
+        "You are a careful assistant. Answer in one short sentence and never invent facts.",
+    );
+    let receipt_for = |question: &str| {
+        let messages = vec![system.clone(), ChatMessage::new("user", question)];
+        let params = SamplingParams {
+            temperature: 0.8,
+            seed: 5,
+            max_tokens: 24,
+            ..SamplingParams::default()
+        };
+        let (generation, commitment) = proof::generate(&e, &messages, &params, |_| {}).unwrap();
+        let output = Output {
+            text: generation.text.clone(),
+            tokens: generation.ids(),
+        };
+        let receipt = proof::sign_receipt(
+            &e,
+            messages,
+            &params,
+            generation.prompt_tokens.len(),
+            output,
+            commitment,
+            &key(),
+        )
+        .unwrap();
+        let ids = generation.ids();
+        (receipt, generation.prompt_tokens, ids)
+    };
+    let (a, a_prompt, a_output) = receipt_for("What is the boiling point of water at sea level?");
+    let (b, b_prompt, b_output) = receipt_for("Name the largest planet of the solar system.");
+    let shared = a_prompt
+        .iter()
+        .zip(&b_prompt)
+        .take_while(|(x, y)| x == y)
+        .count();
+    assert!(shared >= noesis_ai::prefix::MIN_REUSE, "{shared}");
+    let tolerances = Tolerances::default();
+    let stats = |receipt: &ReceiptFile| {
+        let v = verify(&e, receipt.clone(), &tolerances).unwrap();
+        assert!(v.accepted(), "{v:?}");
+        serde_json::to_string(&v.stats).unwrap()
+    };
+
+    // Cold, then the same receipt again (whole prompt cached), then another question
+    // after the same system prompt (the shared part cached).
+    e.prefix_cache.clear();
+    let before = e.prefix_cache.stats();
+    let cold_a = stats(&a);
+    assert_eq!(stats(&a), cold_a);
+    let warm_b = stats(&b);
+    let after = e.prefix_cache.stats();
+    assert_eq!(after.hits - before.hits, 2);
+    assert_eq!(
+        after.reused_positions - before.reused_positions,
+        (a_prompt.len() - 1 + shared) as u64
+    );
+    e.prefix_cache.clear();
+    assert_eq!(stats(&b), warm_b);
+
+    // The committed states themselves, bit for bit.
+    e.prefix_cache.clear();
+    let cold = proof::attest(&e, &b_prompt, &b_output).unwrap().encode();
+    let _ = proof::attest(&e, &a_prompt, &a_output).unwrap();
+    assert_eq!(
+        proof::attest(&e, &b_prompt, &b_output).unwrap().encode(),
+        cold
+    );
+    assert!(e.prefix_cache.stats().entries >= 1);
+
+    // A budget for one prompt keeps one.
+    let one = noesis_ai::prefix::PrefixCache::new(
+        prefilled(&e, &a_prompt)
+            .kv_bytes()
+            .max(prefilled(&e, &b_prompt).kv_bytes()),
+    );
+    one.insert(&a_prompt, prefilled(&e, &a_prompt));
+    one.insert(&b_prompt, prefilled(&e, &b_prompt));
+    assert_eq!(one.stats().entries, 1);
+    assert_eq!(
+        one.lookup(&b_prompt).map(|r| r.positions),
+        Some(b_prompt.len())
+    );
+}
+
+/// A session holding exactly `tokens`' keys and values.
+fn prefilled(e: &noesis_ai::Engine, tokens: &[u32]) -> noesis_ai::model::Session {
+    let mut s = e.model.session(tokens.len()).unwrap();
+    e.model
+        .forward(&mut s, tokens, noesis_ai::model::Logits::None)
+        .unwrap();
+    s
+}

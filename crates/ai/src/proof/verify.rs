@@ -84,9 +84,22 @@ pub(crate) fn teacher_forced(
             context,
         });
     }
-    let mut session = engine.model.session(total)?;
-    if !head.is_empty() {
-        engine.model.forward(&mut session, head, Logits::None)?;
+    // The prompt's keys and values: as much as a cached prompt shares, the rest computed
+    // (and the whole prompt cached for the next verification).
+    let mut session = match engine.prefix_cache.lookup(head) {
+        Some(reuse) => engine
+            .model
+            .session_from(&reuse.session, reuse.positions, total)?,
+        None => engine.model.session(total)?,
+    };
+    if session.len() < head.len() {
+        let start = session.len();
+        engine
+            .model
+            .forward(&mut session, &head[start..], Logits::None)?;
+        engine
+            .prefix_cache
+            .insert(head, engine.model.snapshot(&session)?);
     }
     let mut feed = Vec::with_capacity(output.len());
     feed.push(last_prompt);
