@@ -9,12 +9,17 @@
 //! 1. Order all ids by logit, largest first, ties by smaller id.
 //! 2. Keep the first `top_k` (when `top_k > 0`).
 //! 3. Probabilities `p_i = exp((l_i − l_max) / T) / Σ exp((l_j − l_max) / T)` over the
-//!    kept ids, computed in `f64` in that order.
-//! 4. When `top_p < 1`: keep the shortest prefix whose cumulative probability reaches
-//!    `top_p` (at least one id).
-//! 5. Draw `u = uniform(seed, index)` (below) and return the first kept id whose
-//!    cumulative probability, renormalized over the kept ids (`cum_i / cum_last`),
-//!    exceeds `u`; the last kept id if rounding leaves none.
+//!    kept ids, in `f64`; the sum `Σ` runs over the kept ids in increasing id order.
+//! 4. When `top_p < 1`: keep the shortest prefix (in the order of step 1) whose
+//!    cumulative probability `Σ_{j ≤ i} p_j`, summed in that order, reaches `top_p` (at
+//!    least one id); the kept ids' weights are then renormalized by their sum in that
+//!    order.
+//! 5. Draw `u = uniform(seed, index)` (below) and return the first kept id (in the order
+//!    of step 1) whose cumulative renormalized probability exceeds `u`; the last kept id
+//!    if rounding leaves none.
+//!
+//! Only the ranks up to the drawn id matter, so the ids are ranked lazily (a partial
+//! selection, then a sort of the few selected) instead of sorting the vocabulary.
 //!
 //! **The uniform draw** is SplitMix64, counter-based: the `index`-th output (0-based) of
 //! a SplitMix64 generator seeded with `seed`, i.e.
@@ -111,47 +116,111 @@ pub fn argmax(logits: &[f32]) -> Option<u32> {
 /// The candidates kept after top-k and top-p, most likely first, with their
 /// probabilities renormalized over the kept set.
 pub fn candidates(logits: &[f32], params: &SamplingParams) -> Vec<(u32, f64)> {
-    let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
-    let by_logit = |a: &u32, b: &u32| {
-        logits[*b as usize]
-            .total_cmp(&logits[*a as usize])
-            .then(a.cmp(b))
-    };
+    candidates_until(logits, params, |_, _| false)
+}
+
+/// First ids ranked per round of [`candidates_until`]; each round ranks eight times more.
+const FIRST_RANKED: usize = 32;
+
+/// [`candidates`], ranked only as far as needed: the list may end right after the first
+/// candidate for which `enough(id, cum)` holds, `cum` being the cumulative renormalized
+/// probability up to and including it (summed in this order, as a caller walking the list
+/// sums it). Ranking all ids costs a sort of the vocabulary per token; a draw usually
+/// lands among the first few.
+pub fn candidates_until(
+    logits: &[f32],
+    params: &SamplingParams,
+    mut enough: impl FnMut(u32, f64) -> bool,
+) -> Vec<(u32, f64)> {
+    // Ranking keys: ascending key = largest logit first, ties by smaller id.
+    let mut keys: Vec<u64> = logits
+        .iter()
+        .zip(0u32..)
+        .map(|(&l, id)| rank_key(l, id))
+        .collect();
     let k = params.top_k as usize;
-    if k > 0 && k < ids.len() {
-        // Partial selection first: only the kept ids are sorted.
-        ids.select_nth_unstable_by(k - 1, by_logit);
-        ids.truncate(k);
+    let top_k = k > 0 && k < keys.len();
+    if top_k {
+        keys.select_nth_unstable(k - 1);
+        keys.truncate(k);
     }
-    ids.sort_unstable_by(by_logit);
-    let Some(&first) = ids.first() else {
+    let Some(first) = keys.iter().min().map(|&key| key as u32) else {
         return Vec::new();
     };
     let max = f64::from(logits[first as usize]);
     let t = f64::from(params.temperature.max(f32::MIN_POSITIVE));
-    let weights: Vec<f64> = ids
-        .iter()
-        .map(|&i| ((f64::from(logits[i as usize]) - max) / t).exp())
-        .collect();
-    let total: f64 = weights.iter().sum();
-    let mut kept = ids.len();
-    if params.top_p < 1.0 {
+    let weight = |i: u32| ((f64::from(logits[i as usize]) - max) / t).exp();
+    // The normalizer over the kept ids, summed in id order (no ranking needed).
+    let total: f64 = if top_k {
+        let mut ids: Vec<u32> = keys.iter().map(|&key| key as u32).collect();
+        ids.sort_unstable();
+        ids.into_iter().map(weight).sum()
+    } else {
+        (0..logits.len() as u32).map(weight).sum()
+    };
+
+    // Ranks `keys[ranked..]` far enough to hold `more` more ids; returns the new count.
+    let rank_more = |keys: &mut Vec<u64>, ranked: usize, more: usize| -> usize {
+        let rest = &mut keys[ranked..];
+        let n = more.min(rest.len());
+        if n < rest.len() {
+            rest.select_nth_unstable(n);
+        }
+        rest[..n].sort_unstable();
+        ranked + n
+    };
+    let id_at = |keys: &[u64], i: usize| keys[i] as u32;
+
+    // Top-p: the shortest ranked prefix whose cumulative probability reaches `top_p`.
+    let mut ranked = 0usize;
+    let mut round = FIRST_RANKED;
+    let (kept, kept_total) = if params.top_p < 1.0 {
         let target = f64::from(params.top_p);
-        let mut cum = 0.0;
-        for (n, w) in weights.iter().enumerate() {
-            cum += w / total;
+        let (mut cum, mut cut) = (0.0, None);
+        let mut next = 0usize;
+        while cut.is_none() && next < keys.len() {
+            if next == ranked {
+                ranked = rank_more(&mut keys, ranked, round);
+                round = round.saturating_mul(8);
+            }
+            cum += weight(id_at(&keys, next)) / total;
+            next += 1;
             if cum >= target {
-                kept = n + 1;
-                break;
+                cut = Some(next);
             }
         }
+        let n = cut.unwrap_or(keys.len());
+        let sum: f64 = keys[..n].iter().map(|&key| weight(key as u32)).sum();
+        (n, sum)
+    } else {
+        (keys.len(), total)
+    };
+
+    let mut out = Vec::new();
+    let mut cum = 0.0;
+    for next in 0..kept {
+        if next == ranked {
+            ranked = rank_more(&mut keys, ranked, round);
+            round = round.saturating_mul(8);
+        }
+        let id = id_at(&keys, next);
+        let p = weight(id) / kept_total;
+        out.push((id, p));
+        cum += p;
+        if enough(id, cum) {
+            break;
+        }
     }
-    let kept_total: f64 = weights[..kept].iter().sum();
-    ids.into_iter()
-        .zip(weights)
-        .take(kept)
-        .map(|(i, w)| (i, w / kept_total))
-        .collect()
+    out
+}
+
+/// A key whose ascending order is the ranking of step 1: logits largest first in
+/// `f32::total_cmp` order, ties by smaller id (the id is the low 32 bits).
+fn rank_key(logit: f32, id: u32) -> u64 {
+    let bits = logit.to_bits() as i32;
+    // `total_cmp`'s order as a signed integer, then as an unsigned one.
+    let ordered = (bits ^ ((((bits >> 31) as u32) >> 1) as i32)) as u32 ^ 0x8000_0000;
+    (u64::from(!ordered) << 32) | u64::from(id)
 }
 
 /// The token chosen for output number `index` (see the module docs).
@@ -162,8 +231,8 @@ pub fn sample(logits: &[f32], params: &SamplingParams, index: u64) -> Result<u32
     if params.is_greedy() {
         return argmax(logits).ok_or_else(|| AiError::Sampling("no logits".into()));
     }
-    let kept = candidates(logits, params);
     let u = uniform(params.seed, index);
+    let kept = candidates_until(logits, params, |_, cum| u < cum);
     let mut cum = 0.0;
     for &(id, p) in &kept {
         cum += p;
@@ -264,6 +333,57 @@ mod tests {
         // Lower temperature concentrates mass.
         let cold = candidates(&logits, &p(0.1, 0, 1.0, 0));
         assert!(cold[0].1 > 0.99);
+    }
+
+    /// The lazily ranked list is a prefix of the fully ranked one, and the draw the same
+    /// as walking the full list, over peaked and flat distributions and every cut.
+    #[test]
+    fn lazy_ranking_draws_what_full_ranking_draws() {
+        let mut x: u64 = 0x9E3779B97F4A7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for case in 0..40u64 {
+            let spread = [0.5f32, 3.0, 12.0, 40.0][case as usize % 4];
+            let n = [50usize, 700, 5000][case as usize % 3];
+            let logits: Vec<f32> = (0..n)
+                .map(|_| (next() % 100_000) as f32 / 100_000.0 * spread)
+                .collect();
+            for params in [
+                p(0.7, 0, 1.0, case),
+                p(1.5, 0, 0.9, case),
+                p(0.3, 40, 0.95, case),
+                p(1.0, 3000, 1.0, case),
+            ] {
+                let full = candidates(&logits, &params);
+                let mut ids: Vec<u32> = (0..n as u32).collect();
+                ids.sort_by(|a, b| {
+                    logits[*b as usize]
+                        .total_cmp(&logits[*a as usize])
+                        .then(a.cmp(b))
+                });
+                let order: Vec<u32> = full.iter().map(|c| c.0).collect();
+                assert_eq!(order[..], ids[..order.len()]);
+                for index in 0..20 {
+                    let u = uniform(params.seed, index);
+                    let lazy = candidates_until(&logits, &params, |_, cum| u < cum);
+                    assert_eq!(lazy[..], full[..lazy.len()]);
+                    let mut cum = 0.0;
+                    let walked = full
+                        .iter()
+                        .find(|c| {
+                            cum += c.1;
+                            u < cum
+                        })
+                        .or(full.last())
+                        .map(|c| c.0);
+                    assert_eq!(sample(&logits, &params, index).ok(), walked);
+                }
+            }
+        }
     }
 
     #[test]

@@ -449,7 +449,11 @@ fn check_token(
         ));
     }
     let u = sampling::uniform(params.seed, index as u64);
-    let strict = draw_gap(&sampling::candidates(logits, params), token, u);
+    let strict = draw_gap(
+        &sampling::candidates_until(logits, params, |id, _| id == token),
+        token,
+        u,
+    );
     if strict == Some(0.0) {
         return Ok(());
     }
