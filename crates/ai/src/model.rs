@@ -329,9 +329,11 @@ impl Model {
         Ok(s)
     }
 
-    /// A copy of `s`'s filled positions in a session of just that size (for caching).
-    pub fn snapshot(&self, s: &Session) -> Result<Session> {
-        self.session_from(s, s.len, s.len.max(1))
+    /// Bytes of the key/value cache of a session of `capacity` positions.
+    pub fn kv_bytes(&self, capacity: usize) -> usize {
+        let c = &self.config;
+        let vstride = capacity.next_multiple_of(attention::LANES);
+        c.n_layer * c.n_kv_head * c.head_dim * (capacity + vstride) * std::mem::size_of::<f32>()
     }
 
     /// Runs `tokens` at positions `[session.len(), session.len() + n)` and appends their
@@ -627,12 +629,6 @@ impl Session {
     /// Forgets positions from `len` on (they are overwritten by the next forward).
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
-    }
-
-    /// Bytes of the key/value cache (allocated for the whole capacity).
-    pub fn kv_bytes(&self) -> usize {
-        let floats: usize = self.k.iter().chain(&self.v).map(Vec::len).sum();
-        floats * std::mem::size_of::<f32>()
     }
 }
 

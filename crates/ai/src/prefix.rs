@@ -10,7 +10,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::model::Session;
+use crate::error::Result;
+use crate::model::{Model, Session};
 
 /// Shortest shared prefix worth copying instead of recomputing.
 pub const MIN_REUSE: usize = 16;
@@ -126,22 +127,27 @@ impl PrefixCache {
         best
     }
 
-    /// Caches `session` (holding exactly `tokens`' keys and values), dropping the least
-    /// recently used prompts beyond the budget. A prompt already cached is kept once.
-    pub fn insert(&self, tokens: &[u32], session: Session) {
-        let bytes = session.kv_bytes();
-        if session.len() != tokens.len() || tokens.len() < MIN_REUSE || bytes > self.budget_bytes {
-            return;
+    /// Caches the keys and values of `tokens`, the first `tokens.len()` positions of
+    /// `session`, dropping the least recently used prompts beyond the budget. Copies
+    /// nothing for a prompt it would not keep (too short, larger than the budget, or
+    /// cached already).
+    pub fn insert(&self, model: &Model, tokens: &[u32], session: &Session) -> Result<()> {
+        let bytes = model.kv_bytes(tokens.len());
+        let cached = |entries: &Entries| entries.list.iter().any(|e| e.tokens == tokens);
+        if tokens.len() < MIN_REUSE || bytes > self.budget_bytes || cached(&self.lock()) {
+            return Ok(());
         }
+        // Copied outside the lock: lookups go on meanwhile.
+        let snapshot = model.session_from(session, tokens.len(), tokens.len())?;
         let mut entries = self.lock();
-        if entries.list.iter().any(|e| e.tokens == tokens) {
-            return;
+        if cached(&entries) {
+            return Ok(());
         }
         entries.clock = entries.clock.wrapping_add(1);
         let last_used = entries.clock;
         entries.list.push(Entry {
             tokens: tokens.to_vec(),
-            session: Arc::new(session),
+            session: Arc::new(snapshot),
             bytes,
             last_used,
         });
@@ -157,6 +163,7 @@ impl PrefixCache {
             };
             entries.list.swap_remove(oldest);
         }
+        Ok(())
     }
 
     /// Forgets every cached prompt (the counters stay).

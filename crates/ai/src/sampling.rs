@@ -159,51 +159,32 @@ pub fn candidates_until(
         (0..logits.len() as u32).map(weight).sum()
     };
 
-    // Ranks `keys[ranked..]` far enough to hold `more` more ids; returns the new count.
-    let rank_more = |keys: &mut Vec<u64>, ranked: usize, more: usize| -> usize {
-        let rest = &mut keys[ranked..];
-        let n = more.min(rest.len());
-        if n < rest.len() {
-            rest.select_nth_unstable(n);
-        }
-        rest[..n].sort_unstable();
-        ranked + n
-    };
-    let id_at = |keys: &[u64], i: usize| keys[i] as u32;
-
     // Top-p: the shortest ranked prefix whose cumulative probability reaches `top_p`.
-    let mut ranked = 0usize;
-    let mut round = FIRST_RANKED;
+    let mut ranking = Ranking {
+        ranked: 0,
+        round: FIRST_RANKED,
+        keys,
+    };
+    let len = ranking.keys.len();
     let (kept, kept_total) = if params.top_p < 1.0 {
         let target = f64::from(params.top_p);
-        let (mut cum, mut cut) = (0.0, None);
-        let mut next = 0usize;
-        while cut.is_none() && next < keys.len() {
-            if next == ranked {
-                ranked = rank_more(&mut keys, ranked, round);
-                round = round.saturating_mul(8);
-            }
-            cum += weight(id_at(&keys, next)) / total;
-            next += 1;
-            if cum >= target {
-                cut = Some(next);
-            }
+        let mut cum = 0.0;
+        let mut n = 0;
+        while n < len && cum < target {
+            cum += weight(ranking.id(n)) / total;
+            n += 1;
         }
-        let n = cut.unwrap_or(keys.len());
-        let sum: f64 = keys[..n].iter().map(|&key| weight(key as u32)).sum();
+        let n = if cum >= target { n } else { len };
+        let sum: f64 = (0..n).map(|i| weight(ranking.id(i))).sum();
         (n, sum)
     } else {
-        (keys.len(), total)
+        (len, total)
     };
 
     let mut out = Vec::new();
     let mut cum = 0.0;
-    for next in 0..kept {
-        if next == ranked {
-            ranked = rank_more(&mut keys, ranked, round);
-            round = round.saturating_mul(8);
-        }
-        let id = id_at(&keys, next);
+    for i in 0..kept {
+        let id = ranking.id(i);
         let p = weight(id) / kept_total;
         out.push((id, p));
         cum += p;
@@ -212,6 +193,31 @@ pub fn candidates_until(
         }
     }
     out
+}
+
+/// Ranking keys sorted on demand: `keys[..ranked]` hold the most likely ids in order.
+struct Ranking {
+    keys: Vec<u64>,
+    ranked: usize,
+    /// How many more the next round ranks.
+    round: usize,
+}
+
+impl Ranking {
+    /// The id of rank `i` (`i < keys.len()`), ranking the next round first when needed.
+    fn id(&mut self, i: usize) -> u32 {
+        if i >= self.ranked {
+            let rest = &mut self.keys[self.ranked..];
+            let n = self.round.min(rest.len());
+            if n < rest.len() {
+                rest.select_nth_unstable(n);
+            }
+            rest[..n].sort_unstable();
+            self.ranked += n;
+            self.round = self.round.saturating_mul(8);
+        }
+        self.keys[i] as u32
+    }
 }
 
 /// A key whose ascending order is the ranking of step 1: logits largest first in

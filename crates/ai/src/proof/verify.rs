@@ -97,9 +97,7 @@ pub(crate) fn teacher_forced(
         engine
             .model
             .forward(&mut session, &head[start..], Logits::None)?;
-        engine
-            .prefix_cache
-            .insert(head, engine.model.snapshot(&session)?);
+        engine.prefix_cache.insert(&engine.model, head, &session)?;
     }
     let mut feed = Vec::with_capacity(output.len());
     feed.push(last_prompt);
