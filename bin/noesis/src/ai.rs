@@ -538,10 +538,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     );
     eprintln!("threads: {}", engine.model.threads());
     if let (Some(path), Some(key)) = (&args.receipt, key) {
-        let output = Output {
-            text: generation.text.clone(),
-            tokens: generation.ids(),
-        };
+        let output = Output::from(&generation);
         let receipt = proof::sign_receipt(
             &engine,
             messages,

@@ -109,21 +109,7 @@ fn receipts_survive_json_and_name_what_is_wrong() {
         max_tokens: 12,
         ..SamplingParams::default()
     };
-    let (generation, commitment) = proof::generate(e, &messages, &params, |_| {}).unwrap();
-    let output = Output {
-        text: generation.text.clone(),
-        tokens: generation.ids(),
-    };
-    let receipt = proof::sign_receipt(
-        e,
-        messages.clone(),
-        &params,
-        generation.prompt_tokens.len(),
-        output,
-        commitment,
-        &key(),
-    )
-    .unwrap();
+    let (receipt, generation) = signed(e, messages, &params);
     // 257 bytes per 32 tokens at most: one chunk here.
     let proof_bytes = (receipt.proof.len() - 2) / 2;
     assert!(proof_bytes <= 3 + 257, "{proof_bytes}");
@@ -200,21 +186,7 @@ fn the_prefix_cache_changes_no_verdict_and_no_state() {
             max_tokens: 24,
             ..SamplingParams::default()
         };
-        let (generation, commitment) = proof::generate(&e, &messages, &params, |_| {}).unwrap();
-        let output = Output {
-            text: generation.text.clone(),
-            tokens: generation.ids(),
-        };
-        let receipt = proof::sign_receipt(
-            &e,
-            messages,
-            &params,
-            generation.prompt_tokens.len(),
-            output,
-            commitment,
-            &key(),
-        )
-        .unwrap();
+        let (receipt, generation) = signed(&e, messages, &params);
         let ids = generation.ids();
         (receipt, generation.prompt_tokens, ids)
     };
@@ -261,17 +233,39 @@ fn the_prefix_cache_changes_no_verdict_and_no_state() {
 
     // A budget for one prompt keeps one.
     let one = noesis_ai::prefix::PrefixCache::new(
-        prefilled(&e, &a_prompt)
-            .kv_bytes()
-            .max(prefilled(&e, &b_prompt).kv_bytes()),
+        e.model
+            .kv_bytes(a_prompt.len())
+            .max(e.model.kv_bytes(b_prompt.len())),
     );
-    one.insert(&a_prompt, prefilled(&e, &a_prompt));
-    one.insert(&b_prompt, prefilled(&e, &b_prompt));
+    one.insert(&e.model, &a_prompt, &prefilled(&e, &a_prompt))
+        .unwrap();
+    one.insert(&e.model, &b_prompt, &prefilled(&e, &b_prompt))
+        .unwrap();
     assert_eq!(one.stats().entries, 1);
     assert_eq!(
         one.lookup(&b_prompt).map(|r| r.positions),
         Some(b_prompt.len())
     );
+}
+
+/// Generates an answer to `messages` and signs its receipt with [`key`].
+fn signed(
+    e: &noesis_ai::Engine,
+    messages: Vec<ChatMessage>,
+    params: &SamplingParams,
+) -> (ReceiptFile, noesis_ai::Generation) {
+    let (generation, commitment) = proof::generate(e, &messages, params, |_| {}).unwrap();
+    let receipt = proof::sign_receipt(
+        e,
+        messages,
+        params,
+        generation.prompt_tokens.len(),
+        Output::from(&generation),
+        commitment,
+        &key(),
+    )
+    .unwrap();
+    (receipt, generation)
 }
 
 /// A session holding exactly `tokens`' keys and values.

@@ -96,10 +96,7 @@ pub fn measure(
             messages,
             &params,
             generation.prompt_tokens.len(),
-            Output {
-                text: generation.text.clone(),
-                tokens: generation.ids(),
-            },
+            Output::from(&generation),
             commitment,
             &key,
         )?;

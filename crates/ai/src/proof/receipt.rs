@@ -123,6 +123,16 @@ pub struct Output {
     pub tokens: Vec<u32>,
 }
 
+impl From<&crate::generate::Generation> for Output {
+    /// A generation's text and token ids.
+    fn from(generation: &crate::generate::Generation) -> Self {
+        Self {
+            text: generation.text.clone(),
+            tokens: generation.ids(),
+        }
+    }
+}
+
 impl Output {
     /// keccak256 of the token ids as 4-byte big-endian integers.
     pub fn tokens_hash(&self) -> B256 {

@@ -215,10 +215,7 @@ fn run(
     let (generation, commitment, _) =
         proof::generate_timed(&miner.engine, &messages, &params, on_text, cancelled)
             .map_err(runtime_error)?;
-    let output = Output {
-        text: generation.text.clone(),
-        tokens: generation.ids(),
-    };
+    let output = Output::from(&generation);
     let receipt = proof::sign_receipt(
         &miner.engine,
         messages,
